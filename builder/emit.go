@@ -1,0 +1,285 @@
+package builder
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"sort"
+
+	"github.com/onnxloss/onnxloss/onnxpb"
+	"github.com/onnxloss/onnxloss/tensor"
+	"google.golang.org/protobuf/proto"
+)
+
+// Proto emits the graph as an ONNX GraphProto for the graph's opset. It
+// fails with the first error met while building, or when the graph has no
+// outputs. Calling it twice gives equal results.
+func (g *Graph) Proto() (*onnxpb.GraphProto, error) {
+	if g.err != nil {
+		return nil, g.err
+	}
+	if len(g.outputs) == 0 {
+		return nil, fmt.Errorf("graph %q has no outputs", g.name)
+	}
+	e := &emitter{g: g, names: map[*Value]string{}, used: map[string]bool{}}
+	return e.emit()
+}
+
+type emitter struct {
+	g     *Graph
+	names map[*Value]string
+	used  map[string]bool
+	gp    *onnxpb.GraphProto
+}
+
+func (e *emitter) claim(name string) error {
+	if e.used[name] {
+		return fmt.Errorf("graph %q: value name %q used twice", e.g.name, name)
+	}
+	e.used[name] = true
+	return nil
+}
+
+func (e *emitter) emit() (*onnxpb.GraphProto, error) {
+	g := e.g
+	e.gp = &onnxpb.GraphProto{Name: proto.String(g.name)}
+	if g.doc != "" {
+		e.gp.DocString = proto.String(g.doc)
+	}
+	for _, in := range g.inputs {
+		if err := e.claim(in.inputName); err != nil {
+			return nil, err
+		}
+		e.names[in] = in.inputName
+		e.gp.Input = append(e.gp.Input, ValueInfo(in.inputName, in.dtype, in.shape))
+	}
+	// An output takes over the name of the value it marks, unless that value
+	// is an input or already named by an earlier output: those get an Identity.
+	var identities []namedValue
+	for _, o := range g.outputs {
+		if _, taken := e.names[o.v]; taken {
+			identities = append(identities, o)
+			continue
+		}
+		if err := e.claim(o.name); err != nil {
+			return nil, err
+		}
+		e.names[o.v] = o.name
+	}
+	for _, n := range g.nodes {
+		for i, v := range n.outputs {
+			if _, ok := e.names[v]; ok {
+				continue
+			}
+			name := n.name
+			if i > 0 {
+				name = fmt.Sprintf("%s_%d", n.name, i)
+			}
+			if err := e.claim(name); err != nil {
+				return nil, err
+			}
+			e.names[v] = name
+		}
+	}
+	for _, n := range g.nodes {
+		if err := e.node(n); err != nil {
+			return nil, err
+		}
+	}
+	for _, o := range identities {
+		if err := e.claim(o.name); err != nil {
+			return nil, err
+		}
+		e.gp.Node = append(e.gp.Node, &onnxpb.NodeProto{
+			OpType: proto.String("Identity"), Name: proto.String(o.name + "_identity"),
+			Input: []string{e.names[o.v]}, Output: []string{o.name},
+		})
+	}
+	for _, o := range g.outputs {
+		e.gp.Output = append(e.gp.Output, ValueInfo(o.name, o.v.dtype, o.v.shape))
+	}
+	return e.gp, nil
+}
+
+func (e *emitter) node(n *Node) error {
+	np := &onnxpb.NodeProto{OpType: proto.String(n.op), Name: proto.String(n.name)}
+	for _, in := range n.inputs {
+		if in == nil {
+			np.Input = append(np.Input, "")
+			continue
+		}
+		name, ok := e.names[in]
+		if !ok {
+			return fmt.Errorf("graph %q: node %s uses a value that no node produces", e.g.name, n.name)
+		}
+		np.Input = append(np.Input, name)
+	}
+	for _, out := range n.outputs {
+		np.Output = append(np.Output, e.names[out])
+	}
+	attrs := n.attrs
+	if n.hasAxes {
+		if len(n.reduceAxes) > 0 && axesAsInput(n.op, e.g.opset) {
+			// The axes input is a constant emitted just before the node.
+			axesName := n.name + "_axes"
+			if err := e.claim(axesName); err != nil {
+				return err
+			}
+			t := tensor.FromInt64([]int{len(n.reduceAxes)}, n.reduceAxes)
+			e.gp.Node = append(e.gp.Node, &onnxpb.NodeProto{
+				OpType: proto.String("Constant"), Name: proto.String(axesName),
+				Output:    []string{axesName},
+				Attribute: []*onnxpb.AttributeProto{attrProto("value", t)},
+			})
+			np.Input = append(np.Input, axesName)
+		} else if len(n.reduceAxes) > 0 {
+			attrs = copyAttrs(attrs)
+			attrs["axes"] = append([]int64{}, n.reduceAxes...)
+		}
+	}
+	keys := make([]string, 0, len(attrs))
+	for k := range attrs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		np.Attribute = append(np.Attribute, attrProto(k, attrs[k]))
+	}
+	e.gp.Node = append(e.gp.Node, np)
+	return nil
+}
+
+// axesAsInput reports whether a Reduce op takes its axes as an input at the
+// opset: ReduceSum since 13, the other reductions since 18.
+func axesAsInput(op string, opset int) bool {
+	if op == "ReduceSum" {
+		return opset >= 13
+	}
+	return opset >= 18
+}
+
+func copyAttrs(a map[string]any) map[string]any {
+	out := make(map[string]any, len(a)+1)
+	for k, v := range a {
+		out[k] = v
+	}
+	return out
+}
+
+func attrProto(name string, v any) *onnxpb.AttributeProto {
+	a := &onnxpb.AttributeProto{Name: proto.String(name)}
+	switch x := v.(type) {
+	case int64:
+		a.Type = onnxpb.AttributeProto_INT.Enum()
+		a.I = proto.Int64(x)
+	case float32:
+		a.Type = onnxpb.AttributeProto_FLOAT.Enum()
+		a.F = proto.Float32(x)
+	case string:
+		a.Type = onnxpb.AttributeProto_STRING.Enum()
+		a.S = []byte(x)
+	case []int64:
+		a.Type = onnxpb.AttributeProto_INTS.Enum()
+		a.Ints = append([]int64{}, x...)
+	case []float32:
+		a.Type = onnxpb.AttributeProto_FLOATS.Enum()
+		a.Floats = append([]float32{}, x...)
+	case *tensor.Tensor:
+		a.Type = onnxpb.AttributeProto_TENSOR.Enum()
+		a.T = TensorProto("", x)
+	default:
+		panic(fmt.Sprintf("builder: attribute %s has unsupported type %T", name, v))
+	}
+	return a
+}
+
+// ValueInfo describes a typed tensor value for graph inputs and outputs.
+func ValueInfo(name string, dt tensor.DType, shape Shape) *onnxpb.ValueInfoProto {
+	sp := &onnxpb.TensorShapeProto{}
+	for _, d := range shape {
+		dim := &onnxpb.TensorShapeProto_Dimension{}
+		switch {
+		case d.Known():
+			dim.Value = &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: d.Size}
+		case d.Param != "":
+			dim.Value = &onnxpb.TensorShapeProto_Dimension_DimParam{DimParam: d.Param}
+		}
+		sp.Dim = append(sp.Dim, dim)
+	}
+	return &onnxpb.ValueInfoProto{
+		Name: proto.String(name),
+		Type: &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{TensorType: &onnxpb.TypeProto_Tensor{
+			ElemType: proto.Int32(int32(dt)),
+			Shape:    sp,
+		}}},
+	}
+}
+
+// TensorProto encodes t as an ONNX TensorProto with little-endian raw data.
+func TensorProto(name string, t *tensor.Tensor) *onnxpb.TensorProto {
+	tp := &onnxpb.TensorProto{DataType: proto.Int32(int32(t.DType))}
+	if name != "" {
+		tp.Name = proto.String(name)
+	}
+	for _, d := range t.Shape {
+		tp.Dims = append(tp.Dims, int64(d))
+	}
+	var raw []byte
+	switch d := t.Data.(type) {
+	case []float32:
+		for _, x := range d {
+			raw = binary.LittleEndian.AppendUint32(raw, math.Float32bits(x))
+		}
+	case []float64:
+		for _, x := range d {
+			raw = binary.LittleEndian.AppendUint64(raw, math.Float64bits(x))
+		}
+	case []uint16:
+		for _, x := range d {
+			raw = binary.LittleEndian.AppendUint16(raw, x)
+		}
+	case []int64:
+		for _, x := range d {
+			raw = binary.LittleEndian.AppendUint64(raw, uint64(x))
+		}
+	case []int32:
+		for _, x := range d {
+			raw = binary.LittleEndian.AppendUint32(raw, uint32(x))
+		}
+	case []uint8:
+		raw = append(raw, d...)
+	case []bool:
+		for _, x := range d {
+			if x {
+				raw = append(raw, 1)
+			} else {
+				raw = append(raw, 0)
+			}
+		}
+	}
+	if raw == nil {
+		raw = []byte{}
+	}
+	tp.RawData = raw
+	return tp
+}
+
+// ShapeFromProto reads a tensor type's shape. Dimensions with neither a
+// value nor a parameter are unknown.
+func ShapeFromProto(sp *onnxpb.TensorShapeProto) Shape {
+	if sp == nil {
+		return nil
+	}
+	s := make(Shape, len(sp.GetDim()))
+	for i, d := range sp.GetDim() {
+		switch v := d.GetValue().(type) {
+		case *onnxpb.TensorShapeProto_Dimension_DimValue:
+			s[i] = Fixed(v.DimValue)
+		case *onnxpb.TensorShapeProto_Dimension_DimParam:
+			s[i] = Sym(v.DimParam)
+		default:
+			s[i] = UnknownDim
+		}
+	}
+	return s
+}

@@ -1,0 +1,143 @@
+package builder
+
+import (
+	"github.com/onnxloss/onnxloss/tensor"
+)
+
+func reduce(op string, x *Value, keepDims bool, axes []int) *Value {
+	g := x.g
+	if !g.check(op, x) {
+		return g.placeholder(tensor.Float32, nil)
+	}
+	if x.dtype == tensor.Bool {
+		return g.failf(op, "cannot reduce a bool value %v; Cast it first", x)
+	}
+	norm, err := normAxes(axes, x.Rank())
+	if err != nil {
+		return g.failf(op, "%v (operand %v)", err, x)
+	}
+	if len(norm) == 0 { // every axis
+		for i := range x.shape {
+			norm = append(norm, i)
+		}
+	}
+	reduced := make([]bool, x.Rank())
+	for _, a := range norm {
+		reduced[a] = true
+	}
+	var shape Shape
+	for i, d := range x.shape {
+		switch {
+		case !reduced[i]:
+			shape = append(shape, d)
+		case keepDims:
+			shape = append(shape, Fixed(1))
+		}
+	}
+	keep := int64(0)
+	if keepDims {
+		keep = 1
+	}
+	n := g.addNode(op, []*Value{x}, map[string]any{"keepdims": keep}, outSpec{x.dtype, shape})
+	n.hasAxes = true
+	for _, a := range norm {
+		n.reduceAxes = append(n.reduceAxes, int64(a))
+	}
+	return n.outputs[0]
+}
+
+// ReduceSum sums x over axes (every axis when none are given). keepDims
+// keeps the reduced axes with size 1.
+func ReduceSum(x *Value, keepDims bool, axes ...int) *Value {
+	return reduce("ReduceSum", x, keepDims, axes)
+}
+
+// ReduceMean averages x over axes (every axis when none are given).
+func ReduceMean(x *Value, keepDims bool, axes ...int) *Value {
+	return reduce("ReduceMean", x, keepDims, axes)
+}
+
+// ReduceMax takes the maximum over axes. ONNX Runtime has no gradient for
+// it: use it on label-side values only.
+func ReduceMax(x *Value, keepDims bool, axes ...int) *Value {
+	return reduce("ReduceMax", x, keepDims, axes)
+}
+
+// ReduceMin takes the minimum over axes. ONNX Runtime has no gradient for
+// it: use it on label-side values only.
+func ReduceMin(x *Value, keepDims bool, axes ...int) *Value {
+	return reduce("ReduceMin", x, keepDims, axes)
+}
+
+func softmaxLike(op string, x *Value, axis int) *Value {
+	g := x.g
+	if !g.check(op, x) {
+		return g.placeholder(tensor.Float32, nil)
+	}
+	if !x.dtype.IsFloat() {
+		return g.failf(op, "needs a floating-point operand, got %v", x)
+	}
+	a, err := normAxis(axis, x.Rank())
+	if err != nil {
+		return g.failf(op, "%v (operand %v)", err, x)
+	}
+	return g.addNode(op, []*Value{x}, map[string]any{"axis": int64(a)}, outSpec{x.dtype, x.shape.Clone()}).outputs[0]
+}
+
+// Softmax normalises exp(x) along axis.
+func Softmax(x *Value, axis int) *Value { return softmaxLike("Softmax", x, axis) }
+
+// LogSoftmax returns log(softmax(x)) along axis, computed stably.
+func LogSoftmax(x *Value, axis int) *Value { return softmaxLike("LogSoftmax", x, axis) }
+
+// CumSum returns the running sum along axis. ONNX Runtime has no gradient for
+// it: use it on label-side values only.
+func CumSum(x *Value, axis int, exclusive, reverse bool) *Value {
+	g := x.g
+	if !g.check("CumSum", x) {
+		return g.placeholder(tensor.Float32, nil)
+	}
+	a, err := normAxis(axis, x.Rank())
+	if err != nil {
+		return g.failf("CumSum", "%v (operand %v)", err, x)
+	}
+	attrs := map[string]any{}
+	if exclusive {
+		attrs["exclusive"] = int64(1)
+	}
+	if reverse {
+		attrs["reverse"] = int64(1)
+	}
+	return g.addNode("CumSum", []*Value{x, Int(g, int64(a))}, attrs, outSpec{x.dtype, x.shape.Clone()}).outputs[0]
+}
+
+// ArgMax returns the int64 index of the maximum along axis.
+func ArgMax(x *Value, axis int, keepDims bool) *Value {
+	g := x.g
+	if !g.check("ArgMax", x) {
+		return g.placeholder(tensor.Int64, nil)
+	}
+	a, err := normAxis(axis, x.Rank())
+	if err != nil {
+		return g.failf("ArgMax", "%v (operand %v)", err, x)
+	}
+	var shape Shape
+	for i, d := range x.shape {
+		if i != a {
+			shape = append(shape, d)
+		} else if keepDims {
+			shape = append(shape, Fixed(1))
+		}
+	}
+	keep := int64(0)
+	if keepDims {
+		keep = 1
+	}
+	return g.addNode("ArgMax", []*Value{x}, map[string]any{"axis": int64(a), "keepdims": keep}, outSpec{tensor.Int64, shape}).outputs[0]
+}
+
+// ReduceProd multiplies over axes. ONNX Runtime has no gradient for it: use
+// it for shape arithmetic and label-side values only.
+func ReduceProd(x *Value, keepDims bool, axes ...int) *Value {
+	return reduce("ReduceProd", x, keepDims, axes)
+}
