@@ -1,0 +1,38 @@
+package export
+
+import (
+	"github.com/onnxloss/onnxloss/losses"
+	"github.com/onnxloss/onnxloss/onnxpb"
+)
+
+// Loss resolves a loss by name and options and returns its model.
+func Loss(name string, opts losses.Options) (*onnxpb.ModelProto, *losses.Config, error) {
+	spec, err := losses.Lookup(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg, err := losses.Resolve(spec, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := LossModel(spec, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return m, cfg, nil
+}
+
+// LossModel builds the model of a resolved loss: the graph, the IR version
+// and opset, and the onnxloss.* metadata describing every parameter.
+func LossModel(spec *losses.Spec, cfg *losses.Config) (*onnxpb.ModelProto, error) {
+	g, err := losses.Build(spec, cfg)
+	if err != nil {
+		return nil, err
+	}
+	var meta []Meta
+	for _, kv := range cfg.Metadata(Version) {
+		meta = append(meta, Meta{kv[0], kv[1]})
+	}
+	doc := spec.Summary + " " + spec.Citation
+	return Model(g, doc, meta)
+}
