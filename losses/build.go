@@ -1,0 +1,427 @@
+package losses
+
+import (
+	"fmt"
+	"strconv"
+
+	. "github.com/onnxloss/onnxloss/builder"
+	"github.com/onnxloss/onnxloss/tensor"
+)
+
+// Ctx is what a Spec's Build receives: the graph, the resolved options, and
+// the inputs already declared and brought to the canonical form every loss
+// is written against.
+type Ctx struct {
+	G *Graph
+	*Config
+	Spec *Spec
+	// Input is the graph input exactly as the user feeds it (any dtype and layout).
+	Input *Value
+	// X is the input in compute precision (float32, or float64 for float64
+	// input) and channel-first layout [N,C,*spatial].
+	X *Value
+	// RawTarget is the target graph input as fed.
+	RawTarget *Value
+	// Extra holds the extra inputs by name, canonical like X (float maps in
+	// compute precision and channel-first layout; label maps as int64).
+	Extra map[string]*Value
+
+	cache map[string]*Value
+}
+
+// ComputeType is the precision arithmetic runs in: float32, or float64 when
+// the input is float64.
+func (c *Config) ComputeType() tensor.DType {
+	if c.DType == tensor.Float64 {
+		return tensor.Float64
+	}
+	return tensor.Float32
+}
+
+// InputShape is the declared shape of the input: symbolic N and spatial
+// dimensions, C fixed when known.
+func (c *Config) InputShape() Shape {
+	ch := Sym("C")
+	if c.Classes > 0 {
+		ch = Fixed(int64(c.Classes))
+	}
+	sp := c.spatialShape()
+	if c.Layout == "nhwc" {
+		return append(append(Shape{Sym("N")}, sp...), ch)
+	}
+	return append(Shape{Sym("N"), ch}, sp...)
+}
+
+func (c *Config) spatialShape() Shape {
+	names := map[int][]string{1: {"L"}, 2: {"H", "W"}, 3: {"D", "H", "W"}}[c.SpatialDims]
+	s := make(Shape, len(names))
+	for i, n := range names {
+		s[i] = Sym(n)
+	}
+	return s
+}
+
+// PixelShape is [N,*spatial], the shape of label maps and pixel weights.
+func (c *Config) PixelShape() Shape { return append(Shape{Sym("N")}, c.spatialShape()...) }
+
+// TargetSpec returns the dtype and shape of the target input.
+func (c *Config) TargetSpec() (tensor.DType, Shape) {
+	if c.Mode == Multiclass && c.TargetForm == "labels" {
+		return tensor.Int64, c.PixelShape()
+	}
+	return c.targetFloatType(), c.InputShape()
+}
+
+func (c *Config) targetFloatType() tensor.DType {
+	if c.DType == tensor.Float64 {
+		return tensor.Float64
+	}
+	return tensor.Float32
+}
+
+// ExtraInputs returns the extra inputs present under the configuration.
+func (s *Spec) ExtraInputs(c *Config) []ExtraInput {
+	var out []ExtraInput
+	for _, e := range s.Extra {
+		if e.Enabled == nil || e.Enabled(c) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// ExtraSpec returns the dtype and shape of an extra input.
+func (c *Config) ExtraSpec(e ExtraInput) (tensor.DType, Shape) {
+	switch e.Kind {
+	case ChannelMap:
+		return c.targetFloatType(), c.InputShape()
+	case InstanceLabels:
+		return tensor.Int64, c.PixelShape()
+	}
+	return c.targetFloatType(), c.PixelShape()
+}
+
+// Build writes the loss graph for a resolved configuration: inputs, the
+// loss's own nodes and the float32 output `loss`.
+func Build(s *Spec, cfg *Config) (g *Graph, err error) {
+	g = NewGraph("onnxloss_"+s.Name, cfg.Opset)
+	g.SetDoc(s.Summary)
+	defer func() {
+		// Build functions may panic on programming errors (a misnamed
+		// parameter); callers get an error, never a panic.
+		if r := recover(); r != nil {
+			g, err = nil, fmt.Errorf("building %s: %v", s.Name, r)
+		}
+	}()
+	c := &Ctx{G: g, Config: cfg, Spec: s, Extra: map[string]*Value{}, cache: map[string]*Value{}}
+	c.Input = g.Input("input", cfg.DType, cfg.InputShape())
+	tdt, tshape := cfg.TargetSpec()
+	c.RawTarget = g.Input("target", tdt, tshape)
+	extras := s.ExtraInputs(cfg)
+	for _, e := range extras {
+		dt, shape := cfg.ExtraSpec(e)
+		c.Extra[e.Name] = g.Input(e.Name, dt, shape)
+	}
+	pop := g.Scope(s.Name)
+	c.X = c.channelsFirst(Cast(c.Input, cfg.ComputeType()))
+	for _, e := range extras {
+		v := c.Extra[e.Name]
+		if e.Kind == ChannelMap {
+			v = c.channelsFirst(Cast(v, cfg.ComputeType()))
+		} else if e.Kind == PixelWeights {
+			v = Cast(v, cfg.ComputeType())
+		}
+		c.Extra[e.Name] = v
+	}
+	loss := s.Build(c)
+	pop()
+	if err := g.Err(); err != nil {
+		return nil, fmt.Errorf("building %s: %w", s.Name, err)
+	}
+	if loss == nil {
+		return nil, fmt.Errorf("building %s: Build returned no value", s.Name)
+	}
+	g.Output("loss", Cast(loss, tensor.Float32))
+	if err := g.Err(); err != nil {
+		return nil, fmt.Errorf("building %s: %w", s.Name, err)
+	}
+	return g, nil
+}
+
+// Metadata returns the onnxloss.* entries that describe the configuration.
+func (c *Config) Metadata(version string) [][2]string {
+	return [][2]string{
+		{"onnxloss.loss", c.Loss},
+		{"onnxloss.version", version},
+		{"onnxloss.mode", string(c.Mode)},
+		{"onnxloss.params", c.ParamsJSON()},
+	}
+}
+
+// channelsFirst moves the channel axis of an NHWC value to position 1.
+func (c *Ctx) channelsFirst(v *Value) *Value {
+	if c.Layout != "nhwc" {
+		return v
+	}
+	r := v.Rank()
+	perm := []int{0, r - 1}
+	for i := 1; i < r-1; i++ {
+		perm = append(perm, i)
+	}
+	return Transpose(v, perm...)
+}
+
+// channelsLast is the inverse of channelsFirst, for per-element outputs.
+func (c *Ctx) channelsLast(v *Value) *Value {
+	if c.Layout != "nhwc" {
+		return v
+	}
+	r := v.Rank()
+	perm := []int{0}
+	for i := 2; i < r; i++ {
+		perm = append(perm, i)
+	}
+	return Transpose(v, append(perm, 1)...)
+}
+
+func (c *Ctx) cached(key string, f func() *Value) *Value {
+	if v, ok := c.cache[key]; ok {
+		return v
+	}
+	v := f()
+	c.cache[key] = v
+	return v
+}
+
+// SpatialAxes returns the spatial axes of canonical values: 2.. rank-1.
+func (c *Ctx) SpatialAxes() []int {
+	axes := make([]int, c.SpatialDims)
+	for i := range axes {
+		axes[i] = 2 + i
+	}
+	return axes
+}
+
+// Labels returns the multiclass label map [N,*spatial] with ignored pixels
+// set to class 0, so they index safely (their loss is masked anyway).
+func (c *Ctx) Labels() *Value {
+	return c.cached("labels", func() *Value {
+		if c.Mode != Multiclass || c.TargetForm != "labels" {
+			c.G.Fail("label map requested outside multiclass label mode")
+			return c.RawTarget
+		}
+		y := c.RawTarget
+		if c.IgnoreIndex != nil {
+			ignored := Equal(y, Int(c.G, *c.IgnoreIndex))
+			y = Where(ignored, Int(c.G, 0), y)
+		}
+		return y
+	})
+}
+
+// PixelValid is the float mask [N,*spatial] of pixels that count (multiclass
+// label mode), or nil when nothing is ignored.
+func (c *Ctx) PixelValid() *Value {
+	if c.IgnoreIndex == nil || c.Mode != Multiclass || c.TargetForm != "labels" {
+		return nil
+	}
+	return c.cached("pixel_valid", func() *Value {
+		keep := Not(Equal(c.RawTarget, Int(c.G, *c.IgnoreIndex)))
+		return Cast(keep, c.ComputeType())
+	})
+}
+
+// Valid is the float mask of entries that count, shaped like Target(): [N,C,*]
+// in binary and multilabel mode, [N,1,*] in multiclass mode; nil when
+// nothing is ignored.
+func (c *Ctx) Valid() *Value {
+	if c.IgnoreIndex == nil {
+		return nil
+	}
+	return c.cached("valid", func() *Value {
+		if c.Mode == Multiclass {
+			return Unsqueeze(c.PixelValid(), 1)
+		}
+		raw := c.channelsFirst(c.RawTarget)
+		keep := Not(Equal(raw, ConstAs(raw, float64(*c.IgnoreIndex))))
+		return Cast(keep, c.ComputeType())
+	})
+}
+
+// Target returns the target as float [N,C,*spatial] in compute precision:
+// the (soft) target itself in binary and multilabel mode, with ignored
+// entries zeroed; a one-hot encoding of the labels in multiclass mode, zero
+// on ignored pixels.
+func (c *Ctx) Target() *Value {
+	return c.cached("target", func() *Value {
+		dt := c.ComputeType()
+		if c.Mode == Multiclass && c.TargetForm == "labels" {
+			var oh *Value
+			if c.Classes > 0 {
+				oh = OneHot(c.RawTarget, c.Classes, 1)
+			} else {
+				ids := Range(Int(c.G, 0), ScalarOf(DimOf(c.X, 1)), Int(c.G, 1))
+				oh = Equal(Unsqueeze(c.RawTarget, 1), ReshapeDims(ids, append([]int64{1, -1}, ones(c.SpatialDims)...)...))
+			}
+			t := Cast(oh, dt)
+			if v := c.Valid(); v != nil {
+				t = Mul(t, v)
+			}
+			return t
+		}
+		t := c.channelsFirst(Cast(c.RawTarget, dt))
+		if v := c.Valid(); v != nil {
+			t = Mul(t, v)
+		}
+		return t
+	})
+}
+
+func ones(n int) []int64 {
+	out := make([]int64, n)
+	for i := range out {
+		out[i] = 1
+	}
+	return out
+}
+
+// Probs returns probabilities [N,C,*]: softmax over channels in multiclass
+// mode, sigmoid otherwise; the input itself when it holds probabilities.
+func (c *Ctx) Probs() *Value {
+	return c.cached("probs", func() *Value {
+		if !c.FromLogits {
+			return c.X
+		}
+		if c.Mode == Multiclass {
+			return Softmax(c.X, 1)
+		}
+		return Sigmoid(c.X)
+	})
+}
+
+// LogProbs returns log-probabilities of the classes [N,C,*] in multiclass
+// mode: LogSoftmax of logits, or max(log p, -100) for probabilities (the
+// clamp PyTorch's BCELoss uses, so a zero probability costs 100, not Inf).
+func (c *Ctx) LogProbs() *Value {
+	return c.cached("log_probs", func() *Value {
+		if c.FromLogits {
+			return LogSoftmax(c.X, 1)
+		}
+		return ClampedLog(c.X)
+	})
+}
+
+// ClampedLog returns max(log(p), -100) without evaluating log(0) on the
+// gradient path: p is clipped to e^-100 first, so the value is the same and
+// the derivative stays finite.
+func ClampedLog(p *Value) *Value {
+	return Log(ClipMin(p, 3.720075976020836e-44))
+}
+
+// softplusNegAbs is log(1 + exp(-|x|)), the shared term of the stable
+// logistic formulas; it never overflows.
+func (c *Ctx) softplusNegAbs() *Value {
+	return c.cached("softplus_neg_abs", func() *Value {
+		return Log(AddScalar(Exp(Neg(Abs(c.X))), 1))
+	})
+}
+
+// LogSigmoids returns log(sigmoid(x)) and log(1 - sigmoid(x)) for binary and
+// multilabel mode, computed stably from logits as -(relu(-x) + log(1+e^-|x|))
+// and -(relu(x) + log(1+e^-|x|)), or as clamped logs of probabilities.
+func (c *Ctx) LogSigmoids() (logP, log1mP *Value) {
+	logP = c.cached("log_sigmoid", func() *Value {
+		if !c.FromLogits {
+			return ClampedLog(c.X)
+		}
+		return Neg(Add(Relu(Neg(c.X)), c.softplusNegAbs()))
+	})
+	log1mP = c.cached("log_one_minus_sigmoid", func() *Value {
+		if !c.FromLogits {
+			return ClampedLog(OneMinus(c.X))
+		}
+		return Neg(Add(Relu(c.X), c.softplusNegAbs()))
+	})
+	return logP, log1mP
+}
+
+// BCE returns the elementwise binary cross-entropy [N,C,*] between the input
+// and target t (soft targets allowed). From logits it is
+// relu(x) - x*t + log(1 + exp(-|x|)), which never overflows; from
+// probabilities it is -(t log p + (1-t) log(1-p)) with clamped logs.
+func (c *Ctx) BCE(t *Value) *Value {
+	if c.FromLogits {
+		return Add(Sub(Relu(c.X), Mul(c.X, t)), c.softplusNegAbs())
+	}
+	logP, log1mP := c.LogSigmoids()
+	return Neg(Add(Mul(t, logP), Mul(OneMinus(t), log1mP)))
+}
+
+// NLL returns -log p[label] per pixel [N,*spatial] in multiclass label mode,
+// by gathering the label's log-probability (no one-hot tensor is made).
+func (c *Ctx) NLL() *Value {
+	return c.cached("nll", func() *Value {
+		lp := c.LogProbs()
+		picked := GatherElements(lp, Unsqueeze(c.Labels(), 1), 1)
+		return Neg(Squeeze(picked, 1))
+	})
+}
+
+// ClassWeightMap returns w[label] per pixel [N,*spatial] in multiclass label
+// mode, or nil without class weights.
+func (c *Ctx) ClassWeightMap() *Value {
+	if c.ClassWeights == nil {
+		return nil
+	}
+	return c.cached("class_weight_map", func() *Value {
+		w := Floats(c.G, c.ComputeType(), c.ClassWeights...)
+		return Gather(w, c.Labels(), 0)
+	})
+}
+
+// ClassWeightVec returns the class weights as a constant [1,C,1,...] that
+// broadcasts over [N,C,*], or nil without class weights.
+func (c *Ctx) ClassWeightVec() *Value {
+	if c.ClassWeights == nil {
+		return nil
+	}
+	return ReshapeDims(Floats(c.G, c.ComputeType(), c.ClassWeights...), append([]int64{1, -1}, ones(c.SpatialDims)...)...)
+}
+
+// MulMaybe multiplies by w unless w is nil.
+func MulMaybe(x, w *Value) *Value {
+	if w == nil {
+		return x
+	}
+	return Mul(x, w)
+}
+
+// SafeDiv returns num/den, with 0 where den is 0: the documented value of a
+// mean over an empty set, such as a batch whose pixels are all ignored.
+func SafeDiv(num, den *Value) *Value {
+	zero := Equal(den, ConstAs(den, 0))
+	return Div(num, Where(zero, ConstAs(den, 1), den))
+}
+
+// ReduceLoss applies the configured reduction to a per-element loss l that
+// already carries its weights. mean divides the sum by the sum of the weight
+// map w (the count of elements when w is nil); none returns l, moved back to
+// the input's layout when it has a channel axis (channelAxis true).
+func (c *Ctx) ReduceLoss(l, w *Value, channelAxis bool) *Value {
+	switch c.Reduction {
+	case "sum":
+		return ReduceSum(l, false)
+	case "none":
+		if channelAxis {
+			return c.channelsLast(l)
+		}
+		return l
+	}
+	if w == nil {
+		return ReduceMean(l, false)
+	}
+	return SafeDiv(ReduceSum(l, false), ReduceSum(w, false))
+}
+
+// Fstr formats a float for error messages.
+func Fstr(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }

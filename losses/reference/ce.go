@@ -1,0 +1,509 @@
+package reference
+
+import (
+	"math"
+	"sort"
+
+	"github.com/onnxloss/onnxloss/tensor"
+)
+
+// reduceElements applies a reduction to per-element losses l[n][c][s]
+// (already weighted and zero where invalid). mean divides by the number of
+// valid entries, or by every entry when meanOverAll.
+func reduceElements(p *Problem, c *Config, l [][][]float64, meanOverAll bool) *tensor.Tensor {
+	switch c.Reduction {
+	case "none":
+		return p.ElementwiseMap(l, c)
+	case "sum":
+		return Scalar(sum3(l))
+	}
+	count := 0.0
+	for n := range l {
+		for ch := range l[n] {
+			for s := range l[n][ch] {
+				if meanOverAll || p.Valid[n][ch][s] {
+					count++
+				}
+			}
+		}
+	}
+	return Scalar(SafeDiv(sum3(l), count))
+}
+
+func sum3(l [][][]float64) float64 {
+	t := 0.0
+	for n := range l {
+		for ch := range l[n] {
+			for _, v := range l[n][ch] {
+				t += v
+			}
+		}
+	}
+	return t
+}
+
+// logSigmoidPair returns log p and log(1-p) of one entry.
+func logSigmoidPair(c *Config, x float64) (float64, float64) {
+	if c.FromLogits {
+		return LogSigmoid(x), LogSigmoid(-x)
+	}
+	return ClampedLog(x), ClampedLog(1 - x)
+}
+
+func classWeight(c *Config, ch int) float64 {
+	if c.ClassWeights == nil {
+		return 1
+	}
+	return c.ClassWeights[ch]
+}
+
+func meanOverAll(c *Config) bool {
+	v, ok := c.Params["mean_over"].(string)
+	return ok && v == "all"
+}
+
+// BCE is binary cross-entropy per entry: -(pw·t·log p + (1-t)·log(1-p)),
+// with smp-style label smoothing t(1-s)+(1-t)s.
+func BCE(in Inputs, c *Config) (*tensor.Tensor, error) {
+	p, err := Canon(in, c)
+	if err != nil {
+		return nil, err
+	}
+	pw := c.L("pos_weight")
+	s := c.F("label_smoothing")
+	l := zeros3(p.N, p.C, p.S)
+	for n := 0; n < p.N; n++ {
+		for ch := 0; ch < p.C; ch++ {
+			w := 1.0
+			if pw != nil {
+				w = pw[0]
+				if len(pw) > 1 {
+					w = pw[ch]
+				}
+			}
+			for i := 0; i < p.S; i++ {
+				if !p.Valid[n][ch][i] {
+					continue
+				}
+				t := p.T[n][ch][i]
+				if s > 0 {
+					t = t*(1-s) + (1-t)*s
+				}
+				lp, l1p := logSigmoidPair(c, p.X[n][ch][i])
+				l[n][ch][i] = -(w*t*lp + (1-t)*l1p) * classWeight(c, ch)
+			}
+		}
+	}
+	return reduceElements(p, c, l, meanOverAll(c)), nil
+}
+
+// WeightedBCE is -(β·t·log p + (1-t)·log(1-p)).
+func WeightedBCE(in Inputs, c *Config) (*tensor.Tensor, error) {
+	p, err := Canon(in, c)
+	if err != nil {
+		return nil, err
+	}
+	beta := c.F("beta")
+	l := zeros3(p.N, p.C, p.S)
+	for n := 0; n < p.N; n++ {
+		for ch := 0; ch < p.C; ch++ {
+			for i := 0; i < p.S; i++ {
+				if !p.Valid[n][ch][i] {
+					continue
+				}
+				t := p.T[n][ch][i]
+				lp, l1p := logSigmoidPair(c, p.X[n][ch][i])
+				l[n][ch][i] = -(beta*t*lp + (1-t)*l1p) * classWeight(c, ch)
+			}
+		}
+	}
+	return reduceElements(p, c, l, meanOverAll(c)), nil
+}
+
+// BalancedBCE is -(β·t·log p + (1-β)·(1-t)·log(1-p)) with β the fraction of
+// negatives among valid entries (of the batch or of each image) or fixed.
+func BalancedBCE(in Inputs, c *Config) (*tensor.Tensor, error) {
+	p, err := Canon(in, c)
+	if err != nil {
+		return nil, err
+	}
+	betaOf := func(images []int) float64 {
+		count, pos := 0.0, 0.0
+		for _, n := range images {
+			for ch := 0; ch < p.C; ch++ {
+				for i := 0; i < p.S; i++ {
+					if p.Valid[n][ch][i] {
+						count++
+						pos += p.T[n][ch][i]
+					}
+				}
+			}
+		}
+		return SafeDiv(count-pos, count)
+	}
+	beta := make([]float64, p.N)
+	all := make([]int, p.N)
+	for n := range all {
+		all[n] = n
+	}
+	for n := range beta {
+		switch c.S("beta_from") {
+		case "fixed":
+			beta[n] = c.F("beta")
+		case "image":
+			beta[n] = betaOf([]int{n})
+		default:
+			beta[n] = betaOf(all)
+		}
+	}
+	l := zeros3(p.N, p.C, p.S)
+	for n := 0; n < p.N; n++ {
+		for ch := 0; ch < p.C; ch++ {
+			for i := 0; i < p.S; i++ {
+				if !p.Valid[n][ch][i] {
+					continue
+				}
+				t := p.T[n][ch][i]
+				lp, l1p := logSigmoidPair(c, p.X[n][ch][i])
+				l[n][ch][i] = -(beta[n]*t*lp + (1-beta[n])*(1-t)*l1p) * classWeight(c, ch)
+			}
+		}
+	}
+	return reduceElements(p, c, l, meanOverAll(c)), nil
+}
+
+// CrossEntropy follows PyTorch's F.cross_entropy: class weights, ignore
+// index and label smoothing for label targets; probability-target rules for
+// one-hot targets.
+func CrossEntropy(in Inputs, c *Config) (*tensor.Tensor, error) {
+	p, err := Canon(in, c)
+	if err != nil {
+		return nil, err
+	}
+	lp := p.LogProbs(c)
+	eps := c.F("label_smoothing")
+	pix := make([][]float64, p.N)
+	num, den := 0.0, 0.0
+	for n := 0; n < p.N; n++ {
+		pix[n] = make([]float64, p.S)
+		for s := 0; s < p.S; s++ {
+			if c.Target == "onehot" {
+				v := 0.0
+				for ch := 0; ch < p.C; ch++ {
+					t := p.T[n][ch][s]*(1-eps) + eps/float64(p.C)
+					v -= classWeight(c, ch) * t * lp[n][ch][s]
+				}
+				pix[n][s] = v
+				num += v
+				den++
+				continue
+			}
+			if !p.Valid[n][0][s] {
+				continue
+			}
+			y := p.Labels[n][s]
+			wy := classWeight(c, int(y))
+			smooth := 0.0
+			for ch := 0; ch < p.C; ch++ {
+				smooth -= classWeight(c, ch) * lp[n][ch][s]
+			}
+			v := (1-eps)*wy*(-lp[n][y][s]) + eps/float64(p.C)*smooth
+			pix[n][s] = v
+			num += v
+			den += wy
+		}
+	}
+	switch c.Reduction {
+	case "none":
+		return p.PixelMap(pix), nil
+	case "sum":
+		return Scalar(num), nil
+	}
+	return Scalar(SafeDiv(num, den)), nil
+}
+
+// log1mExp returns log(1 - e^a) for a ≤ 0 accurately.
+func log1mExp(a float64) float64 {
+	if a > -math.Ln2 {
+		return math.Log(-math.Expm1(a))
+	}
+	return math.Log1p(-math.Exp(a))
+}
+
+// Focal is the focal loss: sigmoid form per entry in binary and multilabel
+// mode (modulation σ(-x(2t-1))^γ from logits, (p+t-2pt)^γ from
+// probabilities), softmax form -α_y (1-p_y)^γ log p_y per pixel in
+// multiclass mode.
+func Focal(in Inputs, c *Config) (*tensor.Tensor, error) {
+	p, err := Canon(in, c)
+	if err != nil {
+		return nil, err
+	}
+	gamma := c.F("gamma")
+	alpha := c.L("alpha")
+	normalized := c.B("normalized")
+	pow := func(logBase float64) float64 {
+		if gamma == 0 {
+			return 1
+		}
+		return math.Exp(gamma * math.Max(logBase, -100))
+	}
+	if c.Mode == "multiclass" {
+		lp := p.LogProbs(c)
+		pix := make([][]float64, p.N)
+		modSum, num, den := 0.0, 0.0, 0.0
+		for n := 0; n < p.N; n++ {
+			pix[n] = make([]float64, p.S)
+			for s := 0; s < p.S; s++ {
+				if !p.Valid[n][0][s] {
+					continue
+				}
+				y := int(p.Labels[n][s])
+				var log1m float64
+				if c.FromLogits {
+					log1m = log1mExp(math.Min(lp[n][y][s], 0))
+				} else {
+					log1m = ClampedLog(1 - p.X[n][y][s])
+				}
+				mod := pow(log1m)
+				a := 1.0
+				if alpha != nil {
+					if len(alpha) > 1 {
+						a = alpha[y]
+					} else if y == 0 {
+						a = 1 - alpha[0]
+					} else {
+						a = alpha[0]
+					}
+				}
+				pix[n][s] = -a * classWeight(c, y) * mod * lp[n][y][s]
+				modSum += mod
+				num += pix[n][s]
+				den++
+			}
+		}
+		norm := 1.0
+		if normalized && gamma != 0 {
+			norm = math.Max(modSum, 1e-6)
+		}
+		switch c.Reduction {
+		case "none":
+			for n := range pix {
+				for s := range pix[n] {
+					pix[n][s] /= norm
+				}
+			}
+			return p.PixelMap(pix), nil
+		case "sum":
+			return Scalar(num / norm), nil
+		}
+		if meanOverAll(c) {
+			den = float64(p.N * p.S)
+		}
+		return Scalar(SafeDiv(num/norm, den)), nil
+	}
+	l := zeros3(p.N, p.C, p.S)
+	modSum := 0.0
+	for n := 0; n < p.N; n++ {
+		for ch := 0; ch < p.C; ch++ {
+			for i := 0; i < p.S; i++ {
+				if !p.Valid[n][ch][i] {
+					continue
+				}
+				x, t := p.X[n][ch][i], p.T[n][ch][i]
+				lp, l1p := logSigmoidPair(c, x)
+				ce := -(t*lp + (1-t)*l1p)
+				var mod float64
+				if c.FromLogits {
+					mod = pow(LogSigmoid(-x * (2*t - 1)))
+				} else {
+					mod = pow(ClampedLog(x + t - 2*x*t))
+				}
+				a := 1.0
+				if alpha != nil {
+					av := alpha[0]
+					if len(alpha) > 1 {
+						av = alpha[ch]
+					}
+					a = av*t + (1-av)*(1-t)
+				}
+				l[n][ch][i] = a * mod * ce * classWeight(c, ch)
+				modSum += mod
+			}
+		}
+	}
+	if normalized && gamma != 0 {
+		norm := math.Max(modSum, 1e-6)
+		for n := range l {
+			for ch := range l[n] {
+				for i := range l[n][ch] {
+					l[n][ch][i] /= norm
+				}
+			}
+		}
+	}
+	return reduceElements(p, c, l, meanOverAll(c)), nil
+}
+
+// pixelCE returns the class-weighted NLL of every valid pixel, in order.
+func pixelCE(p *Problem, c *Config) [][]float64 {
+	lp := p.LogProbs(c)
+	out := make([][]float64, p.N)
+	for n := range out {
+		out[n] = make([]float64, p.S)
+		for s := range out[n] {
+			if p.Valid[n][0][s] {
+				y := p.Labels[n][s]
+				out[n][s] = -classWeight(c, int(y)) * lp[n][y][s]
+			}
+		}
+	}
+	return out
+}
+
+// TopKCE averages (or sums) the largest ⌈k/100·#valid⌉ (at least 1) pixel
+// losses of the batch.
+func TopKCE(in Inputs, c *Config) (*tensor.Tensor, error) {
+	p, err := Canon(in, c)
+	if err != nil {
+		return nil, err
+	}
+	pix := pixelCE(p, c)
+	var vals []float64
+	valid := 0
+	for n := range pix {
+		for s := range pix[n] {
+			vals = append(vals, pix[n][s])
+			if p.Valid[n][0][s] {
+				valid++
+			}
+		}
+	}
+	sort.Sort(sort.Reverse(sort.Float64Slice(vals)))
+	// The count is computed in float32 in the graph; mirror its rounding.
+	kept := int(math.Max(math.Ceil(float64(float32(float32(valid)*float32(c.F("k")/100)))), 1))
+	sum := 0.0
+	for _, v := range vals[:kept] {
+		sum += v
+	}
+	if c.Reduction == "sum" {
+		return Scalar(sum), nil
+	}
+	return Scalar(sum / float64(kept)), nil
+}
+
+// OHEMCE keeps valid pixels whose true-class probability is at most the
+// threshold, raised to the min_kept-th smallest probability when larger, and
+// averages their class-weighted cross-entropy.
+func OHEMCE(in Inputs, c *Config) (*tensor.Tensor, error) {
+	p, err := Canon(in, c)
+	if err != nil {
+		return nil, err
+	}
+	lp := p.LogProbs(c)
+	var probs []float64
+	for n := 0; n < p.N; n++ {
+		for s := 0; s < p.S; s++ {
+			if p.Valid[n][0][s] {
+				probs = append(probs, math.Exp(lp[n][p.Labels[n][s]][s]))
+			}
+		}
+	}
+	thr := c.F("thresh")
+	if mk := c.I("min_kept"); mk > 0 && len(probs) > 0 {
+		sort.Float64s(probs)
+		thr = math.Max(thr, probs[min(mk, len(probs))-1])
+	}
+	pix := make([][]float64, p.N)
+	num, den := 0.0, 0.0
+	for n := 0; n < p.N; n++ {
+		pix[n] = make([]float64, p.S)
+		for s := 0; s < p.S; s++ {
+			if !p.Valid[n][0][s] {
+				continue
+			}
+			y := p.Labels[n][s]
+			if math.Exp(lp[n][y][s]) > thr {
+				continue
+			}
+			w := classWeight(c, int(y))
+			pix[n][s] = -w * lp[n][y][s]
+			num += pix[n][s]
+			den += w
+		}
+	}
+	switch c.Reduction {
+	case "none":
+		return p.PixelMap(pix), nil
+	case "sum":
+		return Scalar(num), nil
+	}
+	return Scalar(SafeDiv(num, den)), nil
+}
+
+// WeightedCE multiplies cross-entropy (softmax in multiclass mode, binary per
+// channel otherwise) by the pixel_weight map.
+func WeightedCE(in Inputs, c *Config) (*tensor.Tensor, error) {
+	p, err := Canon(in, c)
+	if err != nil {
+		return nil, err
+	}
+	pw, err := SpatialMap(in["pixel_weight"], p.N, p.S)
+	if err != nil {
+		return nil, err
+	}
+	byWeight := c.S("normalize") == "weights"
+	if c.Mode == "multiclass" {
+		ce := pixelCE(p, c)
+		num, den := 0.0, 0.0
+		for n := range ce {
+			for s := range ce[n] {
+				if !p.Valid[n][0][s] {
+					continue
+				}
+				ce[n][s] *= pw[n][s]
+				num += ce[n][s]
+				if byWeight {
+					den += pw[n][s] * classWeight(c, int(p.Labels[n][s]))
+				} else {
+					den++
+				}
+			}
+		}
+		switch c.Reduction {
+		case "none":
+			return p.PixelMap(ce), nil
+		case "sum":
+			return Scalar(num), nil
+		}
+		return Scalar(SafeDiv(num, den)), nil
+	}
+	l := zeros3(p.N, p.C, p.S)
+	num, den := 0.0, 0.0
+	for n := 0; n < p.N; n++ {
+		for ch := 0; ch < p.C; ch++ {
+			for i := 0; i < p.S; i++ {
+				if !p.Valid[n][ch][i] {
+					continue
+				}
+				t := p.T[n][ch][i]
+				lpos, lneg := logSigmoidPair(c, p.X[n][ch][i])
+				w := pw[n][i] * classWeight(c, ch)
+				l[n][ch][i] = -(t*lpos + (1-t)*lneg) * w
+				num += l[n][ch][i]
+				if byWeight {
+					den += w
+				} else {
+					den++
+				}
+			}
+		}
+	}
+	switch c.Reduction {
+	case "none":
+		return p.ElementwiseMap(l, c), nil
+	case "sum":
+		return Scalar(num), nil
+	}
+	return Scalar(SafeDiv(num, den)), nil
+}

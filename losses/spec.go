@@ -1,0 +1,307 @@
+// Package losses is the catalog: one Spec per segmentation loss, with its
+// parameters, modes, extra inputs, a Build function that writes the loss with
+// the graph builder, and a Reference function (package reference) that
+// computes the same loss independently in float64 Go.
+//
+// Users select a loss by name and options (the same strings the command line
+// takes), Resolve checks the options against the Spec, and Build writes the
+// graph. Every loss follows the exported-model contract in the README: inputs
+// `input` and `target`, output `loss`, symbolic batch and spatial dimensions.
+package losses
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/onnxloss/onnxloss/builder"
+	"github.com/onnxloss/onnxloss/losses/reference"
+	"github.com/onnxloss/onnxloss/tensor"
+)
+
+// Mode says what the input and target hold.
+type Mode string
+
+// The three modes of segmentation losses.
+const (
+	// Binary: one foreground channel, input [N,1,*spatial], float target of the same shape.
+	Binary Mode = "binary"
+	// Multilabel: C independent channels, input [N,C,*spatial], float target of the same shape.
+	Multilabel Mode = "multilabel"
+	// Multiclass: C exclusive classes, input [N,C,*spatial], int64 label map [N,*spatial].
+	Multiclass Mode = "multiclass"
+)
+
+// ParamKind is the type of a loss parameter.
+type ParamKind int
+
+// Parameter kinds.
+const (
+	KindFloat ParamKind = iota
+	KindInt
+	KindBool
+	KindEnum
+	KindFloats
+)
+
+func (k ParamKind) String() string {
+	return [...]string{"float", "int", "bool", "enum", "float list"}[k]
+}
+
+// Param describes one loss-specific parameter.
+type Param struct {
+	// Name in snake_case; the command line spells it with dashes.
+	Name string
+	Kind ParamKind
+	// Default is a float64, int, bool, string or []float64 by Kind. A nil
+	// FloatList default means "not set".
+	Default any
+	// Min and Max bound Float and Int parameters (inclusive unless the
+	// Exclusive flags say otherwise). Nil means unbounded.
+	Min, Max                   *float64
+	MinExclusive, MaxExclusive bool
+	// Choices lists the values of an Enum.
+	Choices []string
+	// Doc says what the parameter does and which library uses which value.
+	Doc string
+}
+
+// Preset sets a group of parameters to reproduce another library's defaults.
+type Preset struct {
+	Name string
+	// Doc says what the preset reproduces and where onnxloss differs on purpose.
+	Doc string
+	// Values are option strings, exactly as on the command line (common
+	// options such as "reduction" included).
+	Values map[string]string
+}
+
+// ExtraKind says what an extra input holds, so tests can make plausible values.
+type ExtraKind int
+
+// Extra input kinds.
+const (
+	// PixelWeights: non-negative float weights of shape [N,*spatial].
+	PixelWeights ExtraKind = iota
+	// ChannelMap: a float map with the shape (and layout) of the input.
+	ChannelMap
+	// InstanceLabels: int64 instance ids [N,*spatial], 0 for background.
+	InstanceLabels
+)
+
+// ExtraInput is a graph input beyond input and target.
+type ExtraInput struct {
+	Name string
+	Kind ExtraKind
+	Doc  string
+	// Enabled reports whether the input exists under a configuration; nil
+	// means always.
+	Enabled func(c *Config) bool
+}
+
+// Spec describes one loss.
+type Spec struct {
+	// Name is the catalog name (lower case, dashes).
+	Name string
+	// Family groups losses in listings: "cross-entropy", "region", ...
+	Family string
+	// Summary is one line for listings.
+	Summary string
+	// Description is the paragraph shown by describe and in the README.
+	Description string
+	// Citation names the paper (authors, title, venue, year).
+	Citation string
+	// Formula is the stable formula as the graph computes it.
+	Formula string
+	// Modes lists the supported modes; the first is the default.
+	Modes []Mode
+	// Params are the loss's own parameters.
+	Params []Param
+	// Presets reproduce other libraries' conventions.
+	Presets []Preset
+	// IgnoreIndex and ClassWeights say whether the common options apply.
+	IgnoreIndex, ClassWeights bool
+	// OneHotTarget says whether multiclass mode accepts --target onehot.
+	OneHotTarget bool
+	// Reductions lists the supported reductions (nil: mean, sum, none).
+	Reductions []string
+	// NoneShape documents the output of --reduction none.
+	NoneShape string
+	// Extra lists extra graph inputs.
+	Extra []ExtraInput
+	// Notes are convention notes shown by describe.
+	Notes []string
+	// Validate checks combinations of options that single ranges cannot.
+	Validate func(c *Config) error
+	// Build writes the loss on c.G and returns the (reduced) loss value.
+	Build func(c *Ctx) *builder.Value
+	// Reference computes the same loss in float64 from the formula.
+	Reference func(in reference.Inputs, c *reference.Config) (*tensor.Tensor, error)
+	// Tolerance overrides the relative error budget of verification (0: default).
+	Tolerance float64
+	// Variants are extra option sets that verification covers besides the defaults.
+	Variants []Options
+}
+
+// SupportsMode reports whether the loss is defined in mode m.
+func (s *Spec) SupportsMode(m Mode) bool {
+	for _, x := range s.Modes {
+		if x == m {
+			return true
+		}
+	}
+	return false
+}
+
+// ReductionsList returns the supported reductions.
+func (s *Spec) ReductionsList() []string {
+	if s.Reductions != nil {
+		return s.Reductions
+	}
+	return []string{"mean", "sum", "none"}
+}
+
+// Param returns the parameter called name, or nil.
+func (s *Spec) Param(name string) *Param {
+	for i := range s.Params {
+		if s.Params[i].Name == name {
+			return &s.Params[i]
+		}
+	}
+	return nil
+}
+
+// Preset returns the preset called name, or nil.
+func (s *Spec) Preset(name string) *Preset {
+	for i := range s.Presets {
+		if s.Presets[i].Name == name {
+			return &s.Presets[i]
+		}
+	}
+	return nil
+}
+
+var registry = map[string]*Spec{}
+
+// familyOrder fixes the order of families in listings.
+var familyOrder = []string{"cross-entropy", "region", "structure", "distance"}
+
+// Register adds a loss to the catalog. It panics on a duplicate or an
+// incomplete Spec: registration happens at init time, so that is a
+// programming error caught by every test run.
+func Register(s *Spec) {
+	if _, dup := registry[s.Name]; dup {
+		panic("losses: duplicate loss " + s.Name)
+	}
+	if s.Name == "" || s.Build == nil || s.Reference == nil || len(s.Modes) == 0 || s.Summary == "" || s.Citation == "" {
+		panic("losses: incomplete spec " + s.Name)
+	}
+	for _, p := range s.Params {
+		if _, clash := commonOptions[p.Name]; clash {
+			panic("losses: " + s.Name + " parameter " + p.Name + " shadows a common option")
+		}
+	}
+	registry[s.Name] = s
+}
+
+// All returns every registered loss, ordered by family and then name.
+func All() []*Spec {
+	out := make([]*Spec, 0, len(registry))
+	for _, s := range registry {
+		out = append(out, s)
+	}
+	rank := func(f string) int {
+		for i, x := range familyOrder {
+			if x == f {
+				return i
+			}
+		}
+		return len(familyOrder)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		ri, rj := rank(out[i].Family), rank(out[j].Family)
+		if ri != rj {
+			return ri < rj
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out
+}
+
+// Names returns the names of every loss, in the order of All.
+func Names() []string {
+	var names []string
+	for _, s := range All() {
+		names = append(names, s.Name)
+	}
+	return names
+}
+
+// UnknownError is returned for a name that is not in the catalog or not a
+// parameter; it carries the closest match.
+type UnknownError struct {
+	What, Name, Suggestion string
+	Valid                  []string
+}
+
+func (e *UnknownError) Error() string {
+	msg := fmt.Sprintf("unknown %s %q", e.What, e.Name)
+	if e.Suggestion != "" {
+		msg += fmt.Sprintf("; did you mean %q?", e.Suggestion)
+	}
+	if len(e.Valid) > 0 && len(e.Valid) <= 40 {
+		msg += " (valid: " + strings.Join(e.Valid, ", ") + ")"
+	}
+	return msg
+}
+
+// Lookup finds a loss by name. Underscores and case are forgiven.
+func Lookup(name string) (*Spec, error) {
+	key := strings.ReplaceAll(strings.ToLower(name), "_", "-")
+	if s, ok := registry[key]; ok {
+		return s, nil
+	}
+	names := Names()
+	return nil, &UnknownError{What: "loss", Name: name, Suggestion: Closest(key, names), Valid: names}
+}
+
+// Closest returns the candidate nearest to s by edit distance, or "" when
+// none is near enough to be a plausible typo.
+func Closest(s string, candidates []string) string {
+	best, bestD := "", 1<<30
+	for _, c := range candidates {
+		d := editDistance(s, c)
+		if strings.HasPrefix(c, s) && len(s) >= 3 {
+			d = min(d, 1)
+		}
+		if d < bestD {
+			best, bestD = c, d
+		}
+	}
+	if bestD <= max(2, len(s)/3) {
+		return best
+	}
+	return ""
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+func fptr(v float64) *float64 { return &v }
