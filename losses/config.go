@@ -108,7 +108,9 @@ func (s *Spec) AppliesTo(option string) bool {
 	return ok
 }
 
-func normKey(k string) string { return strings.ReplaceAll(strings.ToLower(strings.TrimLeft(k, "-")), "-", "_") }
+func normKey(k string) string {
+	return strings.ReplaceAll(strings.ToLower(strings.TrimLeft(k, "-")), "-", "_")
+}
 
 // OptionNames lists every option the loss accepts: common ones first.
 func (s *Spec) OptionNames() []string {
