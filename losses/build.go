@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	. "github.com/onnxloss/onnxloss/builder"
+	"github.com/onnxloss/onnxloss/losses/reference"
 	"github.com/onnxloss/onnxloss/tensor"
 )
 
@@ -300,8 +301,7 @@ func (c *Ctx) Probs() *Value {
 }
 
 // LogProbs returns log-probabilities of the classes [N,C,*] in multiclass
-// mode: LogSoftmax of logits, or max(log p, -100) for probabilities (the
-// clamp PyTorch's BCELoss uses, so a zero probability costs 100, not Inf).
+// mode: LogSoftmax of logits, or ClampedLog of probabilities.
 func (c *Ctx) LogProbs() *Value {
 	return c.cached("log_probs", func() *Value {
 		if c.FromLogits {
@@ -311,11 +311,13 @@ func (c *Ctx) LogProbs() *Value {
 	})
 }
 
-// ClampedLog returns max(log(p), -100) without evaluating log(0) on the
-// gradient path: p is clipped to e^-100 first, so the value is the same and
-// the derivative stays finite.
+// ClampedLog returns log(max(p, 2^-126)): probabilities are clipped to the
+// smallest normal float32 before the log, so a zero probability costs about
+// 87.3 instead of Inf and the gradient stays finite. (PyTorch's BCELoss
+// clamps the log at -100 instead; the clip here stays a normal number, which
+// providers that flush subnormals to zero would otherwise turn into log 0.)
 func ClampedLog(p *Value) *Value {
-	return Log(ClipMin(p, 3.720075976020836e-44))
+	return Log(ClipMin(p, reference.ProbFloor))
 }
 
 // softplusNegAbs is log(1 + exp(-|x|)), the shared term of the stable
@@ -328,7 +330,7 @@ func (c *Ctx) softplusNegAbs() *Value {
 
 // LogSigmoids returns log(sigmoid(x)) and log(1 - sigmoid(x)) for binary and
 // multilabel mode, computed stably from logits as -(relu(-x) + log(1+e^-|x|))
-// and -(relu(x) + log(1+e^-|x|)), or as clamped logs of probabilities.
+// and -(relu(x) + log(1+e^-|x|)), or as ClampedLog of probabilities.
 func (c *Ctx) LogSigmoids() (logP, log1mP *Value) {
 	logP = c.cached("log_sigmoid", func() *Value {
 		if !c.FromLogits {
@@ -348,7 +350,7 @@ func (c *Ctx) LogSigmoids() (logP, log1mP *Value) {
 // BCE returns the elementwise binary cross-entropy [N,C,*] between the input
 // and target t (soft targets allowed). From logits it is
 // relu(x) - x*t + log(1 + exp(-|x|)), which never overflows; from
-// probabilities it is -(t log p + (1-t) log(1-p)) with clamped logs.
+// probabilities it is -(t log p + (1-t) log(1-p)) with ClampedLog.
 func (c *Ctx) BCE(t *Value) *Value {
 	if c.FromLogits {
 		return Add(Sub(Relu(c.X), Mul(c.X, t)), c.softplusNegAbs())
@@ -388,10 +390,14 @@ func (c *Ctx) ClassWeightVec() *Value {
 	return ReshapeDims(Floats(c.G, c.ComputeType(), c.ClassWeights...), append([]int64{1, -1}, ones(c.SpatialDims)...)...)
 }
 
-// MulMaybe multiplies by w unless w is nil.
+// MulMaybe multiplies two optional factors: nil stands for 1, so the
+// result is nil only when both are.
 func MulMaybe(x, w *Value) *Value {
-	if w == nil {
+	switch {
+	case w == nil:
 		return x
+	case x == nil:
+		return w
 	}
 	return Mul(x, w)
 }

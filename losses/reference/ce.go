@@ -246,7 +246,7 @@ func Focal(in Inputs, c *Config) (*tensor.Tensor, error) {
 		if gamma == 0 {
 			return 1
 		}
-		return math.Exp(gamma * math.Max(logBase, -100))
+		return math.Exp(gamma * math.Max(logBase, math.Log(ProbFloor)))
 	}
 	if c.Mode == "multiclass" {
 		lp := p.LogProbs(c)

@@ -212,16 +212,13 @@ func LogSoftmax(v []float64) []float64 {
 	return out
 }
 
-// ProbLogFloor is where logs of probabilities are clamped when the input
-// holds probabilities, as PyTorch's BCELoss does.
-const ProbLogFloor = -100.0
+// ProbFloor is where probabilities are clipped before a log when the input
+// holds probabilities: 2^-126, the smallest normal float32.
+const ProbFloor = 0x1p-126
 
-// ClampedLog is max(log(p), -100).
+// ClampedLog is log(max(p, ProbFloor)).
 func ClampedLog(p float64) float64 {
-	if p <= 0 {
-		return ProbLogFloor
-	}
-	return math.Max(math.Log(p), ProbLogFloor)
+	return math.Log(math.Max(p, ProbFloor))
 }
 
 // LogProbs returns, for every position of the problem, the log-probabilities
