@@ -1,0 +1,129 @@
+// Package runtime runs ONNX models with ONNX Runtime, through
+// github.com/yalue/onnxruntime_go, exchanging tensor.Tensor values.
+//
+// ONNX Runtime is a shared library loaded at run time, not linked: Init (which
+// every other function calls) finds it as LibraryPath describes, checks that
+// its C API is new enough (MinVersion), and sets up one process-wide
+// environment. scripts/install-onnxruntime.sh installs a verified copy into
+// the repository's .cache folder, where it is found without configuration.
+//
+// A Session holds one model. Its inputs may have symbolic dimensions (batch,
+// height, width), so one session serves every batch size and resolution; Run
+// checks the given tensors against the model's declared inputs before ONNX
+// Runtime sees them, because ONNX Runtime's own messages rarely name the
+// offending input. Sessions run on the CPU by default, or on an NVIDIA GPU with
+// Options.Provider "cuda".
+//
+// The package needs cgo. Built with CGO_ENABLED=0 it still compiles, and every
+// function returns ErrNoCgo.
+//
+// The environment variable ONNXLOSS_ORT_LOG (verbose, info, warning, error or
+// fatal; default fatal) sets how much ONNX Runtime itself prints to stderr.
+// The default is quiet because every ONNX Runtime failure also comes back as
+// an error value.
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/onnxloss/onnxloss/tensor"
+)
+
+// MinVersion is the oldest ONNX Runtime release whose library this package can
+// load: github.com/yalue/onnxruntime_go v1.27.0 is compiled against the C API
+// of 1.24.1 (API version 24), and older libraries do not provide it. Newer
+// releases do.
+const MinVersion = "1.24.1"
+
+// ErrNoCgo is returned by every function of a binary built without cgo.
+var ErrNoCgo = errors.New("this binary was built without cgo; commands that run ONNX Runtime need a cgo build " +
+	"(CGO_ENABLED=1 go build ./cmd/onnxloss, with gcc installed)")
+
+// ErrNotFound is wrapped by the error of LibraryPath, Init and everything
+// else when ONNX Runtime's shared library is not installed where this package
+// looks; the error's text lists those places and how to install it.
+var ErrNotFound = errors.New("ONNX Runtime's shared library (libonnxruntime.so.1) was not found")
+
+// ErrClosed is returned by Run on a closed Session.
+var ErrClosed = errors.New("runtime: session is closed")
+
+// The execution providers that Options.Provider accepts.
+const (
+	ProviderCPU  = "cpu"
+	ProviderCUDA = "cuda"
+)
+
+// Options configures a Session. The zero value runs on the CPU with ONNX
+// Runtime's default number of threads.
+type Options struct {
+	// Provider is the execution provider: "cpu" (the default, also meant by
+	// "") or "cuda".
+	Provider string
+	// DeviceID selects the GPU for the "cuda" provider.
+	DeviceID int
+	// Threads is the number of intra-op threads; 0 leaves ONNX Runtime's
+	// default (one per physical core).
+	Threads int
+}
+
+// IOInfo describes one input or output of a model.
+type IOInfo struct {
+	// Name is the input's or output's name in the graph.
+	Name string
+	// DType is the element type.
+	DType tensor.DType
+	// Shape holds the declared dimensions, -1 for those that are symbolic or
+	// unknown. It is empty both for a scalar and, with UnknownRank, for a
+	// tensor whose model declares no shape.
+	Shape []int
+	// Symbols holds the symbolic name of each dimension (ONNX's dim_param, such
+	// as "N"), or "" for fixed and anonymous ones. It is nil when the model
+	// was not inspected for names.
+	Symbols []string
+	// UnknownRank reports that the model declares no shape at all, so any
+	// rank is accepted.
+	UnknownRank bool
+}
+
+// ShapeString formats the declared shape with symbolic names, such as
+// [N 3 H W]; "?" stands for an anonymous dynamic dimension and "[...]" for an
+// unknown rank.
+func (io IOInfo) ShapeString() string {
+	if io.UnknownRank {
+		return "[...]"
+	}
+	parts := make([]string, len(io.Shape))
+	for i, d := range io.Shape {
+		switch {
+		case d >= 0:
+			parts[i] = fmt.Sprint(d)
+		case i < len(io.Symbols) && io.Symbols[i] != "":
+			parts[i] = io.Symbols[i]
+		default:
+			parts[i] = "?"
+		}
+	}
+	return "[" + strings.Join(parts, " ") + "]"
+}
+
+// String describes the input or output, such as "input float32 [N C H W]".
+func (io IOInfo) String() string {
+	return io.Name + " " + dtypeName(io.DType) + " " + io.ShapeString()
+}
+
+// onnxTypeNames names the ONNX element types that tensor.DType lacks, for
+// error messages.
+var onnxTypeNames = map[tensor.DType]string{
+	3: "int8", 4: "uint16", 5: "int16", 8: "string", 12: "uint32", 13: "uint64",
+	14: "complex64", 15: "complex128", 17: "float8e4m3fn", 18: "float8e4m3fnuz",
+	19: "float8e5m2", 20: "float8e5m2fnuz", 21: "uint4", 22: "int4",
+}
+
+func dtypeName(d tensor.DType) string {
+	if n, ok := onnxTypeNames[d]; ok {
+		return n
+	}
+	return d.String()
+}
