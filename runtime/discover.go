@@ -132,7 +132,11 @@ func notFoundError(looked []string, want string) error {
 		fmt.Fprintf(&b, "  %s\n", l)
 	}
 	b.WriteString("To fix it, either:\n")
-	fmt.Fprintf(&b, "  run scripts/install-onnxruntime.sh in a checkout of onnxloss (it installs ONNX Runtime %s into .cache/onnxruntime/), or\n", defaultVersion)
+	version := defaultVersion
+	if want != "" {
+		version = want // the script reads $ONNXLOSS_ORT_VERSION too
+	}
+	fmt.Fprintf(&b, "  run scripts/install-onnxruntime.sh in a checkout of onnxloss (it installs ONNX Runtime %s into .cache/onnxruntime/), or\n", version)
 	fmt.Fprintf(&b, "  export %s=/path/to/%s (ONNX Runtime %s or newer for linux/%s)", libEnvVars[0], libName, MinVersion, goruntime.GOARCH)
 	return &wrapped{msg: b.String(), err: ErrNotFound}
 }

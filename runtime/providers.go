@@ -4,7 +4,6 @@ package runtime
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -181,13 +180,4 @@ func recoverError(err *error) {
 	if r := recover(); r != nil {
 		*err = fmt.Errorf("runtime: internal error: %v", r)
 	}
-}
-
-// statFileSize returns a file's size, or -1.
-func statFileSize(path string) int64 {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return -1
-	}
-	return fi.Size()
 }

@@ -651,3 +651,12 @@ func fromShape(s ort.Shape) []int {
 	}
 	return out
 }
+
+// statFileSize returns a file's size, or -1.
+func statFileSize(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return -1
+	}
+	return fi.Size()
+}
