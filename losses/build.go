@@ -143,6 +143,9 @@ func Build(s *Spec, cfg *Config) (g *Graph, err error) {
 		return nil, fmt.Errorf("building %s: Build returned no value", s.Name)
 	}
 	g.Output("loss", Cast(loss, tensor.Float32))
+	if cfg.Grad {
+		return nil, fmt.Errorf("building %s: gradient outputs are not implemented yet", s.Name)
+	}
 	if err := g.Err(); err != nil {
 		return nil, fmt.Errorf("building %s: %w", s.Name, err)
 	}

@@ -73,7 +73,7 @@ var commonOptions = map[string]commonOption{
 	"reduction":     {doc: "mean, sum or none (see the loss's none shape)", def: "mean"},
 	"dtype":         {doc: "element type of input: float32, float16, bfloat16 or float64; arithmetic is float32 or wider, loss is float32", def: "float32", choices: []string{"float32", "float16", "bfloat16", "float64"}},
 	"opset":         {doc: "ONNX opset of the default domain, 13 to 21", def: strconv.Itoa(builder.DefaultOpset)},
-	"ignore_index":  {doc: "label whose pixels are masked out (unset by default)"},
+	"ignore_index":  {doc: "label whose pixels are masked out"},
 	"class_weights": {doc: "comma-separated per-class weights (length C; sets --classes when that is not given)"},
 	"target":        {doc: "multiclass target: labels (int64 [N,*spatial]) or onehot (float [N,C,*spatial], soft labels allowed)", def: "labels", choices: []string{"labels", "onehot"}},
 	"preset":        {doc: "reproduce another library's defaults (see the loss's presets)"},

@@ -1,0 +1,242 @@
+// Package bench measures loss graphs in ONNX Runtime against the read-once
+// floor: a graph with the same inputs that only reads each of them once (one
+// ReduceSum per input). A loss is memory-bound, so the ratio of its time to
+// the floor's, measured in the same run on the same tensors, says how many
+// passes over the data it costs.
+package bench
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/onnxloss/onnxloss/builder"
+	"github.com/onnxloss/onnxloss/export"
+	"github.com/onnxloss/onnxloss/losses"
+	"github.com/onnxloss/onnxloss/losses/reference"
+	"github.com/onnxloss/onnxloss/runtime"
+	"github.com/onnxloss/onnxloss/tensor"
+)
+
+// Result is one measurement.
+type Result struct {
+	Loss   string
+	Mode   losses.Mode
+	Shape  []int // input shape as fed
+	Bytes  int64 // bytes of every input together
+	Iters  int
+	Loss1  time.Duration // median time of one loss call
+	Floor1 time.Duration // median time of one floor call
+	// PeakRSS is the process's peak resident memory while the loss session
+	// ran, in bytes (0 where the platform does not report it).
+	PeakRSS int64
+}
+
+// Ratio is the loss time over the floor time.
+func (r Result) Ratio() float64 { return float64(r.Loss1) / float64(r.Floor1) }
+
+// GBps is the input bytes read per second of loss time, in GB/s.
+func (r Result) GBps() float64 { return float64(r.Bytes) / r.Loss1.Seconds() / 1e9 }
+
+// ParseShape reads "8,21,256,256".
+func ParseShape(s string) ([]int, error) {
+	var out []int
+	for _, p := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(p))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("shape %q: %q is not a positive integer", s, p)
+		}
+		out = append(out, n)
+	}
+	if len(out) < 3 || len(out) > 5 {
+		return nil, fmt.Errorf("shape %q must be N,C,H,W (or N,C,D,H,W)", s)
+	}
+	return out, nil
+}
+
+// Inputs makes random inputs of a configuration for an NCHW-ordered shape
+// (the layout option decides how they are laid out).
+func Inputs(s *losses.Spec, cfg *losses.Config, shape []int, seed uint64) reference.Inputs {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	n, c, spatial := shape[0], shape[1], shape[2:]
+	S := tensor.NumElements(spatial)
+	pix := append([]int{n}, spatial...)
+	full := append([]int{n, c}, spatial...)
+	if cfg.Layout == "nhwc" {
+		full = append(append([]int{n}, spatial...), c)
+	}
+	x := make([]float32, n*c*S)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64() * 2)
+	}
+	in := reference.Inputs{"input": tensor.FromFloat32(full, x).Convert(cfg.DType)}
+	tdt, _ := cfg.TargetSpec()
+	if tdt == tensor.Int64 {
+		y := make([]int64, n*S)
+		for i := range y {
+			y[i] = int64(rng.IntN(c))
+		}
+		in["target"] = tensor.FromInt64(pix, y)
+	} else {
+		t := make([]float32, n*c*S)
+		for i := range t {
+			if rng.Float64() < 0.3 {
+				t[i] = 1
+			}
+		}
+		in["target"] = tensor.FromFloat32(full, t).Convert(tdt)
+	}
+	for _, e := range s.ExtraInputs(cfg) {
+		dt, _ := cfg.ExtraSpec(e)
+		switch e.Kind {
+		case losses.InstanceLabels:
+			y := make([]int64, n*S)
+			for i := range y {
+				y[i] = int64(rng.IntN(4))
+			}
+			in[e.Name] = tensor.FromInt64(pix, y)
+		case losses.ChannelMap:
+			m := make([]float32, n*c*S)
+			for i := range m {
+				m[i] = float32(rng.NormFloat64())
+			}
+			in[e.Name] = tensor.FromFloat32(full, m).Convert(dt)
+		default:
+			w := make([]float32, n*S)
+			for i := range w {
+				w[i] = float32(rng.Float64() * 3)
+			}
+			in[e.Name] = tensor.FromFloat32(pix, w).Convert(dt)
+		}
+	}
+	return in
+}
+
+// Floor builds the read-once floor for a configuration: the loss's inputs,
+// each cast to float32 and summed once, the sums added into `loss`.
+func Floor(s *losses.Spec, cfg *losses.Config) ([]byte, error) {
+	g := builder.NewGraph("floor", cfg.Opset)
+	var sum *builder.Value
+	add := func(v *builder.Value) {
+		r := builder.ReduceSum(builder.Cast(v, tensor.Float32), false)
+		if sum == nil {
+			sum = r
+		} else {
+			sum = builder.Add(sum, r)
+		}
+	}
+	add(g.Input("input", cfg.DType, cfg.InputShape()))
+	tdt, tshape := cfg.TargetSpec()
+	add(g.Input("target", tdt, tshape))
+	for _, e := range s.ExtraInputs(cfg) {
+		dt, shape := cfg.ExtraSpec(e)
+		add(g.Input(e.Name, dt, shape))
+	}
+	g.Output("loss", sum)
+	m, err := export.Model(g, "read-once floor", nil)
+	if err != nil {
+		return nil, err
+	}
+	return export.Marshal(m)
+}
+
+// Options of a measurement.
+type Options struct {
+	Runtime runtime.Options
+	// Iters is the number of timed calls of each graph (after one warm-up).
+	Iters int
+	Seed  uint64
+}
+
+// Measure times a loss and its floor on the same random inputs, alternating
+// the two so that both see the same machine state, and reports medians.
+func Measure(s *losses.Spec, cfg *losses.Config, shape []int, o Options) (Result, error) {
+	res := Result{Loss: s.Name, Mode: cfg.Mode, Shape: shape, Iters: max(o.Iters, 1)}
+	m, err := export.LossModel(s, cfg)
+	if err != nil {
+		return res, err
+	}
+	lossBytes, err := export.Marshal(m)
+	if err != nil {
+		return res, err
+	}
+	floorBytes, err := Floor(s, cfg)
+	if err != nil {
+		return res, err
+	}
+	in := Inputs(s, cfg, shape, o.Seed)
+	for _, t := range in {
+		res.Bytes += int64(t.Len() * t.DType.Size())
+	}
+	res.Shape = in["input"].Shape
+	floor, err := runtime.NewSession(floorBytes, o.Runtime)
+	if err != nil {
+		return res, err
+	}
+	defer floor.Close()
+	resetPeak()
+	loss, err := runtime.NewSession(lossBytes, o.Runtime)
+	if err != nil {
+		return res, err
+	}
+	defer loss.Close()
+	for _, sess := range []*runtime.Session{loss, floor} { // warm-up
+		if _, err := sess.Run(in); err != nil {
+			return res, err
+		}
+	}
+	res.PeakRSS = peakRSS()
+	lt := make([]time.Duration, 0, res.Iters)
+	ft := make([]time.Duration, 0, res.Iters)
+	for i := 0; i < res.Iters; i++ {
+		for _, p := range []struct {
+			s *runtime.Session
+			d *[]time.Duration
+		}{{loss, &lt}, {floor, &ft}} {
+			start := time.Now()
+			if _, err := p.s.Run(in); err != nil {
+				return res, err
+			}
+			*p.d = append(*p.d, time.Since(start))
+		}
+	}
+	res.Loss1, res.Floor1 = median(lt), median(ft)
+	return res, nil
+}
+
+func median(d []time.Duration) time.Duration {
+	s := append([]time.Duration{}, d...)
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+	return s[len(s)/2]
+}
+
+// resetPeak resets the kernel's peak-RSS counter (Linux 4.0+); elsewhere it
+// does nothing and PeakRSS reports the process's lifetime peak.
+func resetPeak() {
+	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
+}
+
+// peakRSS reads VmHWM from /proc/self/status, in bytes.
+func peakRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			f := strings.Fields(line)
+			if len(f) >= 2 {
+				kb, _ := strconv.ParseInt(f[1], 10, 64)
+				return kb * 1024
+			}
+		}
+	}
+	return 0
+}

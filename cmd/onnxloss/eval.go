@@ -1,0 +1,162 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/onnxloss/onnxloss/export"
+	"github.com/onnxloss/onnxloss/losses"
+	"github.com/onnxloss/onnxloss/losses/reference"
+	"github.com/onnxloss/onnxloss/runtime"
+	"github.com/onnxloss/onnxloss/tensor"
+	"github.com/onnxloss/onnxloss/verify"
+)
+
+func init() {
+	register(&command{
+		name:    "eval",
+		summary: "compute a loss on .npy files with ONNX Runtime and the Go reference",
+		usage:   "LOSS --input X.npy --target Y.npy [--extra NAME=FILE.npy] [loss options]",
+		help: `Builds the loss for the given options, runs it in ONNX Runtime on the given
+tensors, computes the same loss with the Go reference implementation, and
+prints both side by side with their difference. The input's dtype must match
+--dtype (float32 by default); the target is int64 labels or a float map, as
+'onnxloss describe LOSS' shows. Exit status 1 when the two disagree beyond
+the verification budget.
+
+Example:
+  onnxloss eval cross-entropy --classes 3 --input logits.npy --target labels.npy`,
+		flags: []flagDef{
+			{name: "input", value: "FILE", doc: "the input tensor (.npy)"},
+			{name: "target", value: "FILE", doc: "the target tensor (.npy)"},
+			{name: "target-form", value: "FORM", doc: "the loss option --target (labels or onehot), renamed here because --target names the file"},
+			{name: "extra", value: "NAME=FILE", doc: "an extra input the loss needs (repeatable)", repeat: true},
+			{name: "out", value: "FILE", doc: "also save ONNX Runtime's loss as .npy"},
+			{name: "provider", value: "NAME", doc: "cpu (default) or cuda"},
+			{name: "threads", value: "N", doc: "ONNX Runtime intra-op threads (0: its default)"},
+		},
+		lossOptions: true,
+		run:         runEval,
+	})
+}
+
+func runEval(e *env, a *args) error {
+	s, err := needLoss("eval", a)
+	if err != nil {
+		return err
+	}
+	if v, ok := a.flag("target-form"); ok {
+		a.lossOpts["target"] = v
+	}
+	inPath, ok1 := a.flag("input")
+	tgtPath, ok2 := a.flag("target")
+	if !ok1 || !ok2 {
+		return usagef("--input and --target are required")
+	}
+	cfg, err := losses.Resolve(s, a.lossOpts)
+	if err != nil {
+		return err
+	}
+	rt, err := runtimeOptions(a)
+	if err != nil {
+		return err
+	}
+	in := reference.Inputs{}
+	if in["input"], err = tensor.LoadNPY(inPath); err != nil {
+		return err
+	}
+	if in["target"], err = tensor.LoadNPY(tgtPath); err != nil {
+		return err
+	}
+	for _, kv := range a.flags["extra"] {
+		name, path, ok := strings.Cut(kv, "=")
+		if !ok {
+			return usagef("--extra wants NAME=FILE, got %q", kv)
+		}
+		if in[name], err = tensor.LoadNPY(path); err != nil {
+			return err
+		}
+	}
+	for _, x := range s.ExtraInputs(cfg) {
+		if in[x.Name] == nil {
+			return usagef("%s needs --extra %s=FILE.npy (%s)", s.Name, x.Name, x.Doc)
+		}
+	}
+	m, err := export.LossModel(s, cfg)
+	if err != nil {
+		return err
+	}
+	b, err := export.Marshal(m)
+	if err != nil {
+		return err
+	}
+	sess, err := runtime.NewSession(b, rt)
+	if err != nil {
+		return err
+	}
+	defer sess.Close()
+	got, err := sess.Run(in)
+	if err != nil {
+		return err
+	}
+	ref, err := s.Reference(in, cfg.Reference())
+	if err != nil {
+		return fmt.Errorf("reference: %w", err)
+	}
+	loss := got["loss"]
+	if p, ok := a.flag("out"); ok {
+		if err := tensor.SaveNPY(p, loss); err != nil {
+			return err
+		}
+	}
+	r := &verify.Runner{}
+	budget, rel, cmpErr := r.Compare(loss, ref, s.Tolerance)
+	fmt.Fprintf(e.stdout, "loss (ONNX Runtime): %s\n", tensorSummary(loss))
+	fmt.Fprintf(e.stdout, "loss (Go reference): %s\n", tensorSummary(ref))
+	if cmpErr != nil {
+		return &failure{msg: "the graph and the reference disagree: " + cmpErr.Error()}
+	}
+	fmt.Fprintf(e.stdout, "max relative difference: %.3g (%.3g of the verification budget)\n", rel, budget)
+	if budget > 1 {
+		return &failure{msg: "the graph and the reference disagree beyond the verification budget"}
+	}
+	return nil
+}
+
+// tensorSummary prints a scalar's value, or a tensor's shape and statistics.
+func tensorSummary(t *tensor.Tensor) string {
+	v := t.Float64s()
+	if len(t.Shape) == 0 && len(v) == 1 {
+		return fmt.Sprintf("%.9g", v[0])
+	}
+	lo, hi, sum := math.Inf(1), math.Inf(-1), 0.0
+	for _, x := range v {
+		lo, hi, sum = math.Min(lo, x), math.Max(hi, x), sum+x
+	}
+	mean := 0.0
+	if len(v) > 0 {
+		mean = sum / float64(len(v))
+	}
+	return fmt.Sprintf("%v shape %v: min %.6g, mean %.6g, max %.6g, sum %.9g", t.DType, t.Shape, lo, mean, hi, sum)
+}
+
+// runtimeOptions reads --provider and --threads.
+func runtimeOptions(a *args) (runtime.Options, error) {
+	var o runtime.Options
+	if p, ok := a.flag("provider"); ok {
+		p = strings.ToLower(p)
+		if p != runtime.ProviderCPU && p != runtime.ProviderCUDA {
+			return o, usagef("--provider %q: want cpu or cuda", p)
+		}
+		o.Provider = p
+	}
+	if t, ok := a.flag("threads"); ok {
+		var n int
+		if _, err := fmt.Sscanf(t, "%d", &n); err != nil || n < 0 {
+			return o, usagef("--threads %q: want a non-negative integer", t)
+		}
+		o.Threads = n
+	}
+	return o, nil
+}
