@@ -1,0 +1,102 @@
+// Package testutil holds helpers shared by the project's tests: finding
+// ONNX Runtime and Debian's Python with PyTorch and ONNX, and running the
+// project's Python scripts. Under CI (CI=true) a missing dependency fails the
+// test instead of skipping it: a skipped test is not a pass.
+package testutil
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+
+	ort "github.com/onnxloss/onnxloss/runtime"
+)
+
+// InCI reports whether the tests run in CI, where nothing may be skipped.
+func InCI() bool { return os.Getenv("CI") == "true" }
+
+// skipOrFail skips the test outside CI and fails it inside.
+func skipOrFail(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if InCI() {
+		t.Fatalf("required in CI: "+format, args...)
+	}
+	t.Skipf(format, args...)
+}
+
+// RequireRuntime makes sure ONNX Runtime is loadable.
+func RequireRuntime(t testing.TB) {
+	t.Helper()
+	if err := ort.Init(); err != nil {
+		skipOrFail(t, "ONNX Runtime not available: %v", err)
+	}
+}
+
+// Root returns the repository root (the folder holding go.mod).
+func Root(t testing.TB) string {
+	t.Helper()
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		t.Fatal("cannot locate the repository")
+	}
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+var (
+	pythonOnce sync.Once
+	pythonPath string
+	pythonErr  string
+)
+
+// Python returns Debian's python3 with torch, torchvision, onnx and scipy
+// importable. ONNXLOSS_PYTHON overrides the interpreter.
+func Python(t testing.TB) string {
+	t.Helper()
+	pythonOnce.Do(func() {
+		p := os.Getenv("ONNXLOSS_PYTHON")
+		if p == "" {
+			p = "/usr/bin/python3"
+		}
+		out, err := exec.Command(p, "-c", "import torch, torchvision, onnx, scipy, numpy").CombinedOutput()
+		if err != nil {
+			pythonErr = string(bytes.TrimSpace(out))
+			if pythonErr == "" {
+				pythonErr = err.Error()
+			}
+			return
+		}
+		pythonPath = p
+	})
+	if pythonPath == "" {
+		skipOrFail(t, "python3 with torch, torchvision, onnx and scipy not available (install Debian's python3-torch python3-torchvision python3-onnx python3-scipy): %s", pythonErr)
+	}
+	return pythonPath
+}
+
+// RunScript runs a script of scripts/ with Debian's python and returns its
+// standard output; the test fails with the script's output on error.
+func RunScript(t testing.TB, script string, args ...string) []byte {
+	t.Helper()
+	py := Python(t)
+	cmd := exec.Command(py, append([]string{filepath.Join(Root(t), "scripts", script)}, args...)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s %v: %v\n%s%s", script, args, err, stdout.String(), stderr.String())
+	}
+	return stdout.Bytes()
+}
+
+// CheckONNX runs ONNX's own checker (onnx.checker.check_model with
+// full_check=True, which includes strict shape inference) on model files.
+func CheckONNX(t testing.TB, paths ...string) {
+	t.Helper()
+	if len(paths) == 0 {
+		return
+	}
+	RunScript(t, "check_onnx.py", paths...)
+}
