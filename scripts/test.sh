@@ -35,7 +35,7 @@ scripts/install-onnxruntime.sh
 say "staticcheck"
 export GOBIN="$root/.cache/bin"
 if [ ! -x "$GOBIN/staticcheck" ]; then
-  go install honnef.co/go/tools/cmd/staticcheck@2025.1.1
+  go install honnef.co/go/tools/cmd/staticcheck@v0.7.0
 fi
 
 say "PyTorch fixtures (live)"
