@@ -81,6 +81,18 @@ func softmaxLike(op string, x *Value, axis int) *Value {
 	if err != nil {
 		return g.failf(op, "%v (operand %v)", err, x)
 	}
+	if a != x.Rank()-1 {
+		// ONNX Runtime's CPU kernels transpose the class axis to the end and
+		// back, which costs tens of times a pass over the data; the
+		// decomposition below is a few passes.
+		z := Sub(x, DetachedMax(x, a))
+		e := Exp(z)
+		s := ReduceSum(e, true, a)
+		if op == "Softmax" {
+			return Div(e, s)
+		}
+		return Sub(z, Log(s))
+	}
 	return g.addNode(op, []*Value{x}, map[string]any{"axis": int64(a)}, outSpec{x.dtype, x.shape.Clone()}).outputs[0]
 }
 
@@ -89,6 +101,28 @@ func Softmax(x *Value, axis int) *Value { return softmaxLike("Softmax", x, axis)
 
 // LogSoftmax returns log(softmax(x)) along axis, computed stably.
 func LogSoftmax(x *Value, axis int) *Value { return softmaxLike("LogSoftmax", x, axis) }
+
+// DetachedMax returns the maximum of x along axis (kept with size 1),
+// truncated to an integer, as a value that carries no gradient, for every
+// autodiff: the float-to-int32 Cast it goes through is a stop edge for
+// ONNX Runtime's gradient builder as well as for Gradient. It is the shift
+// that makes exp(x - m) safe: x - m < 1 everywhere and is at least 0 at the
+// maximum. Maxima beyond ±1e9 are clipped, since int32 cannot hold them.
+func DetachedMax(x *Value, axis int) *Value {
+	m := Clip(ReduceMax(x, true, axis), -1e9, 1e9)
+	return Cast(Cast(m, tensor.Int32), x.dtype)
+}
+
+// LogSumExp returns log(sum(exp(x))) along axis, stably, keeping the axis
+// with size 1 when keepDims is set.
+func LogSumExp(x *Value, axis int, keepDims bool) *Value {
+	m := DetachedMax(x, axis)
+	lse := Add(Log(ReduceSum(Exp(Sub(x, m)), true, axis)), m)
+	if !keepDims {
+		return Squeeze(lse, axis)
+	}
+	return lse
+}
 
 // CumSum returns the running sum along axis. ONNX Runtime has no gradient for
 // it: use it on label-side values only.
@@ -140,4 +174,10 @@ func ArgMax(x *Value, axis int, keepDims bool) *Value {
 // it for shape arithmetic and label-side values only.
 func ReduceProd(x *Value, keepDims bool, axes ...int) *Value {
 	return reduce("ReduceProd", x, keepDims, axes)
+}
+
+// ReduceLogSumExp returns log(sum(exp(x))) over axes, computed stably by
+// ONNX Runtime (it subtracts the maximum first).
+func ReduceLogSumExp(x *Value, keepDims bool, axes ...int) *Value {
+	return reduce("ReduceLogSumExp", x, keepDims, axes)
 }

@@ -289,6 +289,16 @@ func ones(n int) []int64 {
 	return out
 }
 
+// softmaxParts returns the pieces of a stable softmax over channels that
+// several quantities share: z = x - m (m a detached per-pixel maximum),
+// e = exp(z) and s = Σ_c e, kept [N,1,*].
+func (c *Ctx) softmaxParts() (z, e, s *Value) {
+	z = c.cached("softmax_z", func() *Value { return Sub(c.X, DetachedMax(c.X, 1)) })
+	e = c.cached("softmax_e", func() *Value { return Exp(z) })
+	s = c.cached("softmax_s", func() *Value { return ReduceSum(e, true, 1) })
+	return z, e, s
+}
+
 // Probs returns probabilities [N,C,*]: softmax over channels in multiclass
 // mode, sigmoid otherwise; the input itself when it holds probabilities.
 func (c *Ctx) Probs() *Value {
@@ -297,18 +307,20 @@ func (c *Ctx) Probs() *Value {
 			return c.X
 		}
 		if c.Mode == Multiclass {
-			return Softmax(c.X, 1)
+			_, e, s := c.softmaxParts()
+			return Div(e, s)
 		}
 		return Sigmoid(c.X)
 	})
 }
 
 // LogProbs returns log-probabilities of the classes [N,C,*] in multiclass
-// mode: LogSoftmax of logits, or ClampedLog of probabilities.
+// mode: a log-softmax of logits, or ClampedLog of probabilities.
 func (c *Ctx) LogProbs() *Value {
 	return c.cached("log_probs", func() *Value {
 		if c.FromLogits {
-			return LogSoftmax(c.X, 1)
+			z, _, s := c.softmaxParts()
+			return Sub(z, Log(s))
 		}
 		return ClampedLog(c.X)
 	})
@@ -362,13 +374,17 @@ func (c *Ctx) BCE(t *Value) *Value {
 	return Neg(Add(Mul(t, logP), Mul(OneMinus(t), log1mP)))
 }
 
-// NLL returns -log p[label] per pixel [N,*spatial] in multiclass label mode,
-// by gathering the label's log-probability (no one-hot tensor is made).
+// NLL returns -log p[label] per pixel [N,*spatial] in multiclass label
+// mode, by gathering the label's entry (no one-hot tensor is made): from
+// logits it is log Σ_c e^(x_c-m) - (x_y - m).
 func (c *Ctx) NLL() *Value {
 	return c.cached("nll", func() *Value {
-		lp := c.LogProbs()
-		picked := GatherElements(lp, Unsqueeze(c.Labels(), 1), 1)
-		return Neg(Squeeze(picked, 1))
+		y := Unsqueeze(c.Labels(), 1)
+		if c.FromLogits {
+			z, _, s := c.softmaxParts()
+			return Squeeze(Sub(Log(s), GatherElements(z, y, 1)), 1)
+		}
+		return Neg(Squeeze(GatherElements(c.LogProbs(), y, 1), 1))
 	})
 }
 
