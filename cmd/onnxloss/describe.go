@@ -90,7 +90,10 @@ func describeLoss(s *losses.Spec) (*lossDoc, error) {
 			continue
 		}
 		doc, def := losses.CommonOptionDoc(n)
-		if def == "" {
+		switch {
+		case n == "mode":
+			def = string(s.Modes[0])
+		case def == "":
 			def = "unset"
 		}
 		d.CommonOptions = append(d.CommonOptions, paramDoc{Name: n, Kind: "common", Default: def, Doc: doc})

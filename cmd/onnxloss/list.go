@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"strings"
 	"text/tabwriter"
 
@@ -109,5 +108,3 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
-
-var _ io.Writer // keep io for helpers in this file's tests
