@@ -143,6 +143,14 @@ func (e *emitter) node(n *Node) error {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
+		if sub, ok := attrs[k].(*Graph); ok { // a Loop body (loop.go)
+			a, err := e.subgraphAttr(k, sub)
+			if err != nil {
+				return err
+			}
+			np.Attribute = append(np.Attribute, a)
+			continue
+		}
 		np.Attribute = append(np.Attribute, attrProto(k, attrs[k]))
 	}
 	e.gp.Node = append(e.gp.Node, np)

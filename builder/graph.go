@@ -64,6 +64,7 @@ type Graph struct {
 	counts  map[string]int
 	consts  map[string]*Value
 	nvalues int
+	sub     *subgraph // set on a Loop body (loop.go): its enclosing graph and captured values
 }
 
 type namedValue struct {

@@ -1,0 +1,250 @@
+package builder
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/onnxloss/onnxloss/onnxpb"
+	"github.com/onnxloss/onnxloss/tensor"
+	"google.golang.org/protobuf/proto"
+)
+
+// subgraph is what a loop body knows beyond an ordinary Graph: the graph it
+// is nested in and the outer values it reads.
+type subgraph struct {
+	parent *Graph
+	// captured maps an outer value to its stand-in in the body; outer maps
+	// back. A stand-in has no producer: it is emitted as a reference to the
+	// outer value's name, which ONNX resolves through the enclosing scope.
+	captured map[*Value]*Value
+	outer    map[*Value]*Value
+}
+
+// LoopBody is the body of a Loop while Loop builds it. Operations on the body's
+// values (Iter, Carried, captured values and whatever is computed from them)
+// add nodes to the body graph G, with the same functions as everywhere else.
+type LoopBody struct {
+	// G is the body graph. Constants for the body are made on it:
+	// Scalar(b.G, ...); ConstAs(x, ...) does that by itself for body values.
+	G *Graph
+	// Iter is the iteration number, an int64 scalar counting from 0.
+	Iter *Value
+	// Carried holds the loop-carried values at the start of the iteration.
+	Carried []*Value
+}
+
+// Capture returns a stand-in for an outer value v (a value of the graph the
+// loop is in, or of any graph enclosing it) that body operations can use.
+// Capturing the same value twice returns the same stand-in; a body value is
+// returned unchanged. Outer values are read, never copied: ONNX resolves them
+// by name in the enclosing scope.
+func (b *LoopBody) Capture(v *Value) *Value { return b.G.capture(v) }
+
+func (g *Graph) capture(v *Value) *Value {
+	if !g.checkOuter("Capture", v) {
+		return g.placeholder(tensor.Float32, nil)
+	}
+	if v.g == g {
+		return v
+	}
+	if g.sub == nil {
+		g.Fail("Capture: %v belongs to a graph that does not enclose this one", v)
+		return g.placeholder(v.dtype, v.shape)
+	}
+	outer := v
+	if v.g != g.sub.parent {
+		outer = g.sub.parent.capture(v) // ONNX needs no relay, but the emitter resolves names one level up
+		if g.sub.parent.err != nil {
+			g.Fail("Capture: %v", g.sub.parent.err)
+			return g.placeholder(v.dtype, v.shape)
+		}
+	}
+	if in, ok := g.sub.captured[outer]; ok {
+		return in
+	}
+	in := g.newValue(outer.dtype, outer.shape.Clone())
+	in.konst = outer.konst
+	in.sym = outer.sym
+	g.sub.captured[outer] = in
+	g.sub.outer[in] = outer
+	return in
+}
+
+// checkOuter is check for operands that may belong to an enclosing graph.
+func (g *Graph) checkOuter(op string, v *Value) bool {
+	if g.err != nil {
+		return false
+	}
+	if v == nil {
+		g.Fail("%s: operand is nil", op)
+		return false
+	}
+	if v.bad {
+		g.Fail("%s: operand comes from a failed operation", op)
+		return false
+	}
+	for h := g; h != nil; h = h.parentGraph() {
+		if v.g == h {
+			return true
+		}
+	}
+	g.Fail("%s: %v belongs to a graph that does not enclose this one", op, v)
+	return false
+}
+
+func (g *Graph) parentGraph() *Graph {
+	if g.sub == nil {
+		return nil
+	}
+	return g.sub.parent
+}
+
+// Loop adds an ONNX Loop node to g. maxTrips (an int64 scalar, nil for no
+// limit) bounds the number of iterations and cond (a bool scalar, nil for
+// true) says whether the first iteration runs. Each iteration calls nothing
+// at run time: body is called once, now, to build the body graph from the
+// LoopBody it receives; it returns the condition for the next iteration (a
+// bool scalar; nil means true) and the next values of the carried ones, with
+// the same types. Outer values enter the body through LoopBody.Capture; body
+// results that are outer values are captured automatically.
+//
+// Loop returns the carried values after the last iteration, or the initial
+// values when no iteration runs. It carries no gradient: automatic
+// differentiation treats the node as a stop, like StopGradient, so use it on
+// label-side values only (ONNX Runtime's gradient builder cannot cross a
+// Loop either).
+func Loop(g *Graph, maxTrips, cond *Value, carried []*Value, body func(b *LoopBody) (next *Value, carried []*Value)) []*Value {
+	fail := func(format string, args ...any) []*Value {
+		g.Fail("Loop: "+format, args...)
+		out := make([]*Value, len(carried))
+		for i, c := range carried {
+			if c != nil {
+				out[i] = g.placeholder(c.dtype, c.shape)
+			} else {
+				out[i] = g.placeholder(tensor.Float32, nil)
+			}
+		}
+		return out
+	}
+	if g.err != nil {
+		return fail("graph already failed")
+	}
+	ins := []*Value{maxTrips, cond}
+	for i, v := range ins {
+		if v == nil {
+			continue
+		}
+		if !g.check("Loop", v) {
+			return fail("operand %d is unusable", i)
+		}
+		want := tensor.Int64
+		if i == 1 {
+			want = tensor.Bool
+		}
+		if v.dtype != want || v.Rank() != 0 {
+			return fail("operand %d must be a %v scalar, got %v", i, want, v)
+		}
+	}
+	if !g.check("Loop", carried...) {
+		return fail("a carried value is unusable")
+	}
+	name := g.nodeName("Loop")
+	// Body nodes are named under the Loop's name, from the counters of the
+	// whole model, so every name stays unique across nested graphs.
+	b := &Graph{
+		name: name + "_body", opset: g.opset, counts: g.counts, consts: map[string]*Value{},
+		scope: append(append([]string{}, g.scope...), name[strings.LastIndex(name, "/")+1:]),
+		sub:   &subgraph{parent: g, captured: map[*Value]*Value{}, outer: map[*Value]*Value{}},
+	}
+	lb := &LoopBody{G: b}
+	lb.Iter = b.Input(name+"_iter", tensor.Int64, Shape{})
+	b.Input(name+"_cond_in", tensor.Bool, Shape{})
+	for i, c := range carried {
+		lb.Carried = append(lb.Carried, b.Input(fmt.Sprintf("%s_carried_in_%d", name, i), c.dtype, c.shape))
+	}
+	next, outs := body(lb)
+	if b.err != nil {
+		g.Fail("%v", b.err)
+		return fail("body failed")
+	}
+	if len(outs) != len(carried) {
+		return fail("body returned %d carried values for %d", len(outs), len(carried))
+	}
+	if next == nil {
+		next = ConstTensor(b, &tensor.Tensor{DType: tensor.Bool, Data: []bool{true}})
+	}
+	next = b.capture(next)
+	if next.dtype != tensor.Bool || next.Rank() != 0 {
+		return fail("body condition must be a bool scalar, got %v", next)
+	}
+	b.Output(name+"_cond_out", next)
+	shapes := make([]outSpec, len(outs))
+	for i, o := range outs {
+		o = b.capture(o)
+		if b.err != nil {
+			break
+		}
+		if o.dtype != carried[i].dtype {
+			return fail("body returned %v for carried value %d of type %v", o, i, carried[i].dtype)
+		}
+		b.Output(fmt.Sprintf("%s_carried_out_%d", name, i), o)
+		shape := carried[i].shape.Clone()
+		if !o.shape.Equal(shape) {
+			shape = mergeShapes(shape, o.shape)
+		}
+		shapes[i] = outSpec{o.dtype, shape}
+	}
+	if b.err != nil {
+		g.Fail("%v", b.err)
+		return fail("body failed")
+	}
+	n := &Node{op: "Loop", name: name, inputs: append([]*Value{maxTrips, cond}, carried...),
+		attrs: map[string]any{"body": b}, stopGrad: true}
+	for i, o := range shapes {
+		v := g.newValue(o.dtype, o.shape)
+		v.node = n
+		v.index = i
+		n.outputs = append(n.outputs, v)
+	}
+	g.nodes = append(g.nodes, n)
+	return append([]*Value{}, n.outputs...)
+}
+
+// mergeShapes keeps what two shapes of one loop-carried value agree on.
+func mergeShapes(a, b Shape) Shape {
+	if len(a) != len(b) {
+		return nil
+	}
+	out := a.Clone()
+	for i := range out {
+		if !a[i].sameAs(b[i]) {
+			out[i] = UnknownDim
+		}
+	}
+	return out
+}
+
+// subgraphAttr emits a nested graph (a Loop body) as a GRAPH attribute. Names
+// are unique across the whole model: the body's emitter shares the set of
+// names in use, and stand-ins for captured values take the outer values'
+// names.
+func (e *emitter) subgraphAttr(name string, sub *Graph) (*onnxpb.AttributeProto, error) {
+	if sub.err != nil {
+		return nil, sub.err
+	}
+	ce := &emitter{g: sub, names: map[*Value]string{}, used: e.used}
+	if sub.sub != nil {
+		for in, outer := range sub.sub.outer {
+			n, ok := e.names[outer]
+			if !ok {
+				return nil, fmt.Errorf("graph %q: %s reads a value the enclosing graph does not define", e.g.name, sub.name)
+			}
+			ce.names[in] = n
+		}
+	}
+	gp, err := ce.emit()
+	if err != nil {
+		return nil, err
+	}
+	return &onnxpb.AttributeProto{Name: proto.String(name), Type: onnxpb.AttributeProto_GRAPH.Enum(), G: gp}, nil
+}
