@@ -1,0 +1,108 @@
+package builder_test
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	. "github.com/onnxloss/onnxloss/builder"
+	"github.com/onnxloss/onnxloss/export"
+	"github.com/onnxloss/onnxloss/internal/testutil"
+	"github.com/onnxloss/onnxloss/runtime"
+	"github.com/onnxloss/onnxloss/tensor"
+)
+
+// bruteEDT is the definition: for every true pixel of every [n,c] slice, the
+// smallest distance to a false pixel of the slice (+Inf when there is none).
+func bruteEDT(mask []bool, shape []int, spacing []float64) []float64 {
+	sp := shape[2:]
+	S := tensor.NumElements(sp)
+	out := make([]float64, len(mask))
+	coord := func(i int) []int {
+		c := make([]int, len(sp))
+		for a := len(sp) - 1; a >= 0; a-- {
+			c[a] = i % sp[a]
+			i /= sp[a]
+		}
+		return c
+	}
+	for s := 0; s < len(mask)/S; s++ {
+		m := mask[s*S : (s+1)*S]
+		for i := range m {
+			if !m[i] {
+				continue
+			}
+			ci := coord(i)
+			best := math.Inf(1)
+			for j := range m {
+				if m[j] {
+					continue
+				}
+				cj := coord(j)
+				d := 0.0
+				for a := range ci {
+					x := float64(ci[a]-cj[a]) * spacing[a]
+					d += x * x
+				}
+				best = math.Min(best, d)
+			}
+			out[s*S+i] = math.Sqrt(best)
+		}
+	}
+	return out
+}
+
+// edtGraph builds a model computing f of a bool mask input "mask".
+func runMask(t *testing.T, mask *tensor.Tensor, f func(m *Value) *Value) *tensor.Tensor {
+	t.Helper()
+	testutil.RequireRuntime(t)
+	g := NewGraph("edt", 17)
+	shape := Shape{Sym("N"), Sym("C")}
+	for i := 2; i < len(mask.Shape); i++ {
+		shape = append(shape, Sym(string(rune('H'+i-2))))
+	}
+	m := g.Input("mask", tensor.Bool, shape)
+	g.Output("d", f(m))
+	mp, err := export.Model(g, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := export.Check(mp); err != nil {
+		t.Fatal(err)
+	}
+	b, err := export.Marshal(mp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := runtime.NewSession(b, runtime.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	out, err := s.Run(map[string]*tensor.Tensor{"mask": mask})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out["d"]
+}
+
+func TestEDTBruteQuick(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, shape := range [][]int{{2, 3, 5, 7}, {1, 1, 1, 9}, {1, 2, 9, 1}, {2, 2, 4, 5, 6}, {1, 1, 13}} {
+		n := tensor.NumElements(shape)
+		data := make([]bool, n)
+		for i := range data {
+			data[i] = rng.Float64() < 0.7
+		}
+		mask := &tensor.Tensor{Shape: shape, DType: tensor.Bool, Data: data}
+		sp := []float64{1.5, 0.7, 1.2}[:len(shape)-2]
+		got := runMask(t, mask, func(m *Value) *Value { return EuclideanDistance(m, DistanceOptions{Spacing: sp, Empty: math.Inf(1)}) }).Float64s()
+		want := bruteEDT(data, shape, sp)
+		for i := range want {
+			if math.Abs(got[i]-want[i]) > 1e-5*(1+want[i]) && !(math.IsInf(got[i], 1) && math.IsInf(want[i], 1)) {
+				t.Errorf("%v: at %d got %v want %v", shape, i, got[i], want[i])
+				break
+			}
+		}
+	}
+}
