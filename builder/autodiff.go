@@ -1,0 +1,509 @@
+package builder
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/onnxloss/onnxloss/tensor"
+)
+
+// Gradient adds to the graph the backward nodes that compute the gradient of
+// output, a floating-point scalar, with respect to each value of wrt, and
+// returns the gradients in order. Each gradient has the shape and type of its
+// value.
+//
+// It is reverse-mode automatic differentiation over the graph's nodes: they
+// are walked in reverse creation order (creation order is topological), and
+// each node on a path from wrt to output adds its vector-Jacobian products to
+// the cotangents of its inputs, which are summed where a value is used more
+// than once. Values that do not depend on wrt get no backward nodes, and a
+// shared subexpression is differentiated once.
+//
+// Gradients stop at StopGradient and at every edge that carries no gradient:
+// non-float values (labels, indices, masks, shapes), casts to integer or bool
+// types, comparisons, the indices output of TopK, and the non-data inputs of
+// ops (the exponent of Pow, the bounds of Clip, the condition of Where). A
+// value of wrt on which output does not depend gets a zero gradient.
+//
+// Where an op is not differentiable everywhere, the rule is PyTorch's: Relu
+// and Abs have derivative 0 at 0; Clip passes the gradient where the input
+// lies within the bounds, bounds included; Max and Min split the gradient
+// evenly between tied operands (as ONNX Runtime does); TopK and Gather send
+// it to the selected entries.
+//
+// The backward graph uses only standard ONNX ops that every opset from 13 to
+// 21 has, and it is built in the graph's opset; it runs in any ONNX runtime.
+// An op on the path without a gradient rule (ReduceMax, Floor, CumSum, ...)
+// is an error, as is a non-scalar output; errors are sticky as for every
+// operation, and the returned values are then placeholders.
+func Gradient(output *Value, wrt ...*Value) []*Value {
+	if output == nil {
+		panic("builder.Gradient: nil output") // programming error, not a data error
+	}
+	g := output.g
+	bad := func() []*Value {
+		out := make([]*Value, len(wrt))
+		for i, w := range wrt {
+			if w != nil && w.g == g {
+				out[i] = g.placeholder(w.dtype, w.shape.Clone())
+			} else {
+				out[i] = g.placeholder(tensor.Float32, nil)
+			}
+		}
+		return out
+	}
+	if !g.check("Gradient", append([]*Value{output}, wrt...)...) {
+		return bad()
+	}
+	if !output.dtype.IsFloat() {
+		g.Fail("Gradient: output %v is not a floating-point value", output)
+		return bad()
+	}
+	for _, d := range output.shape {
+		if !d.Known() || d.Size != 1 {
+			g.Fail("Gradient: output %v is not a scalar (reduce it first)", output)
+			return bad()
+		}
+	}
+	for i, w := range wrt {
+		if !w.dtype.IsFloat() {
+			g.Fail("Gradient: wrt[%d] %v is not a floating-point value", i, w)
+			return bad()
+		}
+	}
+	nodes := g.nodes[:len(g.nodes):len(g.nodes)]
+	p := findPath(nodes, output, wrt, false)
+	for _, n := range p.nodes {
+		if vjpRules[n.op] == nil {
+			g.Fail("Gradient: %s has no gradient rule, and %s lies on the path from %s to %v%s",
+				n.op, n.name, describeValues(wrt), output, noRuleHint(n.op))
+			return bad()
+		}
+	}
+	defer g.Scope("grad")()
+	ad := &autodiff{g: g, needed: p.needed, ct: map[*Value]*Value{}}
+	if p.needed[output] {
+		shape := make([]int, output.Rank())
+		for i := range shape {
+			shape[i] = 1
+		}
+		ad.ct[output] = ConstTensor(g, tensor.FromFloat64(shape, []float64{1}).Convert(output.dtype))
+	}
+	for i := len(p.nodes) - 1; i >= 0; i-- {
+		n := p.nodes[i]
+		ct := ad.ct[n.outputs[0]]
+		if ct == nil {
+			continue // every contribution was zero
+		}
+		need := make([]bool, len(n.inputs))
+		for _, s := range diffSlots(n) {
+			need[s] = n.inputs[s] != nil && p.needed[n.inputs[s]]
+		}
+		contribs := vjpRules[n.op](ad, n, ct, need)
+		if g.err != nil {
+			return bad()
+		}
+		for s, c := range contribs {
+			if c != nil && need[s] {
+				ad.accumulate(n.inputs[s], c)
+			}
+		}
+	}
+	out := make([]*Value, len(wrt))
+	for i, w := range wrt {
+		if c := ad.ct[w]; c != nil {
+			out[i] = ad.full(c, w)
+		} else {
+			out[i] = zerosLike(w)
+		}
+	}
+	if g.err != nil {
+		return bad()
+	}
+	return out
+}
+
+// DifferentiablePath returns the nodes, in creation order, through which a
+// gradient of output flows back to wrt as ONNX Runtime's gradient builder
+// (and other ONNX training tools) see the graph. There, StopGradient is an
+// ordinary Identity and is crossed; only the edges that carry no gradient in
+// any automatic differentiation stop it: non-float values, casts to integer
+// or bool types, comparisons, shapes, indices, and the non-data inputs of
+// ops. Every node returned needs a gradient for the graph to be trainable
+// with those tools: see ORTGradientMissing. (DetachedMax is built that way: its
+// maximum reaches the graph through a cast to int32, so no gradient of
+// ReduceMax is ever needed.)
+func DifferentiablePath(output *Value, wrt ...*Value) []*Node {
+	return findPath(output.g.nodes, output, wrt, true).nodes
+}
+
+// GradientPath returns the nodes, in creation order, that Gradient(output,
+// wrt...) differentiates: DifferentiablePath, except that StopGradient stops
+// the gradient.
+func GradientPath(output *Value, wrt ...*Value) []*Node {
+	return findPath(output.g.nodes, output, wrt, false).nodes
+}
+
+// HasGradientRule reports whether Gradient can differentiate through op.
+func HasGradientRule(op string) bool { return vjpRules[op] != nil }
+
+// ortMissing lists ops ONNX Runtime's gradient builder has no gradient for
+// (orttraining gradient_builder_registry.cc): a training graph with one of
+// them between its weights and its loss fails with "The gradient builder has
+// not been registered". A Loop has none either: its body is opaque to it.
+var ortMissing = map[string]bool{
+	"Softplus": true, "ReduceMax": true, "ReduceMin": true, "ReduceL1": true, "ReduceProd": true,
+	"ReduceSumSquare": true, "CumSum": true, "Floor": true, "Ceil": true, "Round": true, "Sign": true,
+	"Atan": true, "Mod": true, "Resize": true, "Hardmax": true, "NegativeLogLikelihoodLoss": true,
+	"ArgMax": true, "ArgMin": true, "Loop": true,
+}
+
+// ORTGradientMissing reports whether ONNX Runtime's gradient builder lacks a
+// gradient for the node's op (or, for Pad, for its mode: only constant
+// padding has one), so that the node must not lie on a DifferentiablePath of
+// a graph meant for ONNX Runtime training.
+func ORTGradientMissing(n *Node) bool {
+	if n.op == "Pad" {
+		mode, _ := n.attrs["mode"].(string)
+		return mode != "" && mode != "constant"
+	}
+	return ortMissing[n.op]
+}
+
+// OpsWithoutORTGradient lists the ops ONNX Runtime's gradient builder has no
+// gradient for at all, sorted.
+func OpsWithoutORTGradient() []string {
+	out := make([]string, 0, len(ortMissing))
+	for op := range ortMissing {
+		out = append(out, op)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func noRuleHint(op string) string {
+	if ortMissing[op] {
+		return " (it has no gradient in ONNX Runtime either: use it on label-side values only, or detach its operand with StopGradient)"
+	}
+	return ""
+}
+
+func describeValues(vs []*Value) string {
+	parts := make([]string, len(vs))
+	for i, v := range vs {
+		parts[i] = v.String()
+	}
+	return strings.Join(parts, ", ")
+}
+
+// Inputs returns the node's inputs; nil entries are omitted optional inputs.
+func (n *Node) Inputs() []*Value { return append([]*Value{}, n.inputs...) }
+
+// Outputs returns the node's outputs.
+func (n *Node) Outputs() []*Value { return append([]*Value{}, n.outputs...) }
+
+// IsStopGradient reports whether the node is a StopGradient mark.
+func (n *Node) IsStopGradient() bool { return n.stopGrad }
+
+// Producer returns the node that computes v, or nil for graph inputs.
+func (v *Value) Producer() *Node { return v.node }
+
+// path is the part of a graph between wrt and output.
+type path struct {
+	needed map[*Value]bool // depends on wrt, and output depends on it
+	nodes  []*Node         // nodes with a needed output, in creation order
+}
+
+// diffSlots lists the inputs of n through which a gradient can flow: the
+// data inputs, not the exponent of Pow, the bounds of Clip or the condition
+// of Where. Integer and bool inputs never carry one (they are never active).
+func diffSlots(n *Node) []int {
+	switch n.op {
+	case "Pow", "Clip":
+		return []int{0}
+	case "Where":
+		return []int{1, 2}
+	}
+	s := make([]int, len(n.inputs))
+	for i := range s {
+		s[i] = i
+	}
+	return s
+}
+
+func findPath(nodes []*Node, output *Value, wrt []*Value, crossStops bool) path {
+	active := map[*Value]bool{}
+	for _, w := range wrt {
+		if w != nil && w.dtype.IsFloat() {
+			active[w] = true
+		}
+	}
+	stops := func(n *Node) bool { return n.stopGrad && !crossStops }
+	for _, n := range nodes {
+		if stops(n) {
+			continue
+		}
+		in := false
+		for _, s := range diffSlots(n) {
+			if v := n.inputs[s]; v != nil && active[v] {
+				in = true
+				break
+			}
+		}
+		if !in {
+			continue
+		}
+		for _, o := range n.outputs {
+			if o.dtype.IsFloat() {
+				active[o] = true
+			}
+		}
+	}
+	p := path{needed: map[*Value]bool{}}
+	if output == nil || !active[output] {
+		return p
+	}
+	p.needed[output] = true
+	for i := len(nodes) - 1; i >= 0; i-- {
+		n := nodes[i]
+		if stops(n) {
+			continue
+		}
+		on := false
+		for _, o := range n.outputs {
+			if p.needed[o] {
+				on = true
+			}
+		}
+		if !on {
+			continue
+		}
+		p.nodes = append(p.nodes, n)
+		for _, s := range diffSlots(n) {
+			if v := n.inputs[s]; v != nil && active[v] {
+				p.needed[v] = true
+			}
+		}
+	}
+	for i, j := 0, len(p.nodes)-1; i < j; i, j = i+1, j-1 {
+		p.nodes[i], p.nodes[j] = p.nodes[j], p.nodes[i]
+	}
+	return p
+}
+
+// autodiff holds the state of one Gradient call.
+type autodiff struct {
+	g      *Graph
+	needed map[*Value]bool
+	// ct maps a value to its cotangent so far. A cotangent has the rank of
+	// its value and broadcasts to its shape: a size-1 dimension stands for a
+	// cotangent that is the same along that axis, so a scalar seed stays a
+	// scalar until an op needs it in full (see full).
+	ct map[*Value]*Value
+}
+
+// vjpRule returns, for each input of n, its vector-Jacobian product with the
+// cotangent ct of n's first output (nil where need is false or the product
+// is zero). Results may broadcast to the input's shape rather than have it.
+type vjpRule func(ad *autodiff, n *Node, ct *Value, need []bool) []*Value
+
+var vjpRules map[string]vjpRule
+
+func init() {
+	vjpRules = map[string]vjpRule{
+		"Identity": vjpIdentity, "Neg": vjpNeg, "Abs": vjpAbs, "Exp": vjpExp, "Log": vjpLog,
+		"Sqrt": vjpSqrt, "Relu": vjpRelu, "Sigmoid": vjpSigmoid, "Tanh": vjpTanh,
+		"Reciprocal": vjpReciprocal, "Cast": vjpCast, "Pow": vjpPow, "Clip": vjpClip, "Where": vjpWhere,
+		"Add": vjpAdd, "Sub": vjpSub, "Mul": vjpMul, "Div": vjpDiv, "Max": vjpMaxMin, "Min": vjpMaxMin,
+		"ReduceSum": vjpReduceSum, "ReduceMean": vjpReduceMean, "ReduceLogSumExp": vjpReduceLogSumExp,
+		"Softmax": vjpSoftmax, "LogSoftmax": vjpLogSoftmax,
+		"Reshape": vjpReshape, "Transpose": vjpTranspose, "Squeeze": vjpSqueeze, "Unsqueeze": vjpUnsqueeze,
+		"Expand": vjpExpand, "Slice": vjpSlice, "Concat": vjpConcat,
+		"Gather": vjpGather, "GatherElements": vjpGatherElements, "TopK": vjpTopK,
+		"MatMul": vjpMatMul, "Conv": vjpConv, "AveragePool": vjpAveragePool, "MaxPool": vjpMaxPool, "Pad": vjpPad,
+	}
+}
+
+// accumulate adds c to the cotangent of v.
+func (ad *autodiff) accumulate(v, c *Value) {
+	if c.dtype != v.dtype {
+		ad.g.Fail("Gradient: internal error: cotangent %v for value %v", c, v)
+		return
+	}
+	if c.Rank() > v.Rank() {
+		ad.g.Fail("Gradient: internal error: cotangent %v has a higher rank than %v", c, v)
+		return
+	}
+	c = rankUp(c, v.Rank())
+	if prev := ad.ct[v]; prev != nil {
+		c = Add(prev, c)
+	}
+	ad.ct[v] = c
+}
+
+// rankUp prepends size-1 axes to c until it has rank r.
+func rankUp(c *Value, r int) *Value {
+	if c.Rank() >= r {
+		return c
+	}
+	axes := make([]int, r-c.Rank())
+	for i := range axes {
+		axes[i] = i
+	}
+	return Unsqueeze(c, axes...)
+}
+
+// full returns c broadcast to the shape of v, materialising it only when
+// its shape is not already v's.
+func (ad *autodiff) full(c, v *Value) *Value {
+	c = rankUp(c, v.Rank())
+	if c.shape.Equal(v.shape) {
+		return c
+	}
+	return Expand(c, ShapeOf(v))
+}
+
+// zerosLike returns zeros with the shape and type of v.
+func zerosLike(v *Value) *Value {
+	if v.dtype == tensor.BFloat16 && v.g.opset < 20 { // ConstantOfShape takes bfloat16 from opset 20
+		return Cast(ConstantOfShape(ShapeOf(v), tensor.Float32, 0), v.dtype)
+	}
+	return ConstantOfShape(ShapeOf(v), v.dtype, 0)
+}
+
+// dimProduct returns the product of v's dimensions at axes as a rank-0
+// value of type dt: a constant when they are known, computed from v's shape
+// at run time otherwise.
+func dimProduct(v *Value, axes []int, dt tensor.DType) *Value {
+	p := int64(1)
+	known := true
+	for _, a := range axes {
+		if d := v.shape[a]; d.Known() {
+			p *= d.Size
+		} else {
+			known = false
+		}
+	}
+	if known {
+		return Scalar(v.g, dt, float64(p))
+	}
+	dims := Gather(ShapeOf(v), Ints(v.g, toInt64s(axes)...), 0)
+	return Cast(ReduceProd(dims, false), dt)
+}
+
+// sumTo turns c, a contribution that broadcasts to out's shape, into the
+// cotangent of x, an operand that a broadcasting op stretched to out's
+// shape: c summed over the axes along which x was broadcast. What the
+// builder knows about the shapes decides those axes; where it cannot (a
+// symbolic or unknown dimension of x meeting an unknown one of out), they
+// are found at run time.
+func (ad *autodiff) sumTo(c, x, out *Value) *Value {
+	r := out.Rank()
+	c = rankUp(c, r)
+	lead := r - x.Rank()
+	var sumAxes, scaleAxes, dynAxes []int
+	needFull := false
+	for i := 0; i < r; i++ {
+		od, cd := out.shape[i], c.shape[i]
+		xd := Fixed(1)
+		if i >= lead {
+			xd = x.shape[i-lead]
+		}
+		switch {
+		case xd.Known() && xd.Size == 1:
+			if od.Known() && od.Size == 1 {
+				continue // nothing was broadcast along this axis
+			}
+			if cd.Known() && cd.Size == 1 {
+				// c is the same along the axis: the sum is c times its length.
+				scaleAxes = append(scaleAxes, i)
+				continue
+			}
+			sumAxes = append(sumAxes, i)
+			if !cd.sameAs(od) {
+				needFull = true // c might still be broadcast along the axis
+			}
+		case xd.Known(), xd.sameAs(od):
+			// x has the full extent.
+		case od.Known() && od.Size > 1:
+			// Shape inference took the symbolic size to be od (a size > 1
+			// broadcasts only against 1 or itself); so does the gradient.
+		default:
+			dynAxes = append(dynAxes, i)
+			needFull = true
+		}
+	}
+	if needFull {
+		c = ad.full(c, out)
+		sumAxes = append(sumAxes, scaleAxes...)
+		sort.Ints(sumAxes)
+		scaleAxes = nil
+	}
+	if len(sumAxes) > 0 {
+		c = ReduceSum(c, true, sumAxes...)
+	}
+	if len(scaleAxes) > 0 {
+		c = Mul(c, dimProduct(out, scaleAxes, c.dtype))
+	}
+	if len(dynAxes) > 0 {
+		c = ad.dynamicSumTo(c, x, lead, dynAxes)
+	}
+	if lead > 0 {
+		axes := make([]int, lead)
+		for i := range axes {
+			axes[i] = i
+		}
+		c = Squeeze(c, axes...)
+	}
+	return c
+}
+
+// dynamicSumTo sums c (which has out's full shape) over those of axes along
+// which x has size 1 at run time and c does not.
+func (ad *autodiff) dynamicSumTo(c, x *Value, lead int, axes []int) *Value {
+	g := ad.g
+	xAxes := make([]int64, len(axes))
+	for i, a := range axes {
+		xAxes[i] = int64(a - lead)
+	}
+	xd := Gather(ShapeOf(x), Ints(g, xAxes...), 0)
+	cd := Gather(ShapeOf(c), Ints(g, toInt64s(axes)...), 0)
+	one := Ints(g, 1)
+	stretched := And(Equal(xd, one), Not(Equal(cd, one)))
+	nz := g.addNode("NonZero", []*Value{stretched}, nil, outSpec{tensor.Int64, Shape{Fixed(1), UnknownDim}}).outputs[0]
+	dyn := Gather(Ints(g, toInt64s(axes)...), ReshapeDims(nz, -1), 0)
+	shape := c.shape.Clone()
+	for _, a := range axes {
+		shape[a] = UnknownDim
+	}
+	return g.addNode("ReduceSum", []*Value{c, dyn}, map[string]any{"keepdims": int64(1), "noop_with_empty_axes": int64(1)},
+		outSpec{c.dtype, shape}).outputs[0]
+}
+
+// isOne reports whether v is a constant holding only ones.
+func isOne(v *Value) bool {
+	if v.konst == nil {
+		return false
+	}
+	for _, x := range v.konst.Float64s() {
+		if x != 1 {
+			return false
+		}
+	}
+	return true
+}
+
+// mulCt returns ct·v, skipping the product when ct is the constant seed 1
+// and v already broadcasts like ct.
+func mulCt(ct, v *Value) *Value {
+	if isOne(ct) && ct.Rank() <= v.Rank() {
+		return v
+	}
+	return Mul(ct, v)
+}
+
+func (ad *autodiff) fail(n *Node, format string, args ...any) []*Value {
+	ad.g.Fail("Gradient: %s (%s): %s", n.op, n.name, fmt.Sprintf(format, args...))
+	return make([]*Value, len(n.inputs))
+}

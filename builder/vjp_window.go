@@ -1,0 +1,277 @@
+package builder
+
+import (
+	"math"
+
+	"github.com/onnxloss/onnxloss/tensor"
+)
+
+// Vector-Jacobian products of the sliding-window ops and of Pad.
+
+// windowAttrs reads a window node's kernel, strides, pads and dilations
+// with ONNX's defaults filled in.
+func windowAttrs(n *Node, sd int) (k, s, p, d []int64) {
+	get := func(name string, size int, def int64) []int64 {
+		if v, ok := n.attrs[name].([]int64); ok {
+			return v
+		}
+		out := make([]int64, size)
+		for i := range out {
+			out[i] = def
+		}
+		return out
+	}
+	return get("kernel_shape", sd, 1), get("strides", sd, 1), get("pads", 2*sd, 0), get("dilations", sd, 1)
+}
+
+// unpoolTo brings r, the output of a transposed convolution over x's
+// spatial axes, to x's spatial size: a strided window leaves the last
+// (H + pads - span) mod stride positions of an axis out of every window,
+// and their gradient is zero. It pads r with zeros there when needed.
+func unpoolTo(r, x *Value, s []int64) *Value {
+	for i, st := range s {
+		a := 2 + i
+		if st == 1 || r.shape[a].sameAs(x.shape[a]) {
+			continue
+		}
+		after := Sub(DimOf(x, a), DimOf(r, a))
+		r = padAxis(r, a, Ints(r.g, 0), after, x.shape[a])
+	}
+	return r
+}
+
+// outputPadding returns ConvTranspose's output_padding that gives back x's
+// known spatial sizes, and whether it was needed.
+func outputPadding(x, y *Value, k, s, p, d []int64) ([]int64, bool) {
+	sd := len(s)
+	op := make([]int64, sd)
+	any := false
+	for i := 0; i < sd; i++ {
+		h, o := x.shape[2+i], y.shape[2+i]
+		if !h.Known() || !o.Known() || s[i] == 1 {
+			continue
+		}
+		span := d[i]*(k[i]-1) + 1
+		op[i] = h.Size - (s[i]*(o.Size-1) + span - p[i] - p[sd+i])
+		any = any || op[i] != 0
+	}
+	return op, any
+}
+
+// Conv y = conv(x, W) + B: the input gets the transposed convolution of the
+// cotangent with W (ConvTranspose with the same strides, pads, dilations and
+// groups); W gets the correlation of x with the cotangent, computed as a
+// Conv whose batch is x's channels and whose kernel is the cotangent
+// (strides and dilations swapped); B gets the cotangent summed over the
+// batch and spatial axes.
+func vjpConv(ad *autodiff, n *Node, ct *Value, need []bool) []*Value {
+	g := ad.g
+	x, w, y := n.inputs[0], n.inputs[1], n.outputs[0]
+	sd := x.Rank() - 2
+	k, s, p, d := windowAttrs(n, sd)
+	group, _ := n.attrs["group"].(int64)
+	if group == 0 {
+		group = 1
+	}
+	c := ad.full(ct, y)
+	out := make([]*Value, len(n.inputs))
+	if need[0] {
+		attrs := map[string]any{"kernel_shape": k, "strides": s, "pads": p, "dilations": d, "group": group}
+		if op, ok := outputPadding(x, y, k, s, p, d); ok {
+			attrs["output_padding"] = op
+		}
+		shape := Shape{y.shape[0], x.shape[1]}
+		for i := 0; i < sd; i++ {
+			if s[i] == 1 {
+				shape = append(shape, x.shape[2+i])
+			} else {
+				shape = append(shape, UnknownDim)
+			}
+		}
+		if _, ok := attrs["output_padding"]; ok {
+			shape = x.shape.Clone()
+		}
+		r := g.addNode("ConvTranspose", []*Value{c, w}, attrs, outSpec{c.dtype, shape}).outputs[0]
+		out[0] = unpoolTo(r, x, s)
+	}
+	if need[1] {
+		out[1] = convWeightGrad(x, c, w, k, s, p, d, group)
+	}
+	if len(n.inputs) > 2 && need[2] {
+		axes := []int{0}
+		for i := 0; i < sd; i++ {
+			axes = append(axes, 2+i)
+		}
+		out[2] = ReduceSum(c, false, axes...)
+	}
+	return out
+}
+
+// convWeightGrad returns dW[m, c', k] = Σ_n Σ_o ct[n,m,o]·x_pad[n, j·C/g+c', o·s + k·d]
+// for m in group j.
+func convWeightGrad(x, c, w *Value, k, s, p, d []int64, group int64) *Value {
+	g := x.g
+	r := x.Rank()
+	sd := r - 2
+	perm := make([]int, r)
+	for i := range perm {
+		perm[i] = i
+	}
+	perm[0], perm[1] = 1, 0
+	// xt: [C/g, g·N, *spatial], channel j·N+n holding x[n, j·C/g+c'].
+	xt := Transpose(x, perm...)
+	if group > 1 {
+		sx := ShapeOf(x)
+		spatial := Slice(sx, []int64{2}, []int64{math.MaxInt64}, []int64{0}, nil)
+		split := Reshape(xt, Concat(0, Ints(g, group, -1), Slice(sx, []int64{0}, []int64{1}, []int64{0}, nil), spatial))
+		p5 := make([]int, r+1)
+		for i := range p5 {
+			p5[i] = i
+		}
+		p5[0], p5[1] = 1, 0
+		xt = Reshape(Transpose(split, p5...), Concat(0, Ints(g, w.shape[1].Size, -1), spatial))
+	}
+	ctT := Transpose(c, perm...) // [M, N, *out]: a kernel over N channels per group
+	var kshape []int64
+	if sizes, ok := ctT.shape[2:].Sizes(); ok {
+		kshape = sizes
+	}
+	attrs := map[string]any{"strides": d, "dilations": s, "pads": p}
+	if group > 1 {
+		attrs["group"] = group
+	}
+	if kshape != nil {
+		attrs["kernel_shape"] = kshape
+	}
+	shape := Shape{xt.shape[0], c.shape[1]}
+	for i := 0; i < sd; i++ {
+		shape = append(shape, UnknownDim)
+	}
+	corr := g.addNode("Conv", []*Value{xt, ctT}, attrs, outSpec{x.dtype, shape}).outputs[0]
+	axes := make([]int64, sd)
+	zeros := make([]int64, sd)
+	for i := range axes {
+		axes[i] = int64(2 + i)
+	}
+	corr = Slice(corr, zeros, k, axes, nil)
+	return Transpose(corr, perm...)
+}
+
+// AveragePool: each window's cotangent, divided by the number of entries it
+// averaged, is spread back over the window by a transposed convolution with
+// a kernel of ones (batch and channels folded together, so the channel count
+// need not be known).
+func vjpAveragePool(ad *autodiff, n *Node, ct *Value, _ []bool) []*Value {
+	g := ad.g
+	x, y := n.inputs[0], n.outputs[0]
+	sd := x.Rank() - 2
+	k, s, p, _ := windowAttrs(n, sd)
+	c := ad.full(ct, y)
+	kn := int64(1)
+	for _, v := range k {
+		kn *= v
+	}
+	padded := false
+	for _, v := range p {
+		padded = padded || v != 0
+	}
+	if cp, _ := n.attrs["count_include_pad"].(int64); cp == 1 || !padded {
+		c = DivScalar(c, float64(kn))
+	} else {
+		// The entries each window averages: K times the average of ones
+		// with padding counted, over a [1,1,*spatial] plane.
+		plane := ConstantOfShape(Concat(0, Ints(g, 1, 1), Slice(ShapeOf(x), []int64{2}, []int64{math.MaxInt64}, []int64{0}, nil)), c.dtype, 1)
+		attrs := map[string]any{"kernel_shape": k, "strides": s, "pads": p, "count_include_pad": int64(1)}
+		count := g.addNode("AveragePool", []*Value{plane}, attrs, outSpec{c.dtype, append(Shape{Fixed(1), Fixed(1)}, y.shape[2:]...)}).outputs[0]
+		c = Div(c, MulScalar(count, float64(kn)))
+	}
+	// [N,C,*out] → [N·C, 1, *out]
+	folded := Reshape(c, Concat(0, Ints(g, -1, 1), Slice(ShapeOf(c), []int64{2}, []int64{math.MaxInt64}, []int64{0}, nil)))
+	kshape := append([]int{1, 1}, make([]int, sd)...)
+	for i, v := range k {
+		kshape[2+i] = int(v)
+	}
+	ones := make([]float64, kn)
+	for i := range ones {
+		ones[i] = 1
+	}
+	kernel := ConstTensor(g, tensor.FromFloat64(kshape, ones).Convert(c.dtype))
+	attrs := map[string]any{"kernel_shape": k, "strides": s, "pads": p}
+	if op, ok := outputPadding(x, y, k, s, p, ones64(sd)); ok {
+		attrs["output_padding"] = op
+	}
+	shape := Shape{UnknownDim, Fixed(1)}
+	for i := 0; i < sd; i++ {
+		shape = append(shape, UnknownDim)
+	}
+	spread := g.addNode("ConvTranspose", []*Value{folded, kernel}, attrs, outSpec{c.dtype, shape}).outputs[0]
+	spread = Reshape(spread, Concat(0, Slice(ShapeOf(x), []int64{0}, []int64{2}, []int64{0}, nil),
+		Slice(ShapeOf(spread), []int64{2}, []int64{math.MaxInt64}, []int64{0}, nil)))
+	return []*Value{unpoolTo(spread, x, s)}
+}
+
+func ones64(n int) []int64 {
+	out := make([]int64, n)
+	for i := range out {
+		out[i] = 1
+	}
+	return out
+}
+
+// MaxPool: the cotangent of each window goes to the entry that won it, as
+// the indices of a MaxPool recomputed with its indices output say (the
+// choice among ties is ONNX Runtime's, the first in the window, as in
+// PyTorch). Windows may overlap, so the cotangents are added with
+// ScatterElements' reduction "add", which needs opset 16.
+func vjpMaxPool(ad *autodiff, n *Node, ct *Value, _ []bool) []*Value {
+	g := ad.g
+	if g.opset < 16 {
+		return ad.fail(n, "the gradient of MaxPool needs opset 16 or later (ScatterElements with reduction \"add\")")
+	}
+	x, y := n.inputs[0], n.outputs[0]
+	attrs := copyAttrs(n.attrs)
+	attrs["storage_order"] = int64(0)
+	idx := g.addNode("MaxPool", []*Value{x}, attrs, outSpec{y.dtype, y.shape.Clone()}, outSpec{tensor.Int64, y.shape.Clone()}).outputs[1]
+	c := ad.full(ct, y)
+	sx := ShapeOf(x)
+	size := Unsqueeze(ReduceProd(sx, false), 0)
+	zeros := ConstantOfShape(size, c.dtype, 0)
+	flat := g.addNode("ScatterElements", []*Value{zeros, ReshapeDims(idx, -1), ReshapeDims(c, -1)},
+		map[string]any{"axis": int64(0), "reduction": "add"}, outSpec{c.dtype, Shape{UnknownDim}}).outputs[0]
+	return []*Value{Reshape(flat, sx)}
+}
+
+// Pad in constant mode: the cotangent is cropped back to the input. The
+// reflect and edge modes fold cotangents back onto the border and have no
+// rule (ONNX Runtime differentiates only constant padding too).
+func vjpPad(ad *autodiff, n *Node, ct *Value, _ []bool) []*Value {
+	if mode, _ := n.attrs["mode"].(string); mode != "" && mode != "constant" {
+		return ad.fail(n, "padding in %s mode has no gradient rule (constant mode has)", mode)
+	}
+	pads := n.inputs[1]
+	if pads.konst == nil {
+		return ad.fail(n, "pads given at run time have no gradient rule")
+	}
+	pv := pads.konst.Int64s()
+	x, y := n.inputs[0], n.outputs[0]
+	r := x.Rank()
+	c := ad.full(ct, y)
+	var starts, ends, axes []int64
+	for i := 0; i < r; i++ {
+		b, e := pv[i], pv[r+i]
+		if b == 0 && e == 0 {
+			continue
+		}
+		end := int64(math.MaxInt64)
+		if e > 0 {
+			end = -e
+		}
+		starts, ends, axes = append(starts, b), append(ends, end), append(axes, int64(i))
+	}
+	out := make([]*Value, len(n.inputs))
+	out[0] = c
+	if len(axes) > 0 {
+		out[0] = Slice(c, starts, ends, axes, nil)
+	}
+	return out
+}
