@@ -925,7 +925,9 @@ func TestDifferentiablePath(t *testing.T) {
 // MaxPool and Pad. ONNX Runtime runs these ops in float32 only, so the
 // differences use steps of 1e-2 and the check allows 1e-3.
 func TestVJPWindow(t *testing.T) {
-	f32 := func(seed uint64, shape ...int) *tensor.Tensor { return randn(seed, shape, 1, 0).Convert(tensor.Float32) }
+	f32 := func(seed uint64, shape ...int) *tensor.Tensor {
+		return randn(seed, shape, 1, 0).Convert(tensor.Float32)
+	}
 	loose := gradOpts{tol: 1e-3, opsets: []int{13, 17, 21}}
 	sym := func(n int) Shape {
 		s := Shape{Sym("N"), Fixed(int64(n))}
