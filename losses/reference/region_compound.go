@@ -1,0 +1,162 @@
+package reference
+
+import (
+	"math"
+
+	"github.com/onnxloss/onnxloss/tensor"
+)
+
+// meanOrSum reduces a sum over count entries as the compound losses' terms
+// are reduced.
+func meanOrSum(c *Config, sum, count float64) float64 {
+	if c.Reduction == "sum" {
+		return sum
+	}
+	return SafeDiv(sum, count)
+}
+
+// complementLogs returns log p and log(1-p) of every entry: log-sigmoid
+// pairs in binary and multilabel mode; in multiclass mode log-softmax and
+// the log of the other classes' summed probabilities (clamped at 2^-126),
+// or clamped logs of given probabilities.
+func complementLogs(p *Problem, c *Config) (logP, log1mP [][][]float64) {
+	logP, log1mP = zeros3(p.N, p.C, p.S), zeros3(p.N, p.C, p.S)
+	if c.Mode != "multiclass" {
+		for n := range logP {
+			for ch := range logP[n] {
+				for s := range logP[n][ch] {
+					logP[n][ch][s], log1mP[n][ch][s] = logSigmoidPair(c, p.X[n][ch][s])
+				}
+			}
+		}
+		return logP, log1mP
+	}
+	logP = p.LogProbs(c)
+	for n := range logP {
+		for ch := range logP[n] {
+			for s := range logP[n][ch] {
+				if !c.FromLogits {
+					log1mP[n][ch][s] = ClampedLog(1 - p.X[n][ch][s])
+					continue
+				}
+				others := 0.0
+				for k := 0; k < p.C; k++ {
+					if k != ch {
+						others += math.Exp(logP[n][k][s])
+					}
+				}
+				log1mP[n][ch][s] = ClampedLog(others)
+			}
+		}
+	}
+	return logP, log1mP
+}
+
+// Combo is α·mean(-(β t log p + (1-β)(1-t) log(1-p))) + (1-α)·Dice loss.
+func Combo(in Inputs, c *Config) (*tensor.Tensor, error) {
+	dice, err := Dice(in, c)
+	if err != nil {
+		return nil, err
+	}
+	p, err := Canon(in, c)
+	if err != nil {
+		return nil, err
+	}
+	alpha, beta := c.F("alpha"), c.F("beta")
+	logP, log1mP := complementLogs(p, c)
+	sum, count := 0.0, 0.0
+	for n := 0; n < p.N; n++ {
+		for ch := 0; ch < p.C; ch++ {
+			for s := 0; s < p.S; s++ {
+				if !p.Valid[n][ch][s] {
+					continue
+				}
+				t := p.T[n][ch][s]
+				sum += -(beta*t*logP[n][ch][s] + (1-beta)*(1-t)*log1mP[n][ch][s]) * classWeight(c, ch)
+				count++
+			}
+		}
+	}
+	return Scalar(alpha*meanOrSum(c, sum, count) + (1-alpha)*dice.Float64s()[0]), nil
+}
+
+// ExpLog is w_dice·mean_c (-ln max(Dice_c, eps))^γ_dice + w_ce·mean w_y (-ln p_y)^γ_ce.
+func ExpLog(in Inputs, c *Config) (*tensor.Tensor, error) {
+	rs := regionSettingsOf(c)
+	gd, gc := c.F("gamma_dice"), c.F("gamma_ce")
+	floor := rs.eps
+	if floor <= 0 {
+		floor = ProbFloor
+	}
+	dice, err := overlapLoss(in, c, func(e counts) float64 {
+		return math.Pow(math.Max(-math.Log(math.Max(diceScore(rs, e), floor)), 0), gd)
+	}, true)
+	if err != nil {
+		return nil, err
+	}
+	p, err := Canon(in, c)
+	if err != nil {
+		return nil, err
+	}
+	pow := func(v float64) float64 { return math.Pow(math.Max(v, 0), gc) }
+	sum, count := 0.0, 0.0
+	if c.Mode == "multiclass" {
+		lp := p.LogProbs(c)
+		for n := 0; n < p.N; n++ {
+			for s := 0; s < p.S; s++ {
+				if !p.Valid[n][0][s] {
+					continue
+				}
+				y := int(p.Labels[n][s])
+				sum += classWeight(c, y) * pow(-lp[n][y][s])
+				count++
+			}
+		}
+	} else {
+		for n := 0; n < p.N; n++ {
+			for ch := 0; ch < p.C; ch++ {
+				for s := 0; s < p.S; s++ {
+					if !p.Valid[n][ch][s] {
+						continue
+					}
+					t := p.T[n][ch][s]
+					lp, l1p := logSigmoidPair(c, p.X[n][ch][s])
+					sum += classWeight(c, ch) * pow(-(t*lp + (1-t)*l1p))
+					count++
+				}
+			}
+		}
+	}
+	return Scalar(c.F("w_dice")*dice.Float64s()[0] + c.F("w_ce")*meanOrSum(c, sum, count)), nil
+}
+
+// DiceCE is λ_dice·Dice loss + λ_ce·cross-entropy (softmax cross-entropy in
+// multiclass mode, binary cross-entropy otherwise).
+func DiceCE(in Inputs, c *Config) (*tensor.Tensor, error) {
+	dice, err := Dice(in, c)
+	if err != nil {
+		return nil, err
+	}
+	ce := BCE
+	if c.Mode == "multiclass" {
+		ce = CrossEntropy
+	}
+	t, err := ce(in, c)
+	if err != nil {
+		return nil, err
+	}
+	return Scalar(c.F("lambda_dice")*dice.Float64s()[0] + c.F("lambda_ce")*t.Float64s()[0]), nil
+}
+
+// DiceFocal is λ_dice·Dice loss + λ_focal·focal loss.
+func DiceFocal(in Inputs, c *Config) (*tensor.Tensor, error) {
+	dice, err := Dice(in, c)
+	if err != nil {
+		return nil, err
+	}
+	f, err := Focal(in, c)
+	if err != nil {
+		return nil, err
+	}
+	return Scalar(c.F("lambda_dice")*dice.Float64s()[0] + c.F("lambda_focal")*f.Float64s()[0]), nil
+}
