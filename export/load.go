@@ -1,0 +1,437 @@
+package export
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/onnxloss/onnxloss/onnxpb"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// MaxModelSize is the largest model file LoadModel reads. Protocol buffers
+// cannot encode a message of 2 GiB or more, so larger models keep their
+// weights in external data files and the .onnx file itself stays small.
+const MaxModelSize = 1<<31 - 1
+
+// LoadedModel is a model read by LoadModel or ParseModel. Tensors stored as
+// external data keep their references (location, offset, length): the data
+// files are never read into memory.
+type LoadedModel struct {
+	// Proto is the decoded model.
+	Proto *onnxpb.ModelProto
+	// Path is the file the model was read from, or "" for ParseModel.
+	Path string
+	// Size is the size of the model file (or of the parsed bytes).
+	Size int64
+	// External lists the external data files the model's tensors refer to,
+	// ordered by location.
+	External []ExternalFile
+}
+
+// ExternalFile is one external data file of a model.
+type ExternalFile struct {
+	// Location is the file's path relative to the model's folder, as the
+	// model writes it.
+	Location string
+	// Tensors counts the tensors stored in the file.
+	Tensors int
+	// Bytes is the number of bytes those tensors take (their lengths).
+	Bytes int64
+	// Size is the file's size on disk, or -1 when the model was parsed from
+	// bytes and the file was not looked at.
+	Size int64
+}
+
+// ExternalBytes returns the total size of the model's external data.
+func (lm *LoadedModel) ExternalBytes() int64 {
+	var n int64
+	for _, f := range lm.External {
+		n += max(f.Bytes, f.Size)
+	}
+	return n
+}
+
+// LoadModel reads an ONNX model file. It fails with an error (never a panic)
+// on a file that is not a valid ONNX model, is truncated, is 2 GiB or more,
+// or whose external data references are unsafe or do not match the data
+// files: a location must be a relative path inside the model's folder (no
+// absolute path, no ".."), the file must exist, and every tensor's offset
+// and length must lie within it.
+func LoadModel(path string) (*LoadedModel, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading model: %w", err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("reading model %s: not a regular file", path)
+	}
+	if st.Size() > MaxModelSize {
+		return nil, fmt.Errorf("reading model %s: the file is %d bytes; protocol buffers cannot hold a model of 2 GiB or more, "+
+			"so a model that large must keep its weights in external data (onnx.save_model(..., save_as_external_data=True))", path, st.Size())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading model: %w", err)
+	}
+	lm, err := parseModel(b, filepath.Dir(path))
+	if err != nil {
+		return nil, fmt.Errorf("reading model %s: %w", path, err)
+	}
+	lm.Path = path
+	return lm, nil
+}
+
+// ParseModel decodes a serialized ONNX model. External data references are
+// checked for safety (relative paths inside the model's folder) but the files
+// are not looked for, since bytes have no folder.
+func ParseModel(b []byte) (*LoadedModel, error) {
+	lm, err := parseModel(b, "")
+	if err != nil {
+		return nil, fmt.Errorf("reading model: %w", err)
+	}
+	return lm, nil
+}
+
+func parseModel(b []byte, dir string) (*LoadedModel, error) {
+	if len(b) == 0 {
+		return nil, errors.New("the file is empty")
+	}
+	if len(b) > MaxModelSize {
+		return nil, fmt.Errorf("the model is %d bytes; protocol buffers cannot hold 2 GiB or more", len(b))
+	}
+	m := &onnxpb.ModelProto{}
+	if err := proto.Unmarshal(b, m); err != nil {
+		return nil, fmt.Errorf("not a valid ONNX model (truncated or corrupt?): %w", err)
+	}
+	if m.Graph == nil {
+		return nil, errors.New("not an ONNX model: it has no graph")
+	}
+	if m.GetIrVersion() <= 0 {
+		return nil, errors.New("not an ONNX model: it has no ir_version")
+	}
+	lm := &LoadedModel{Proto: m, Size: int64(len(b))}
+	ext, err := externalFiles(m, dir)
+	if err != nil {
+		return nil, err
+	}
+	lm.External = ext
+	return lm, nil
+}
+
+// externalRef is one tensor's external data reference.
+type externalRef struct {
+	location       string
+	offset, length int64
+	hasLength      bool
+}
+
+// externalFiles checks every external data reference of m and groups them
+// by file. With a folder, the files are looked at too.
+func externalFiles(m *onnxpb.ModelProto, dir string) ([]ExternalFile, error) {
+	files := map[string]*ExternalFile{}
+	var refs []externalRef
+	err := eachTensor(m.ProtoReflect(), func(t *onnxpb.TensorProto) error {
+		ref, ok, err := externalOf(t)
+		if err != nil || !ok {
+			return err
+		}
+		refs = append(refs, ref)
+		f := files[ref.location]
+		if f == nil {
+			f = &ExternalFile{Location: ref.location, Size: -1}
+			files[ref.location] = f
+		}
+		f.Tensors++
+		f.Bytes += ref.length
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if dir != "" {
+		for loc, f := range files {
+			st, err := os.Stat(filepath.Join(dir, filepath.FromSlash(loc)))
+			if err != nil {
+				return nil, fmt.Errorf("external data file %q: %w", loc, err)
+			}
+			if !st.Mode().IsRegular() {
+				return nil, fmt.Errorf("external data file %q is not a regular file", loc)
+			}
+			f.Size = st.Size()
+		}
+		for _, r := range refs {
+			size := files[r.location].Size
+			if r.offset > size || (r.hasLength && r.length > size-r.offset) {
+				return nil, fmt.Errorf("external data file %q is %d bytes, but a tensor lies at offset %d with length %d (is the file truncated?)",
+					r.location, size, r.offset, r.length)
+			}
+		}
+	}
+	out := make([]ExternalFile, 0, len(files))
+	for _, f := range files {
+		out = append(out, *f)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Location < out[j].Location })
+	return out, nil
+}
+
+// externalOf reads a tensor's external data reference; ok is false for a
+// tensor that holds its data.
+func externalOf(t *onnxpb.TensorProto) (ref externalRef, ok bool, err error) {
+	if t.GetDataLocation() != onnxpb.TensorProto_EXTERNAL {
+		if len(t.GetExternalData()) > 0 {
+			return ref, false, fmt.Errorf("tensor %q has external_data entries but data_location is not EXTERNAL", t.GetName())
+		}
+		return ref, false, nil
+	}
+	seen := map[string]bool{}
+	for _, kv := range t.GetExternalData() {
+		k, v := kv.GetKey(), kv.GetValue()
+		if seen[k] {
+			return ref, false, fmt.Errorf("tensor %q: external_data key %q given twice", t.GetName(), k)
+		}
+		seen[k] = true
+		switch k {
+		case "location":
+			if err := checkLocation(v); err != nil {
+				return ref, false, fmt.Errorf("tensor %q: %w", t.GetName(), err)
+			}
+			ref.location = v
+		case "offset", "length":
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 0 {
+				return ref, false, fmt.Errorf("tensor %q: external data %s %q is not a non-negative integer", t.GetName(), k, v)
+			}
+			if k == "offset" {
+				ref.offset = n
+			} else {
+				ref.length, ref.hasLength = n, true
+			}
+		}
+	}
+	if ref.location == "" {
+		return ref, false, fmt.Errorf("tensor %q is stored externally but has no location", t.GetName())
+	}
+	return ref, true, nil
+}
+
+// checkLocation accepts only relative paths that stay inside the model's
+// folder. Backslashes count as separators, as they do on Windows, where the
+// file may have been written.
+func checkLocation(loc string) error {
+	if loc == "" {
+		return errors.New("external data location is empty")
+	}
+	if strings.ContainsRune(loc, 0) {
+		return fmt.Errorf("external data location %q contains a NUL byte", loc)
+	}
+	slashed := strings.ReplaceAll(loc, `\`, "/")
+	if strings.HasPrefix(slashed, "/") || (len(slashed) >= 2 && slashed[1] == ':') {
+		return fmt.Errorf("external data location %q is an absolute path; it must be relative to the model's folder", loc)
+	}
+	for _, part := range strings.Split(slashed, "/") {
+		if part == ".." {
+			return fmt.Errorf("external data location %q leaves the model's folder", loc)
+		}
+	}
+	if !filepath.IsLocal(filepath.FromSlash(slashed)) {
+		return fmt.Errorf("external data location %q is not a path inside the model's folder", loc)
+	}
+	return nil
+}
+
+// eachTensor calls fn on every TensorProto in the message tree: initializers,
+// sparse initializers, Constant values and other tensor attributes, nested
+// graphs, functions and training information.
+func eachTensor(m protoreflect.Message, fn func(*onnxpb.TensorProto) error) error {
+	if t, ok := m.Interface().(*onnxpb.TensorProto); ok {
+		return fn(t)
+	}
+	var err error
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		if fd.Kind() != protoreflect.MessageKind || fd.IsMap() {
+			return true
+		}
+		if fd.IsList() {
+			l := v.List()
+			for i := 0; i < l.Len() && err == nil; i++ {
+				err = eachTensor(l.Get(i).Message(), fn)
+			}
+		} else {
+			err = eachTensor(v.Message(), fn)
+		}
+		return err == nil
+	})
+	return err
+}
+
+// WriteModel writes m, a model derived from lm (for example by Append), to
+// path atomically. When lm keeps weights in external data files, those files
+// are placed next to path first, under the same relative locations: hard
+// linked where the file system allows and copied otherwise (streamed, never
+// held in memory). A data file already at the destination is kept when its
+// content is identical and is an error otherwise. On failure nothing new is
+// left behind.
+func (lm *LoadedModel) WriteModel(path string, m *onnxpb.ModelProto) error {
+	b, err := Marshal(m)
+	if err != nil {
+		return err
+	}
+	var created []string
+	if len(lm.External) > 0 {
+		if lm.Path == "" {
+			return errors.New("the model keeps weights in external data but was not read from a file, so the data cannot be found")
+		}
+		created, err = placeExternal(lm, filepath.Dir(path))
+		if err != nil {
+			return err
+		}
+	}
+	if err := WriteFile(path, b); err != nil {
+		for _, p := range created {
+			os.Remove(p)
+		}
+		return err
+	}
+	return nil
+}
+
+// placeExternal makes the model's external data files available under dir
+// and returns the files it created.
+func placeExternal(lm *LoadedModel, dir string) (created []string, err error) {
+	srcDir := filepath.Dir(lm.Path)
+	defer func() {
+		if err != nil {
+			for _, p := range created {
+				os.Remove(p)
+			}
+			created = nil
+		}
+	}()
+	for _, f := range lm.External {
+		rel := filepath.FromSlash(strings.ReplaceAll(f.Location, `\`, "/"))
+		src, dst := filepath.Join(srcDir, rel), filepath.Join(dir, rel)
+		made, err := placeFile(src, dst)
+		if err != nil {
+			return created, fmt.Errorf("external data %q: %w", f.Location, err)
+		}
+		if made {
+			created = append(created, dst)
+		}
+	}
+	return created, nil
+}
+
+// placeFile makes dst hold the content of src; made reports whether dst is
+// new.
+func placeFile(src, dst string) (made bool, err error) {
+	si, err := os.Stat(src)
+	if err != nil {
+		return false, err
+	}
+	if di, err := os.Stat(dst); err == nil {
+		if os.SameFile(si, di) {
+			return false, nil
+		}
+		same, err := sameContent(src, dst)
+		if err != nil {
+			return false, err
+		}
+		if !same {
+			return false, fmt.Errorf("%s already exists with other content; write the model to another folder or remove that file", dst)
+		}
+		return false, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return false, err
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return false, err
+	}
+	if err := os.Link(src, dst); err == nil {
+		return true, nil
+	}
+	return true, copyFile(src, dst)
+}
+
+// copyFile copies src to dst through a temporary file renamed into place, so
+// dst never holds part of the data.
+func copyFile(src, dst string) (err error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			out.Close()
+			os.Remove(out.Name())
+		}
+	}()
+	if _, err = io.Copy(out, in); err != nil {
+		return err
+	}
+	if err = out.Chmod(0o644); err != nil {
+		return err
+	}
+	if err = out.Sync(); err != nil {
+		return err
+	}
+	if err = out.Close(); err != nil {
+		return err
+	}
+	return os.Rename(out.Name(), dst)
+}
+
+// sameContent compares two files chunk by chunk.
+func sameContent(a, b string) (bool, error) {
+	fa, err := os.Open(a)
+	if err != nil {
+		return false, err
+	}
+	defer fa.Close()
+	fb, err := os.Open(b)
+	if err != nil {
+		return false, err
+	}
+	defer fb.Close()
+	sa, err := fa.Stat()
+	if err != nil {
+		return false, err
+	}
+	sb, err := fb.Stat()
+	if err != nil {
+		return false, err
+	}
+	if sa.Size() != sb.Size() {
+		return false, nil
+	}
+	ba, bb := make([]byte, 1<<20), make([]byte, 1<<20)
+	for {
+		na, ea := io.ReadFull(fa, ba)
+		nb, eb := io.ReadFull(fb, bb)
+		if na != nb || !bytes.Equal(ba[:na], bb[:nb]) {
+			return false, nil
+		}
+		if ea == io.EOF || ea == io.ErrUnexpectedEOF {
+			return eb == io.EOF || eb == io.ErrUnexpectedEOF, nil
+		}
+		if ea != nil {
+			return false, ea
+		}
+		if eb != nil {
+			return false, eb
+		}
+	}
+}
