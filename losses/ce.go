@@ -43,6 +43,10 @@ func init() {
 			"segmentation_models_pytorch SoftBCEWithLogitsLoss(ignore_index=-100, smooth_factor=s): --ignore-index -100 --label-smoothing s --mean-over all.",
 			"PyTorch BCEWithLogitsLoss(pos_weight=p, weight=w): --pos-weight p --class-weights w.",
 		},
+		Presets: []Preset{
+			{Name: "smp", Doc: "segmentation_models_pytorch SoftBCEWithLogitsLoss() defaults: ignore_index -100, and a mean over every entry with ignored ones included (mean_over all); its smooth_factor s is --label-smoothing s and pos_weight --pos-weight. Exact.",
+				Values: map[string]string{"ignore_index": "-100", "mean_over": "all", "label_smoothing": "0", "pos_weight": ""}},
+		},
 		Validate: validatePosWeight,
 		Build: func(c *Ctx) *Value {
 			t := smoothTarget(c)
@@ -150,6 +154,10 @@ func init() {
 			"PyTorch F.cross_entropy(weight=w, ignore_index=k, label_smoothing=e): --class-weights w --ignore-index k --label-smoothing e.",
 			"segmentation_models_pytorch SoftCrossEntropyLoss divides by all pixels, ignored ones included; onnxloss follows PyTorch.",
 		},
+		Presets: []Preset{
+			{Name: "smp", Doc: "segmentation_models_pytorch SoftCrossEntropyLoss(smooth_factor=s, ignore_index=-100): ignore_index -100 and label smoothing s (its default smooth_factor=None raises a TypeError, so give --label-smoothing). smp divides the mean by every pixel, ignored ones included, where onnxloss follows PyTorch and divides by the valid pixels: the values agree when no pixel is ignored and differ by the factor valid/all otherwise.",
+				Values: map[string]string{"ignore_index": "-100", "label_smoothing": "0"}},
+		},
 		Build: func(c *Ctx) *Value {
 			eps := c.Float("label_smoothing")
 			lp := c.LogProbs()
@@ -221,6 +229,16 @@ func init() {
 			"torchvision.ops.sigmoid_focal_loss(alpha=a, gamma=g, reduction=r): --mode binary --alpha a --gamma g --reduction r.",
 			"For soft targets the sigmoid modulation is σ(-x(2t-1))^γ (MONAI's form); torchvision's (1-p_t)^γ agrees for hard targets.",
 			"segmentation_models_pytorch applies sigmoid focal per channel even in multiclass mode; use --mode multilabel with one-hot targets for that.",
+		},
+		Presets: []Preset{
+			{Name: "smp", Doc: "segmentation_models_pytorch FocalLoss(mode) defaults: γ 2, no α, not normalized, mean over the entries that are not ignored (smp drops ignored ones by indexing). smp's multiclass FocalLoss is the same sigmoid focal on each class channel against a one-hot target, i.e. --mode multilabel with one-hot targets here, not the softmax focal of --mode multiclass (smp before 2026 also summed the per-class losses). reduced_threshold is not offered.",
+				Values: map[string]string{"gamma": "2", "alpha": "", "normalized": "false", "mean_over": "valid"}},
+			{Name: "monai", Doc: "MONAI FocalLoss() defaults: the sigmoid form on every channel (use_softmax=False, in multiclass setups too: --mode multilabel with one-hot targets), γ 2, no α, mean over every entry of [N,C,*]. use_softmax=True is --mode multiclass, except that MONAI's mean divides by N·C·spatial, 1/C of onnxloss's per-pixel mean, and its sum first averages over space. MONAI drops α with a warning when include_background=False.",
+				Values: map[string]string{"gamma": "2", "alpha": "", "normalized": "false"}},
+			{Name: "kornia", Doc: "kornia FocalLoss(alpha, gamma=2, reduction='none', ignore_index=-100) (give --alpha; α for the other classes and 1-α for class 0, as here) and BinaryFocalLossWithLogits for --mode binary. kornia floors its one-hot target at 1e-6, so each other class adds 1e-6 times its own focal term: onnxloss leaves that out (a relative difference near 1e-6·C, larger only for saturated logits). kornia's multiclass none keeps the class axis, [N,C,*], nonzero only at the label; onnxloss's is the per-pixel map [N,*], the sum over that axis, and kornia's multiclass mean is 1/C of onnxloss's per-pixel mean. kornia's mean counts ignored entries too (mean_over all).",
+				Values: map[string]string{"gamma": "2", "normalized": "false", "reduction": "none", "ignore_index": "-100", "mean_over": "all"}},
+			{Name: "semsegloss", Doc: "SemSegLoss focal_loss: binary sigmoid focal on probabilities (--from-logits=false), α 0.25, γ 2, mean over entries. SemSegLoss clips probabilities to [1e-7, 1-1e-7] before its logs, capping each entry's cross-entropy near 16.1; onnxloss only clips at 2^-126, so values differ where p < 1e-7 or p > 1-1e-7.",
+				Values: map[string]string{"alpha": "0.25", "gamma": "2", "normalized": "false"}},
 		},
 		Validate: func(c *Config) error {
 			if a := c.Floats("alpha"); len(a) > 1 {
