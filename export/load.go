@@ -40,14 +40,14 @@ type LoadedModel struct {
 type ExternalFile struct {
 	// Location is the file's path relative to the model's folder, as the
 	// model writes it.
-	Location string
+	Location string `json:"location"`
 	// Tensors counts the tensors stored in the file.
-	Tensors int
+	Tensors int `json:"tensors"`
 	// Bytes is the number of bytes those tensors take (their lengths).
-	Bytes int64
+	Bytes int64 `json:"bytes"`
 	// Size is the file's size on disk, or -1 when the model was parsed from
 	// bytes and the file was not looked at.
-	Size int64
+	Size int64 `json:"size"`
 }
 
 // ExternalBytes returns the total size of the model's external data.
