@@ -74,20 +74,51 @@ func EuclideanDistance(mask *Value, o DistanceOptions) *Value {
 // DistanceOptions.Empty where their own mask has no background (fg of an
 // all-true slice, bg of an all-false slice) and 0 elsewhere.
 func DistancePair(mask *Value, o DistanceOptions) (fg, bg *Value) {
-	g := mask.g
-	if !checkDistance(g, "DistancePair", mask, &o) {
-		bad := g.placeholder(o.DType, mask.shape)
-		return bad, bad
+	fgs, bgs := DistancePairs(o, mask)
+	return fgs[0], bgs[0]
+}
+
+// DistancePairs is DistancePair of several masks of one shape, computed by a
+// single transform: the masks and their complements are stacked on the batch
+// axis, so one set of loops serves them all.
+func DistancePairs(o DistanceOptions, masks ...*Value) (fg, bg []*Value) {
+	if len(masks) == 0 {
+		panic("builder.DistancePairs: no masks") // programming error, not a data error
 	}
-	// Stacking the mask and its complement on the batch axis runs one
-	// transform, with one set of loops, for both.
-	both := Concat(0, mask, Not(mask))
-	d := distanceFromSquared(both, edtSquared(both, o), o)
-	n := DimOf(mask, 0)
-	zero := Ints(g, 0)
-	end := Ints(g, math.MaxInt64)
-	fg = sliceDyn(d, zero, n, 0, mask.shape)
-	bg = sliceDyn(d, n, end, 0, mask.shape)
+	g := masks[0].g
+	fail := func() ([]*Value, []*Value) {
+		fg, bg = make([]*Value, len(masks)), make([]*Value, len(masks))
+		for i := range masks {
+			fg[i] = g.placeholder(o.DType, masks[0].shape)
+			bg[i] = fg[i]
+		}
+		return fg, bg
+	}
+	for _, m := range masks {
+		if !checkDistance(g, "DistancePairs", m, &o) {
+			return fail()
+		}
+		if m.Rank() != masks[0].Rank() {
+			g.Fail("DistancePairs: masks %v and %v differ in rank", masks[0], m)
+			return fail()
+		}
+	}
+	all := append([]*Value{}, masks...)
+	for _, m := range masks {
+		all = append(all, Not(m))
+	}
+	stacked := Concat(0, all...)
+	d := distanceFromSquared(stacked, edtSquared(stacked, o), o)
+	n := DimOf(masks[0], 0)
+	for i := range all {
+		start := Mul(n, Ints(g, int64(i)))
+		part := sliceDyn(d, start, Add(start, n), 0, masks[i%len(masks)].shape)
+		if i < len(masks) {
+			fg = append(fg, part)
+		} else {
+			bg = append(bg, part)
+		}
+	}
 	return fg, bg
 }
 
@@ -192,12 +223,10 @@ func edtSquared(mask *Value, o DistanceOptions) *Value {
 	one := Int(g, 1)
 	out := Loop(g, size, Less(one, limit), []*Value{d, one}, func(b *LoopBody) (*Value, []*Value) {
 		d, s := b.Carried[0], b.Carried[1]
-		sf := Cast(s, dt)
 		fill := b.Capture(inf)
-		prev := Add(shiftAxis(d, 2, s, fill), sf)
-		next := Add(shiftAxis(d, 2, Neg(s), fill), sf)
+		ds := Add(d, Cast(s, dt))
 		s2 := Mul(s, Int(b.G, 2))
-		return Less(s2, b.Capture(limit)), []*Value{minOf(d, prev, next), s2}
+		return Less(s2, b.Capture(limit)), []*Value{minOf(d, shiftAxis(ds, 2, s, fill), shiftAxis(ds, 2, Neg(s), fill)), s2}
 	})
 	sq := Square(MulScalar(out[0], o.Spacing[0]))
 	// Later axes: min-plus with (δ·spacing)² over offsets δ.
@@ -227,13 +256,12 @@ func minPlusAxis(sq *Value, axis int, spacing, maxDistance float64) *Value {
 	first := Less(Scalar(g, dt, s2), ReduceMax(base, false))
 	out := Loop(g, trips, first, []*Value{base}, func(b *LoopBody) (*Value, []*Value) {
 		cur := b.Carried[0]
-		gb := b.Capture(base)
 		fill := b.Capture(inf)
 		delta := Add(b.Iter, Int(b.G, 1))
 		df := Cast(delta, dt)
-		cand := Min(shiftAxis(gb, axis, delta, fill), shiftAxis(gb, axis, Neg(delta), fill))
-		cand = Add(cand, MulScalar(Square(df), s2))
-		next := Min(cur, cand)
+		// Five passes over the data per offset: add, two shifts, min, max.
+		cand := Add(b.Capture(base), MulScalar(Square(df), s2))
+		next := minOf(cur, shiftAxis(cand, axis, delta, fill), shiftAxis(cand, axis, Neg(delta), fill))
 		reach := MulScalar(Square(AddScalar(df, 1)), s2)
 		return Less(reach, ReduceMax(next, false)), []*Value{next}
 	})
