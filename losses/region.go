@@ -140,7 +140,33 @@ type overlapStats struct{ I, S, St *Value }
 
 // regionP returns the probabilities, zero at ignored entries.
 func (c *Ctx) regionP() *Value {
-	return c.cached("region_p", func() *Value { return MulMaybe(c.Probs(), c.Valid()) })
+	return c.cached("region_p", func() *Value {
+		if c.FromLogits && c.Mode != Multiclass {
+			return MulMaybe(c.sigmoid(false), c.Valid())
+		}
+		return MulMaybe(c.Probs(), c.Valid())
+	})
+}
+
+// sigmoid returns σ(x) (σ(-x) when neg) as exp(min(±x, 0)) / (1 + exp(-|x|)),
+// accurate to float32 rounding relative to the value everywhere. ONNX
+// Runtime's Sigmoid kernel is accurate only in absolute terms (about 5e-8):
+// at x = -8 its relative error is 2e-4 and below x = -17 it returns 0,
+// which biases Σp over large backgrounds and decides near-empty Dice values.
+// The form used here overflows nowhere, so its gradient is finite too.
+func (c *Ctx) sigmoid(neg bool) *Value {
+	den := c.onePlusExpNegAbs()
+	key := "sigmoid_pos"
+	if neg {
+		key = "sigmoid_neg"
+	}
+	return c.cached(key, func() *Value {
+		x := c.X
+		if neg {
+			x = Neg(x)
+		}
+		return Div(Exp(Min(x, ConstAs(x, 0))), den)
+	})
 }
 
 // regionT returns the float target, floored at eps (t(1-eps)+eps) and zero
@@ -184,13 +210,34 @@ func (c *Ctx) complementProbs() *Value {
 		case !c.FromLogits:
 			return OneMinus(c.X)
 		case c.Mode != Multiclass:
-			return Sigmoid(Neg(c.X))
+			return c.sigmoid(true)
 		}
 		_, e, s := c.softmaxParts()
 		top := Equal(ArgMax(c.X, 1, true), c.classIDs())
 		others := ReduceSum(Where(top, ConstAs(e, 0), e), true, 1)
 		return Where(top, Div(others, s), OneMinus(c.Probs()))
 	})
+}
+
+// expNegAbs is exp(-|x|), in (0, 1].
+func (c *Ctx) expNegAbs() *Value {
+	return c.cached("exp_neg_abs", func() *Value { return Exp(Neg(Abs(c.X))) })
+}
+
+// onePlusExpNegAbs is 1 + exp(-|x|).
+func (c *Ctx) onePlusExpNegAbs() *Value {
+	return c.cached("one_plus_exp_neg_abs", func() *Value { return AddScalar(c.expNegAbs(), 1) })
+}
+
+// log1p returns log(1 + u) accurately also where u is tiny, from u and
+// w = 1 + u as computed: log(w)·u/(w - 1), or u where w rounds to 1. log w
+// is floored at log(floor), as ClampedLog is. Every branch is finite, so
+// the gradient is too.
+func log1p(u, w *Value, floor float64) *Value {
+	d := AddScalar(w, -1)
+	one := Equal(d, ConstAs(d, 0))
+	ratio := Div(u, Where(one, ConstAs(d, 1), d))
+	return Where(one, u, Mul(Log(ClipMin(w, floor)), ratio))
 }
 
 // spatialSum sums a canonical [N,C,*] (or [N,1,*]) value over space.
