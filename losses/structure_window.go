@@ -1,0 +1,257 @@
+package losses
+
+import (
+	"fmt"
+
+	. "github.com/onnxloss/onnxloss/builder"
+)
+
+// Sliding windows of the structure family. A windowed weighted mean along a
+// spatial axis of length n is a product with a banded n×n' matrix built in
+// the graph from n at run time: one mechanism covers valid windows, windows
+// clipped to short axes, and reflect or zero padding, and ONNX Runtime's
+// MatMul runs it about twice as fast as its single-channel Conv at 256×256.
+// The cost per output is O(n) instead of O(window), which is what a GEMM
+// makes cheap up to a few thousand pixels per axis.
+
+// windowSpec is a loss's resolved window options.
+type windowSpec struct {
+	kernel  string // "gaussian" or "uniform"
+	size    int    // taps along each axis
+	sigma   float64
+	padding string // "valid", "reflect" or "zeros"
+	small   string // "clip" or "error"
+}
+
+func windowOf(c *Config) windowSpec {
+	return windowSpec{kernel: c.Enum("kernel"), size: c.Int("win_size"), sigma: c.Float("sigma"),
+		padding: c.Enum("padding"), small: c.Enum("small_input")}
+}
+
+// windowParams are the window options; defaults give SSIM's 11-tap Gaussian
+// of σ 1.5 without padding.
+func windowParams(size int, padding string) []Param {
+	return []Param{
+		{Name: "kernel", Kind: KindEnum, Default: "gaussian", Choices: []string{"gaussian", "uniform"},
+			Doc: "window weights: a Gaussian (Wang et al., MONAI, TensorFlow, kornia) or a box (MONAI's kernel_type=uniform)"},
+		{Name: "win_size", Kind: KindInt, Default: size, Min: fptr(1), Max: fptr(255),
+			Doc: "taps of the window along each spatial axis (odd unless padding is valid)"},
+		{Name: "sigma", Kind: KindFloat, Default: 1.5, Min: fptr(0), MinExclusive: true,
+			Doc: "standard deviation of the Gaussian window, in pixels"},
+		{Name: "padding", Kind: KindEnum, Default: padding, Choices: []string{"valid", "reflect", "zeros"},
+			Doc: "valid: only windows inside the image (Wang et al., MONAI, TensorFlow, pytorch-msssim); reflect: a map the size of the image, borders mirrored (kornia's padding=same); zeros: the same with zero padding (Po-Hsun Su's pytorch_ssim, used by BASNet)"},
+		{Name: "small_input", Kind: KindEnum, Default: "clip", Choices: []string{"clip", "error"},
+			Doc: "an axis shorter than the window: clip shortens the window to the axis (valid: n taps; reflect: 2n-1 taps), as jorge-pessoa's pytorch-msssim (UNet 3+'s code) does for valid windows; error rejects it, at build time when the size is fixed and in ONNX Runtime (ConstantOfShape in a window_fits scope, 'shape.Size() must be >= 0') otherwise"},
+	}
+}
+
+func validateWindow(c *Config) error {
+	if w := c.Int("win_size"); w%2 == 0 && c.Enum("padding") != "valid" {
+		return fmt.Errorf("--padding %s needs an odd win_size, got %d", c.Enum("padding"), w)
+	}
+	return nil
+}
+
+// static resolves the window on an axis of known length n: its taps and
+// output length, or an error when it does not fit.
+func (w windowSpec) static(n int64) (k, out int64, err error) {
+	k = int64(w.size)
+	switch w.padding {
+	case "valid":
+		if n < k {
+			if w.small != "clip" {
+				return 0, 0, fmt.Errorf("a spatial size of %d is smaller than the window of %d (--small-input error; --small-input clip shortens the window)", n, k)
+			}
+			k = n
+		}
+		return k, n - k + 1, nil
+	case "reflect":
+		if (k-1)/2 > n-1 {
+			if w.small != "clip" {
+				return 0, 0, fmt.Errorf("a spatial size of %d is too small to reflect a window of %d (--small-input error; --small-input clip shortens the window)", n, k)
+			}
+			k = 2*n - 1
+		}
+	}
+	return k, n, nil
+}
+
+// filter computes windowed means over the spatial axes of [N,C,*spatial]
+// maps that share one spatial shape.
+type filter struct {
+	like   *Value
+	mats   []*Value // per spatial axis: [n, n'] for the last axis, [n', n] before it
+	outDim []int64  // known output lengths, -1 where unknown
+}
+
+// newFilter builds the banded matrices for the spatial shape of like, in
+// like's element type.
+func (c *Ctx) newFilter(like *Value, w windowSpec) *filter {
+	d := like.Rank() - 2
+	f := &filter{like: like}
+	for a := 0; a < d; a++ {
+		f.outDim = append(f.outDim, -1)
+		if n := like.Dim(2 + a); n.Known() {
+			_, out, err := w.static(n.Size)
+			if err != nil {
+				c.G.Fail("%s: spatial axis %d: %v", c.Loss, a, err)
+				return f
+			}
+			f.outDim[a] = out
+		}
+		f.mats = append(f.mats, c.bandMatrix(like, 2+a, w, a == d-1))
+	}
+	return f
+}
+
+// bandMatrix returns the matrix of the windowed mean along axis of like:
+// entry (i, o) is the weight input i gets in output o, as rows×columns
+// [n, n'] when right is set (x·M along the last axis) and [n', n]
+// otherwise (M·x along an earlier one).
+func (c *Ctx) bandMatrix(like *Value, axis int, w windowSpec, right bool) *Value {
+	g, dt := c.G, like.DType()
+	defer g.Scope(fmt.Sprintf("window_axis%d", axis-2))()
+	n := ScalarOf(DimOf(like, axis))
+	win := Int(g, int64(w.size))
+	var check *Value
+	k := win
+	switch {
+	case w.padding == "valid" && w.small == "clip":
+		k = Min(n, win)
+	case w.padding == "reflect" && w.small == "clip":
+		k = Min(Sub(Add(n, n), Int(g, 1)), win)
+	case w.padding == "valid":
+		check = Sub(n, win) // n >= win
+	case w.padding == "reflect":
+		check = Sub(n, Int(g, int64((w.size+1)/2))) // n - 1 >= (win-1)/2
+	}
+	out := n
+	if w.padding == "valid" {
+		out = Add(Sub(n, k), Int(g, 1))
+	}
+	kf := Cast(k, dt)
+	half := DivScalar(AddScalar(kf, -1), 2)
+	at := func(v *Value, axis int) *Value { return Unsqueeze(Cast(Range(Int(g, 0), v, Int(g, 1)), dt), axis) }
+	var in, outPos *Value
+	if right {
+		in, outPos = at(n, 1), at(out, 0)
+	} else {
+		in, outPos = at(n, 0), at(out, 1)
+	}
+	var norm *Value
+	if w.kernel == "gaussian" {
+		norm = ReduceSum(w.gauss(Cast(Range(Int(g, 0), k, Int(g, 1)), dt), half), false)
+	} else {
+		norm = kf
+	}
+	// tap is the weight of tap t (0..k-1; outside that, 0).
+	tap := func(t *Value) *Value {
+		inside := Cast(And(GreaterOrEqual(t, ConstAs(t, 0)), LessOrEqual(t, Sub(kf, ConstAs(kf, 1)))), dt)
+		if w.kernel == "gaussian" {
+			return Div(Mul(inside, w.gauss(t, half)), norm)
+		}
+		return Div(inside, norm)
+	}
+	var m *Value
+	switch w.padding {
+	case "valid":
+		m = tap(Sub(in, outPos))
+	case "zeros":
+		m = tap(Add(Sub(in, outPos), half))
+	case "reflect":
+		// Output o reads j = o + t - half; j < 0 reads -j, j > n-1 reads
+		// 2(n-1) - j. Input i gets the taps with j = i, j = -i (i > 0) and
+		// j = 2(n-1) - i (i < n-1).
+		last := AddScalar(Cast(n, dt), -1)
+		direct := tap(Add(Sub(in, outPos), half))
+		low := Mul(tap(Sub(Sub(half, outPos), in)), Cast(Greater(in, ConstAs(in, 0)), dt))
+		high := Mul(tap(Add(Sub(Sub(MulScalar(last, 2), in), outPos), half)), Cast(Less(in, last), dt))
+		m = Add(Add(direct, low), high)
+	}
+	if check != nil {
+		pop := g.Scope("window_fits")
+		m = Add(m, ReduceSum(ConstantOfShape(Unsqueeze(check, 0), dt, 0), false))
+		pop()
+	}
+	return m
+}
+
+// gauss returns exp(-(t - half)²/2σ²).
+func (w windowSpec) gauss(t, half *Value) *Value {
+	d := Sub(t, half)
+	return Exp(MulScalar(Mul(d, d), -1/(2*w.sigma*w.sigma)))
+}
+
+// apply returns the windowed mean of x, which has like's shape.
+func (f *filter) apply(x *Value) *Value {
+	d := len(f.mats)
+	for a := d - 1; a >= 0; a-- {
+		switch {
+		case a == d-1:
+			x = MatMul(x, f.mats[a])
+		case a == d-2:
+			x = MatMul(f.mats[a], x)
+		default:
+			// Fold the later axes into one so the axis is second to last.
+			dims := []*Value{Ints(x.Graph(), make([]int64, 2+a+1)...)}
+			for b := a + 1; b < d; b++ {
+				dims = append(dims, DimOf(x, 2+b))
+			}
+			keep := make([]int64, 2+a+2)
+			keep[len(keep)-1] = -1
+			y := MatMul(f.mats[a], ReshapeDims(x, keep...))
+			x = Reshape(y, Concat(0, dims...))
+		}
+	}
+	known := true
+	dims := make([]int64, 2, 2+d)
+	for _, n := range f.outDim {
+		known = known && n >= 0
+		dims = append(dims, n)
+	}
+	if known {
+		x = ReshapeDims(x, dims...)
+	}
+	return x
+}
+
+// ssimMaps returns the SSIM map and its contrast-structure part between
+// probabilities p and target t [N,C,*spatial]:
+//
+//	SSIM = (2μpμt + C1)(2σpt + C2) / ((μp² + μt² + C1)(σp² + σt² + C2)),
+//	cs   = (2σpt + C2) / (σp² + σt² + C2),
+//
+// with windowed means μ, σ² = E[x²] - μ², σpt = E[pt] - μpμt,
+// C1 = (k1·L)² and C2 = (k2·L)². The ssim map is nil unless wanted.
+func (c *Ctx) ssimMaps(p, t *Value, wantSSIM bool) (ssim, cs *Value) {
+	f := c.newFilter(p, windowOf(c.Config))
+	L := c.Float("data_range")
+	c1 := ConstAs(p, (c.Float("k1")*L)*(c.Float("k1")*L))
+	c2 := ConstAs(p, (c.Float("k2")*L)*(c.Float("k2")*L))
+	mp, mt := f.apply(p), f.apply(t)
+	mpp, mtt, mpt := Mul(mp, mp), Mul(mt, mt), Mul(mp, mt)
+	vp := Sub(f.apply(Mul(p, p)), mpp)
+	vt := Sub(f.apply(Mul(t, t)), mtt)
+	cov := Sub(f.apply(Mul(p, t)), mpt)
+	cs = Div(Add(MulScalar(cov, 2), c2), Add(Add(vp, vt), c2))
+	if wantSSIM {
+		lum := Div(Add(MulScalar(mpt, 2), c1), Add(Add(mpp, mtt), c1))
+		ssim = Mul(lum, cs)
+	}
+	return ssim, cs
+}
+
+// spatialMean averages x [N,C,*] over the spatial axes: [N,C].
+func (c *Ctx) spatialMean(x *Value) *Value { return ReduceMean(x, false, c.SpatialAxes()...) }
+
+// reduceChannels reduces per-(image, channel) losses [N,C]: their mean or
+// sum, or [N,C] itself.
+func (c *Ctx) reduceChannels(l *Value) *Value {
+	switch c.Reduction {
+	case "none":
+		return l
+	case "sum":
+		return ReduceSum(l, false)
+	}
+	return ReduceMean(l, false)
+}
