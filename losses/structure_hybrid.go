@@ -59,6 +59,7 @@ func init() {
 			return Add(Add(MulScalar(f, w[0]), MulScalar(ms, w[1])), MulScalar(c.iouLoss(), w[2]))
 		},
 		Reference: reference.UNet3PHybrid,
+		Tolerance: ssimTolerance,
 		Variants: []Options{
 			{"alpha": "0.25", "gamma": "1", "weights": "0.4,0.6", "term_weights": "1,2,0.5"},
 			{"mode": "multiclass", "classes": "3", "alpha": "0.2,0.3,0.5", "padding": "zeros", "weights": "0.5,0.5"},
@@ -101,6 +102,7 @@ func init() {
 			return Add(Add(MulScalar(ce, w[0]), MulScalar(s, w[1])), MulScalar(c.iouLoss(), w[2]))
 		},
 		Reference: reference.BASNetHybrid,
+		Tolerance: ssimTolerance,
 		Variants: []Options{
 			{"padding": "valid", "term_weights": "0.5,1,2", "smooth": "0.01"},
 			{"mode": "multiclass", "padding": "reflect", "win_size": "3", "spatial_dims": "3"},
