@@ -1,0 +1,108 @@
+package losses
+
+import (
+	"strings"
+	"testing"
+
+	. "github.com/onnxloss/onnxloss/builder"
+	"github.com/onnxloss/onnxloss/tensor"
+)
+
+// fixedCtx resolves a loss and returns a context whose input has fixed
+// spatial sizes, as a model spliced onto a fixed-size network would have.
+func fixedCtx(t *testing.T, loss string, opts Options, spatial ...int64) (*Ctx, *Value) {
+	t.Helper()
+	s, err := Lookup(loss)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Resolve(s, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := NewGraph("fixed", cfg.Opset)
+	x := g.Input("input", tensor.Float32, append(Dims(2, 1), Dims(spatial...)...))
+	return &Ctx{G: g, Config: cfg, Spec: s, X: x, Extra: map[string]*Value{}, cache: map[string]*Value{}}, x
+}
+
+// TestWindowFixedSizes checks the build-time side of --small-input: with
+// fixed sizes, error mode rejects an axis shorter than the window (or than
+// the window at the coarsest scale) with a message naming the sizes, and
+// clip mode resolves the window and the output size at build time.
+func TestWindowFixedSizes(t *testing.T) {
+	cases := []struct {
+		loss    string
+		opts    Options
+		spatial []int64
+		err     string  // expected error fragment, "" for none
+		out     []int64 // expected spatial size of the windowed maps
+	}{
+		{"ssim", Options{"small_input": "error"}, []int64{10, 12}, "spatial size of 10 is smaller than the window of 11", nil},
+		{"ssim", Options{"small_input": "error"}, []int64{11, 12}, "", []int64{1, 2}},
+		{"ssim", Options{}, []int64{4, 30}, "", []int64{1, 20}},
+		{"ssim", Options{"small_input": "error", "padding": "reflect"}, []int64{5, 12}, "too small to reflect a window of 11", nil},
+		{"ssim", Options{"padding": "reflect"}, []int64{2, 12}, "", []int64{2, 12}},
+		{"ssim", Options{"padding": "zeros", "small_input": "error"}, []int64{1, 1}, "", []int64{1, 1}},
+		{"ssim", Options{"spatial_dims": "3", "small_input": "error", "win_size": "5"}, []int64{5, 4, 9}, "spatial size of 4 is smaller than the window of 5", nil},
+		{"ms-ssim", Options{"small_input": "error"}, []int64{160, 200}, "spatial axis 0 of 160 is too small for 5 scales: at scale 4 it is 10", nil},
+		{"ms-ssim", Options{"small_input": "error"}, []int64{161, 200}, "", nil},
+		{"ms-ssim", Options{"small_input": "error", "padding": "reflect", "weights": "0.5,0.5"}, []int64{11, 10}, "spatial axis 1 of 10 is too small for 2 scales", nil},
+	}
+	for _, c := range cases {
+		ctx, x := fixedCtx(t, c.loss, c.opts, c.spatial...)
+		var y *Value
+		if c.loss == "ms-ssim" {
+			ctx.msssim(x, x)
+		} else {
+			y = ctx.newFilter(x, windowOf(ctx.Config)).apply(x)
+		}
+		err := ctx.G.Err()
+		switch {
+		case c.err == "" && err != nil:
+			t.Errorf("%s %v %v: %v", c.loss, c.opts, c.spatial, err)
+		case c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)):
+			t.Errorf("%s %v %v: error %v, want one containing %q", c.loss, c.opts, c.spatial, err, c.err)
+		case c.out != nil && err == nil:
+			got, ok := y.Shape()[2:].Sizes()
+			if !ok || !equal64(got, c.out) {
+				t.Errorf("%s %v %v: windowed map %v, want spatial %v", c.loss, c.opts, c.spatial, y.Shape(), c.out)
+			}
+		}
+	}
+}
+
+func equal64(a, b []int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// TestStructureSpecsDocumented: every loss of the family says what it
+// computes, where it comes from, which conventions it follows, and names
+// option sets beyond the defaults for verification.
+func TestStructureSpecsDocumented(t *testing.T) {
+	n := 0
+	for _, s := range All() {
+		if s.Family != "structure" {
+			continue
+		}
+		n++
+		if s.Description == "" || s.Citation == "" || s.Formula == "" || len(s.Notes) == 0 || len(s.Variants) == 0 {
+			t.Errorf("%s: description, citation, formula, notes and variants are all required", s.Name)
+		}
+		for _, p := range s.Params {
+			if p.Doc == "" {
+				t.Errorf("%s: parameter %s has no doc", s.Name, p.Name)
+			}
+		}
+	}
+	if n != 11 {
+		t.Errorf("%d structure losses registered, want 11", n)
+	}
+}
