@@ -576,7 +576,9 @@ func ScalarOf(x *Value) *Value {
 		return x.g.failf("ScalarOf", "needs a 1-D value of one element, got %v", x)
 	}
 	sym := x.sym
-	v := Reshape(x, Ints(x.g))
+	// Squeeze rather than a Reshape to the empty shape: a zero-element shape
+	// tensor trips some ONNX readers (onnx-go panics on it).
+	v := Squeeze(x, 0)
 	if len(sym) == 1 {
 		v.sym = sym
 	}

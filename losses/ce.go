@@ -344,7 +344,7 @@ func init() {
 				k := Max(Min(nValid, Int(c.G, int64(mk))), Int(c.G, 1))
 				low, _ := TopK(flat, Unsqueeze(k, 0), 1, false)
 				kth := ReshapeDims(Slice(low, []int64{-1}, []int64{math.MaxInt64}, []int64{1}, nil), -1)
-				thr = Max(thr, Reshape(Min(kth, ConstAs(kth, 1)), Ints(c.G)))
+				thr = Max(thr, Squeeze(Min(kth, ConstAs(kth, 1)), 0))
 			}
 			keep := Cast(LessOrEqual(py, thr), c.ComputeType())
 			keep = MulMaybe(keep, valid)
