@@ -22,7 +22,8 @@ import (
 //     class-weighted reduction over rows and columns.
 //
 // Everything after step 2 works on [rows, classes] values, so the only passes
-// over the data are the activation and two or three ReduceSum.
+// over the data are the activation, p·t and a few ReduceSum (in multiclass
+// label mode two matrix products instead, see labelStats).
 
 var regionModes = []Mode{Binary, Multilabel, Multiclass}
 
@@ -134,8 +135,8 @@ func tverskyIndex(alpha, beta float64) overlapIndex {
 	return overlapIndex{k: 1, a: 1 - alpha - beta, b: alpha, c: beta}
 }
 
-// overlapStats are the sums of one loss: I, S = Σp + Σt (squares when
-// squared), and St = Σt (nil unless asked for), all [R,K].
+// overlapStats are the sums of one loss: I, S = Σp + Σt and St = Σt
+// (squares when squared), all [R,K].
 type overlapStats struct{ I, S, St *Value }
 
 // regionP returns the probabilities, zero at ignored entries.
@@ -148,25 +149,20 @@ func (c *Ctx) regionP() *Value {
 	})
 }
 
-// sigmoid returns σ(x) (σ(-x) when neg) as exp(min(±x, 0)) / (1 + exp(-|x|)),
-// accurate to float32 rounding relative to the value everywhere. ONNX
-// Runtime's Sigmoid kernel is accurate only in absolute terms (about 5e-8):
-// at x = -8 its relative error is 2e-4 and below x = -17 it returns 0,
-// which biases Σp over large backgrounds and decides near-empty Dice values.
-// The form used here overflows nowhere, so its gradient is finite too.
+// sigmoid returns σ(x) (σ(-x) when neg) as 1/(1 + e^-x) and e^-x/(1 + e^-x),
+// with x clipped at -80 first, accurate to float32 rounding relative to the
+// value (σ(x) below x = -80 is 1.8e-35 rather than smaller). ONNX Runtime's
+// Sigmoid kernel is accurate only in absolute terms (about 5e-8): at x = -8
+// its relative error is 2e-4 and below x = -17 it returns 0, which biases Σp
+// over large backgrounds and decides near-empty Dice values. The clip keeps
+// e^-x finite, so the gradient is finite too.
 func (c *Ctx) sigmoid(neg bool) *Value {
-	den := c.onePlusExpNegAbs()
-	key := "sigmoid_pos"
-	if neg {
-		key = "sigmoid_neg"
+	u := c.cached("exp_neg_x", func() *Value { return Exp(Neg(ClipMin(c.X, -80))) })
+	p := c.cached("sigmoid_pos", func() *Value { return Reciprocal(AddScalar(u, 1)) })
+	if !neg {
+		return p
 	}
-	return c.cached(key, func() *Value {
-		x := c.X
-		if neg {
-			x = Neg(x)
-		}
-		return Div(Exp(Min(x, ConstAs(x, 0))), den)
-	})
+	return c.cached("sigmoid_neg", func() *Value { return Mul(u, p) })
 }
 
 // regionT returns the float target, floored at eps (t(1-eps)+eps) and zero
@@ -289,29 +285,69 @@ func (c *Ctx) columns(rc regionConv, v *Value) *Value {
 	return ReduceSum(v, true, 1)
 }
 
-// overlapStats computes I, S and (when needSt) St. Two reductions over the
-// data give I and S; St is a third, only taken when a loss needs it.
-func (c *Ctx) overlapStats(rc regionConv, needSt bool) overlapStats {
-	p, t := c.regionP(), c.regionT(rc.targetEps)
-	var st overlapStats
-	switch {
-	case rc.squared:
-		st.I = c.spatialSum(Mul(p, t))
-		st.S = c.spatialSum(Add(Square(p), Square(t)))
-		if needSt {
-			st.St = c.spatialSum(Square(t))
+// overlapStats computes I, S and St. Each is one ReduceSum of a value the
+// loss needs anyway (p·t, p, t), never of a sum made only to be reduced.
+func (c *Ctx) overlapStats(rc regionConv) overlapStats {
+	var in, s, st *Value
+	if c.Mode == Multiclass && c.TargetForm == "labels" && !rc.squared && rc.targetEps == 0 {
+		// Hard labels: min(p,t) = p·t, so the L1 intersection is the product.
+		var sp *Value
+		in, sp, st = c.labelStats()
+		s = Add(sp, st)
+	} else {
+		p, t := c.regionP(), c.regionT(rc.targetEps)
+		switch {
+		case rc.squared:
+			in = c.spatialSum(Mul(p, t))
+			st = c.spatialSum(Square(t))
+			s = Add(c.spatialSum(Square(p)), st)
+		case rc.l1:
+			st = c.spatialSum(t)
+			s = Add(c.spatialSum(p), st)
+			in = MulScalar(Sub(s, c.spatialSum(Abs(Sub(p, t)))), 0.5)
+		default:
+			in = c.spatialSum(Mul(p, t))
+			st = c.spatialSum(t)
+			s = Add(c.spatialSum(p), st)
 		}
-	case rc.l1:
-		st.S = c.spatialSum(Add(p, t))
-		st.I = MulScalar(Sub(st.S, c.spatialSum(Abs(Sub(p, t)))), 0.5)
-	default:
-		st.I = c.spatialSum(Mul(p, t))
-		st.S = c.spatialSum(Add(p, t))
 	}
-	if needSt && st.St == nil {
-		st.St = c.spatialSum(t)
+	return overlapStats{I: c.columns(rc, in), S: c.columns(rc, s), St: c.columns(rc, st)}
+}
+
+// labelStats returns I, Σp and Σt [N,C] in multiclass label mode without
+// materialising p or p·t: with p = src·r (src the softmax numerators e and
+// r = valid/Σ_c e, or the given probabilities), Σp is the matrix-vector
+// product of src [N,C,S] with r [N,S,1], I that of the one-hot labels T
+// [N,C,S] with the label's probability p_y [N,S,1], and Σt is T summed over
+// space (T times valid with an ignore index). Matrix-vector products read
+// their matrix once and write nothing large; a two-column product was
+// slower in ONNX Runtime than two of them.
+func (c *Ctx) labelStats() (in, sp, st *Value) {
+	y := Unsqueeze(c.Labels(), 1)
+	valid := c.Valid()
+	var src, r *Value
+	if c.FromLogits {
+		_, e, s := c.softmaxParts()
+		src, r = e, MulMaybe(Reciprocal(s), valid)
+	} else {
+		src, r = c.X, valid
 	}
-	return overlapStats{I: c.columns(rc, st.I), S: c.columns(rc, st.S), St: c.columns(rc, st.St)}
+	column := func(v *Value) *Value { return ReshapeDims(v, 0, -1, 1) }
+	matVec := func(m, v *Value) *Value { return ReshapeDims(MatMul(m, column(v)), 0, -1) }
+	flat := ReshapeDims(src, 0, 0, -1)
+	if r != nil {
+		sp = matVec(flat, r)
+	} else {
+		sp = ReduceSum(flat, false, 2)
+	}
+	onehot := ReshapeDims(Cast(Equal(y, c.classIDs()), c.ComputeType()), 0, 0, -1)
+	in = matVec(onehot, MulMaybe(GatherElements(src, y, 1), r))
+	if valid != nil {
+		st = matVec(onehot, valid)
+	} else {
+		st = ReduceSum(onehot, false, 2)
+	}
+	return in, sp, st
 }
 
 // needsSt reports whether the index needs Σt apart from S.
@@ -409,7 +445,7 @@ func (c *Ctx) overlapLoss(ix overlapIndex, transform func(*Value) *Value) *Value
 // overlapLossWith is overlapLoss under an explicit convention; noWeights
 // leaves class weights out of the class mean.
 func (c *Ctx) overlapLossWith(rc regionConv, ix overlapIndex, transform func(*Value) *Value, noWeights bool) *Value {
-	st := c.overlapStats(rc, ix.needsSt() || rc.absent != "keep")
+	st := c.overlapStats(rc)
 	l := scoreLoss(rc, c.overlapScore(rc, ix, st))
 	if transform != nil {
 		l = transform(l)

@@ -71,7 +71,7 @@ func comboCE(c *Ctx, beta float64) (l, den *Value) {
 // (squared).
 func (c *Ctx) expLogDice(gamma float64) *Value {
 	rc := regionConvOf(c.Config)
-	st := c.overlapStats(rc, rc.absent != "keep")
+	st := c.overlapStats(rc)
 	p, t := c.regionP(), c.regionT(rc.targetEps)
 	var e *Value
 	switch {

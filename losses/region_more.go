@@ -133,7 +133,7 @@ func init() {
 		Validate: validateRegion,
 		Build: func(c *Ctx) *Value {
 			rc := regionConvOf(c.Config)
-			st := c.overlapStats(rc, true)
+			st := c.overlapStats(rc)
 			w := gdlWeights(c, st.St)
 			num := MulScalar(ReduceSum(Mul(w, st.I), false, 1), 2)
 			if rc.smoothNr != 0 {
