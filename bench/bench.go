@@ -30,8 +30,12 @@ type Result struct {
 	Iters  int
 	Loss1  time.Duration // median time of one loss call
 	Floor1 time.Duration // median time of one floor call
-	// PeakRSS is the process's peak resident memory while the loss session
-	// ran, in bytes (0 where the platform does not report it).
+	// PeakRSS is the loss session's own peak resident memory, in bytes: the
+	// process's peak while the session was created and ran its first call,
+	// less the resident memory just before (the inputs, the floor session
+	// and ONNX Runtime itself). 0 where the platform does not report it;
+	// where the peak cannot be reset it is the process's lifetime peak less
+	// that baseline.
 	PeakRSS int64
 }
 
@@ -178,6 +182,7 @@ func Measure(s *losses.Spec, cfg *losses.Config, shape []int, o Options) (Result
 	}
 	defer floor.Close()
 	resetPeak()
+	base := procStatus("VmRSS:")
 	loss, err := runtime.NewSession(lossBytes, o.Runtime)
 	if err != nil {
 		return res, err
@@ -188,7 +193,9 @@ func Measure(s *losses.Spec, cfg *losses.Config, shape []int, o Options) (Result
 			return res, err
 		}
 	}
-	res.PeakRSS = peakRSS()
+	if peak := procStatus("VmHWM:"); peak > base {
+		res.PeakRSS = peak - base
+	}
 	lt := make([]time.Duration, 0, res.Iters)
 	ft := make([]time.Duration, 0, res.Iters)
 	for i := 0; i < res.Iters; i++ {
@@ -217,20 +224,21 @@ func median(d []time.Duration) time.Duration {
 	return s[len(s)/2]
 }
 
-// resetPeak resets the kernel's peak-RSS counter (Linux 4.0+); elsewhere it
-// does nothing and PeakRSS reports the process's lifetime peak.
+// resetPeak resets the kernel's peak-RSS counter to the current resident
+// size (Linux 4.0+); elsewhere it does nothing.
 func resetPeak() {
 	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
 }
 
-// peakRSS reads VmHWM from /proc/self/status, in bytes.
-func peakRSS() int64 {
+// procStatus reads a memory field of /proc/self/status (VmRSS:, the
+// resident size, or VmHWM:, its peak), in bytes; 0 where there is none.
+func procStatus(field string) int64 {
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "VmHWM:") {
+		if strings.HasPrefix(line, field) {
 			f := strings.Fields(line)
 			if len(f) >= 2 {
 				kb, _ := strconv.ParseInt(f[1], 10, 64)
