@@ -593,36 +593,20 @@ func (s *splicer) splice(gp *onnxpb.GraphProto, p *plan) error {
 		return s.prefix + n
 	}
 
-	// Nodes, renamed; collisions with any name of the model are errors.
+	// Nodes, renamed (Loop bodies included); collisions with any name of the
+	// model are errors.
 	var collisions []string
+	r2 := &renamer{rename: rename, prefix: s.prefix, taken: taken, public: mapped}
 	nodes := make([]*onnxpb.NodeProto, 0, len(gp.GetNode()))
 	for _, n := range gp.GetNode() {
 		if !isDefaultDomain(n.GetDomain()) {
 			return fmt.Errorf("internal error: loss node %q is in domain %q", n.GetName(), n.GetDomain())
 		}
-		for _, a := range n.GetAttribute() {
-			if a.GetG() != nil || len(a.GetGraphs()) > 0 {
-				return fmt.Errorf("internal error: loss node %q has a subgraph", n.GetName())
-			}
-		}
 		nn := proto.Clone(n).(*onnxpb.NodeProto)
-		if n.Name != nil {
-			nn.Name = proto.String(s.prefix + n.GetName())
-			if taken[nn.GetName()] {
-				collisions = append(collisions, nn.GetName())
-			}
-		}
-		for i, in := range nn.Input {
-			nn.Input[i] = rename(in)
-		}
-		for i, o := range nn.Output {
-			nn.Output[i] = rename(o)
-			if _, isPublic := mapped[o]; !isPublic && taken[nn.Output[i]] {
-				collisions = append(collisions, nn.Output[i])
-			}
-		}
+		r2.node(nn)
 		nodes = append(nodes, nn)
 	}
+	collisions = r2.collisions
 	if len(collisions) > 0 {
 		sort.Strings(collisions)
 		if len(collisions) > 5 {
@@ -719,6 +703,73 @@ func (s *splicer) splice(gp *onnxpb.GraphProto, p *plan) error {
 	}
 	r.IRVersion = ir
 	return nil
+}
+
+// renamer renames the loss graph's nodes in place, nested graphs included,
+// and records the names that collide with the model's.
+type renamer struct {
+	rename     func(string) string
+	prefix     string
+	taken      map[string]bool
+	public     map[string]string
+	collisions []string
+}
+
+// define renames a name the loss graph defines and checks it.
+func (r *renamer) define(n string) string {
+	if n == "" {
+		return ""
+	}
+	out := r.rename(n)
+	if _, isPublic := r.public[n]; !isPublic && r.taken[out] {
+		r.collisions = append(r.collisions, out)
+	}
+	return out
+}
+
+func (r *renamer) node(n *onnxpb.NodeProto) {
+	if n.Name != nil {
+		n.Name = proto.String(r.prefix + n.GetName())
+		if r.taken[n.GetName()] {
+			r.collisions = append(r.collisions, n.GetName())
+		}
+	}
+	for i, in := range n.Input {
+		n.Input[i] = r.rename(in)
+	}
+	for i, o := range n.Output {
+		n.Output[i] = r.define(o)
+	}
+	for _, a := range n.Attribute {
+		if a.G != nil {
+			r.graph(a.G)
+		}
+		for _, g := range a.Graphs {
+			r.graph(g)
+		}
+	}
+}
+
+// graph renames a nested graph (a Loop body): its own values are defined
+// there, and values of the enclosing graphs are read by their new names.
+func (r *renamer) graph(g *onnxpb.GraphProto) {
+	if g.Name != nil {
+		g.Name = proto.String(r.prefix + g.GetName())
+	}
+	for _, v := range g.Input {
+		v.Name = proto.String(r.define(v.GetName()))
+	}
+	for _, t := range g.Initializer {
+		t.Name = proto.String(r.define(t.GetName()))
+	}
+	for _, n := range g.Node {
+		r.node(n)
+	}
+	for _, list := range [][]*onnxpb.ValueInfoProto{g.Output, g.ValueInfo} {
+		for _, v := range list {
+			v.Name = proto.String(r.rename(v.GetName()))
+		}
+	}
 }
 
 func contains(list []string, s string) bool {
