@@ -61,4 +61,5 @@ CGO_ENABLED=0 go build -o "$tmp/onnxloss-static" ./cmd/onnxloss
 say "go test"
 export CI=true
 go test -count=1 ./...
+(cd interop/onnxgo && go test -count=1 ./...)
 say "all tests passed"
