@@ -63,6 +63,7 @@ func init() {
 		Variants: []Options{
 			{"alpha": "0.25", "gamma": "1", "weights": "0.4,0.6", "term_weights": "1,2,0.5"},
 			{"mode": "multiclass", "classes": "3", "alpha": "0.2,0.3,0.5", "padding": "zeros", "weights": "0.5,0.5"},
+			{"dtype": "float64", "spatial_dims": "3"},
 		},
 	})
 

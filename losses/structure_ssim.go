@@ -124,6 +124,7 @@ func init() {
 			{"padding": "reflect", "win_size": "3", "weights": "0.2,0.3,0.5"},
 			{"mode": "multiclass", "padding": "zeros", "kernel": "uniform", "win_size": "5", "classes": "3", "weights": "0.5,0.5"},
 			{"mode": "multiclass", "target": "onehot", "spatial_dims": "3", "weights": "0.6,0.4"},
+			{"dtype": "float64", "weights": "0.2,0.3,0.5"},
 		},
 	})
 
@@ -202,13 +203,31 @@ func (c *Ctx) msssim(p, t *Value) *Value {
 			ms = Mul(ms, f)
 		}
 		if !last {
-			// A 2×2 mean with the last row repeated on odd lengths: the
-			// padded entry is left out of the average (count_include_pad=0).
-			p, t = AveragePool(p, pool, false), AveragePool(t, pool, false)
+			p, t = c.halve(p, pool), c.halve(t, pool)
 		}
 		pop()
 	}
 	return ms
+}
+
+// halve takes 2×…×2 means with the last row repeated on odd lengths: an
+// AveragePool whose end padding is left out of the mean (count_include_pad
+// = 0). ONNX Runtime has no float64 AveragePool, so float64 maps are halved
+// with a product by a halving matrix along each axis instead.
+func (c *Ctx) halve(x *Value, pool Window) *Value {
+	if x.DType() != tensor.Float64 {
+		return AveragePool(x, pool, false)
+	}
+	f := &filter{like: x}
+	d := x.Rank() - 2
+	for a := 0; a < d; a++ {
+		f.outDim = append(f.outDim, -1)
+		if n := x.Dim(2 + a); n.Known() {
+			f.outDim[a] = (n.Size + 1) / 2
+		}
+		f.mats = append(f.mats, c.halvingMatrix(x, 2+a, a == d-1))
+	}
+	return f.apply(x)
 }
 
 // msTerm returns v^w with negative v set to 0 (normalize=relu) or after

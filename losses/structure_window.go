@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	. "github.com/onnxloss/onnxloss/builder"
+	"github.com/onnxloss/onnxloss/tensor"
 )
 
 // Sliding windows of the structure family. A windowed weighted mean along a
@@ -131,13 +132,7 @@ func (c *Ctx) bandMatrix(like *Value, axis int, w windowSpec, right bool) *Value
 	}
 	kf := Cast(k, dt)
 	half := DivScalar(AddScalar(kf, -1), 2)
-	at := func(v *Value, axis int) *Value { return Unsqueeze(Cast(Range(Int(g, 0), v, Int(g, 1)), dt), axis) }
-	var in, outPos *Value
-	if right {
-		in, outPos = at(n, 1), at(out, 0)
-	} else {
-		in, outPos = at(n, 0), at(out, 1)
-	}
+	in, outPos := positions(n, out, dt, right)
 	var norm *Value
 	if w.kernel == "gaussian" {
 		norm = ReduceSum(w.gauss(Cast(Range(Int(g, 0), k, Int(g, 1)), dt), half), false)
@@ -174,6 +169,33 @@ func (c *Ctx) bandMatrix(like *Value, axis int, w windowSpec, right bool) *Value
 		pop()
 	}
 	return m
+}
+
+// halvingMatrix returns the matrix of the 2-means along axis of like, in
+// bandMatrix's orientation: output o averages inputs 2o and min(2o+1, n-1).
+func (c *Ctx) halvingMatrix(like *Value, axis int, right bool) *Value {
+	g, dt := c.G, like.DType()
+	defer g.Scope(fmt.Sprintf("halve_axis%d", axis-2))()
+	n := ScalarOf(DimOf(like, axis))
+	out := Div(Add(n, Int(g, 1)), Int(g, 2))
+	in, o := positions(n, out, dt, right)
+	last := AddScalar(Cast(n, dt), -1)
+	first := MulScalar(o, 2)
+	second := Min(AddScalar(first, 1), last)
+	hit := func(j *Value) *Value { return Cast(Equal(in, j), dt) }
+	return MulScalar(Add(hit(first), hit(second)), 0.5)
+}
+
+// positions returns the input positions 0..n-1 and the output positions
+// 0..out-1 as float columns and rows that broadcast to the matrix: [n,1]
+// and [1,out] when right is set, [1,n] and [out,1] otherwise.
+func positions(n, out *Value, dt tensor.DType, right bool) (in, o *Value) {
+	g := n.Graph()
+	at := func(v *Value, axis int) *Value { return Unsqueeze(Cast(Range(Int(g, 0), v, Int(g, 1)), dt), axis) }
+	if right {
+		return at(n, 1), at(out, 0)
+	}
+	return at(n, 0), at(out, 1)
 }
 
 // gauss returns exp(-(t - half)²/2σ²).
