@@ -74,6 +74,10 @@ func TestEDTMatchesSciPy(t *testing.T) {
 	})
 }
 
+// truncateAt is the MaxDistance checked against SciPy: small enough to cut
+// most fixtures, and not a distance of the grid at unit spacing.
+const truncateAt = 2.3
+
 // edtModel computes, for a bool input "mask", EuclideanDistance with Empty 0
 // and +Inf, DistancePair and SignedDistance, at one spacing and opset.
 func edtModel(t *testing.T, rank int, spacing []float64, opset int) *onnxpb.ModelProto {
@@ -91,6 +95,9 @@ func edtModel(t *testing.T, rank int, spacing []float64, opset int) *onnxpb.Mode
 	g.Output("bg", bg)
 	g.Output("signed", SignedDistance(m, o))
 	g.Output("edt64", EuclideanDistance(m, DistanceOptions{Spacing: spacing, DType: tensor.Float64}))
+	_, bgMax := DistancePair(m, DistanceOptions{Spacing: spacing, MaxDistance: truncateAt})
+	g.Output("edt_max", EuclideanDistance(m, DistanceOptions{Spacing: spacing, MaxDistance: truncateAt}))
+	g.Output("bg_max", bgMax)
 	return loopModel(t, g)
 }
 
@@ -122,6 +129,7 @@ func checkSciPyCase(t *testing.T, c scipyCase, out map[string]*tensor.Tensor) {
 	}
 	edt, edtInf := out["edt"].Float64s(), out["edt_inf"].Float64s()
 	fg, bg, signed, edt64 := out["fg"].Float64s(), out["bg"].Float64s(), out["signed"].Float64s(), out["edt64"].Float64s()
+	edtMax, bgMax := out["edt_max"].Float64s(), out["bg_max"].Float64s()
 	bad := 0
 	report := func(format string, args ...any) {
 		bad++
@@ -164,6 +172,10 @@ func checkSciPyCase(t *testing.T, c scipyCase, out map[string]*tensor.Tensor) {
 			}
 			if !closeTo(bg[i], wantNot) {
 				report("complement at %d: %v, SciPy %v", i, bg[i], wantNot)
+			}
+			// Truncated: exactly min(d, MaxDistance), Empty kept.
+			if !closeTo(edtMax[i], math.Min(want, truncateAt)) || !closeTo(bgMax[i], math.Min(wantNot, truncateAt)) {
+				report("truncated at %d: %v and %v, SciPy %v and %v", i, edtMax[i], bgMax[i], want, wantNot)
 			}
 			if !closeTo(signed[i], wantNot-want) {
 				report("signed at %d: %v, SciPy %v - %v", i, signed[i], wantNot, want)
