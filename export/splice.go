@@ -68,6 +68,10 @@ type AppendReport struct {
 	ExtraInputs []string
 	// LossOutput is the name of the loss output (first among the outputs).
 	LossOutput string
+	// GradOutput is the name of the gradient output with the grad option:
+	// d loss / d AttachedTo, named AttachedTo + "_grad" as ONNX Runtime names
+	// gradients (Prefix + that when the model already uses the name); "" without.
+	GradOutput string
 	// Outputs lists the spliced model's outputs in order.
 	Outputs []string
 	// IRVersion is the spliced model's IR version.
@@ -573,11 +577,12 @@ func (s *splicer) splice(gp *onnxpb.GraphProto, p *plan) error {
 			name = p.attachedTo + "_grad"
 		}
 		if !free(name) || contains(public, name) {
+			wanted := name
 			name = s.prefix + name
 			if !free(name) || contains(public, name) {
-				return fmt.Errorf("the model already has values named %q and %q; use another --prefix", n, name)
+				return fmt.Errorf("the model already has values named %q and %q; use another --prefix", wanted, name)
 			}
-			r.note("the model already has a value named %q, so the loss's output %q is called %q", n, n, name)
+			r.note("the model already has a value named %q, so the loss's output %q is called %q", wanted, n, name)
 		}
 		mapped[n] = name
 		public = append(public, name)
@@ -698,6 +703,9 @@ func (s *splicer) splice(gp *onnxpb.GraphProto, p *plan) error {
 	s.m.MetadataProps = append(s.m.MetadataProps, &onnxpb.StringStringEntryProto{Key: proto.String("onnxloss.splice"), Value: proto.String(string(spliceJSON))})
 
 	r.LossOutput = lossOutputs[0]
+	if n, ok := mapped["input_grad"]; ok {
+		r.GradOutput = n
+	}
 	for _, o := range g.GetOutput() {
 		r.Outputs = append(r.Outputs, o.GetName())
 	}

@@ -44,7 +44,7 @@ Examples:
   onnxloss append --model tf_model.onnx focal --layout nhwc --gamma 2 --out train.onnx`,
 		flags: []flagDef{
 			{name: "model", value: "FILE", doc: "the exported model (required)"},
-			{name: "out", value: "FILE", doc: "where to write the model with the loss (required)"},
+			{name: "out", value: "FILE", doc: "where to write the model with the loss (required; - writes to standard output)"},
 			{name: "output", value: "NAME", doc: "the model output the loss reads (default: the only output)"},
 			{name: "use-activation-output", doc: "read the output of a Softmax/Sigmoid/LogSoftmax head instead of the logits before it"},
 			{name: "target-name", value: "NAME", doc: "name of the target input (default target)"},
@@ -85,7 +85,12 @@ func runAppend(e *env, a *args) error {
 		KeepOutputs:         a.boolFlag("keep-outputs"),
 		Prefix:              prefix,
 	}
-	rep, err := export.AppendFile(model, out, opts)
+	var rep *export.AppendReport
+	if out == "-" {
+		rep, err = appendToStdout(e, model, opts)
+	} else {
+		rep, err = export.AppendFile(model, out, opts)
+	}
 	var choice *export.OutputChoiceError
 	if errors.As(err, &choice) {
 		return usagef("%v", err)
@@ -113,8 +118,37 @@ func runAppend(e *env, a *args) error {
 		fmt.Fprintf(w, "; input %q", x)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "wrote %s: outputs %s, IR %d\n", out, quoted(rep.Outputs), rep.IRVersion)
+	if rep.GradOutput != "" {
+		fmt.Fprintf(w, "  gradient output %q: d loss / d %q\n", rep.GradOutput, rep.AttachedTo)
+	}
+	dest := out
+	if out == "-" {
+		dest = "standard output"
+	}
+	fmt.Fprintf(w, "wrote %s: outputs %s, IR %d\n", dest, quoted(rep.Outputs), rep.IRVersion)
 	return nil
+}
+
+// appendToStdout writes the spliced model to standard output, which only a
+// model without external data allows.
+func appendToStdout(e *env, model string, opts export.AppendOptions) (*export.AppendReport, error) {
+	lm, err := export.LoadModel(model)
+	if err != nil {
+		return nil, err
+	}
+	if len(lm.External) > 0 {
+		return nil, usagef("--out - cannot write a model whose weights are external data (%s): the data files must sit next to the output file", lm.External[0].Location)
+	}
+	m, rep, err := export.Append(lm.Proto, opts)
+	if err != nil {
+		return nil, err
+	}
+	b, err := export.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	_, err = e.stdout.Write(b)
+	return rep, err
 }
 
 func classesString(n int) string {

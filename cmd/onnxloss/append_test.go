@@ -78,6 +78,25 @@ func TestAppendCommand(t *testing.T) {
 	}
 }
 
+// TestAppendToStdout writes the spliced model to standard output.
+func TestAppendToStdout(t *testing.T) {
+	code, stdout, stderr := cli("append", "--model", committedModel(t, "logsoftmax"), "focal", "--out", "-")
+	if code != 0 || !strings.Contains(stderr, "wrote standard output") {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	lm, err := export.ParseModel([]byte(stdout))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lm.Proto.Graph.Output[0].GetName() != "loss" || metaValue(lm.Proto, "onnxloss.loss") != "focal" {
+		t.Errorf("outputs %v", lm.Proto.Graph.Output)
+	}
+	code, stdout, stderr = cli("append", "--model", committedModel(t, "sigmoid_binary"), "focal", "--out", "-")
+	if code != 2 || stdout != "" || !strings.Contains(stderr, "external data") {
+		t.Errorf("--out - with external data: exit %d, %d bytes out, %s", code, len(stdout), stderr)
+	}
+}
+
 func metaValue(m *onnxpb.ModelProto, key string) string {
 	for _, kv := range m.MetadataProps {
 		if kv.GetKey() == key {
