@@ -391,6 +391,10 @@ func (s *splicer) infer(out *onnxpb.ValueInfoProto) (*plan, error) {
 			"check --layout, or attach to another output", name, act.op, act.axis, layout, classAxis)
 	}
 	channels := guess.channels
+	if p.rank < 0 && layout == "nchw" {
+		// The output declares no shape, but the graph may fix its axis 1.
+		channels = s.ix.fixedDim(name, 1)
+	}
 	if v, ok := s.given["classes"]; ok && v != "" {
 		n, err := strconv.Atoi(strings.TrimSpace(v))
 		if err == nil && n > 0 && channels > 0 && int64(n) != channels {
@@ -400,15 +404,14 @@ func (s *splicer) infer(out *onnxpb.ValueInfoProto) (*plan, error) {
 			channels = int64(n)
 		}
 	} else if channels > 0 {
-		declared := s.ix.fixedDim(name, classAxis) == channels && func() bool {
-			dims := tt.GetShape().GetDim()
-			_, fixed := dims[classAxis].GetValue().(*onnxpb.TensorShapeProto_Dimension_DimValue)
-			return fixed
-		}()
+		declared := false
+		if dims := tt.GetShape().GetDim(); classAxis < len(dims) {
+			_, declared = dims[classAxis].GetValue().(*onnxpb.TensorShapeProto_Dimension_DimValue)
+		}
 		if declared {
 			r.note("%d channels from the output's shape", channels)
 		} else {
-			r.note("%d channels: the output declares its class axis symbolic, the model's graph fixes it", channels)
+			r.note("%d channels: the output does not declare the size of its class axis, the model's graph fixes it", channels)
 		}
 	}
 

@@ -256,6 +256,21 @@ func TestAppendOptionsOverride(t *testing.T) {
 		t.Errorf("--use-activation-output without a head: notes %q", rep.Notes)
 	}
 
+	// An output without a declared shape: the options say what it holds.
+	noShape := proto.Clone(fcn).(*onnxpb.ModelProto)
+	noShape.Graph.Output[0].Type.GetTensorType().Shape = nil
+	_, rep = mustAppend(t, noShape, export.AppendOptions{Loss: "focal"})
+	if !hasNote(rep, "declares no shape") || rep.TargetType != "int64[N,H,W]" || rep.Config.Classes != 3 || rep.Config.Mode != losses.Multiclass {
+		t.Errorf("output without a shape: target %s, %s with %d classes, notes %q", rep.TargetType, rep.Config.Mode, rep.Config.Classes, rep.Notes)
+	}
+	if _, _, err := export.Append(noShape, export.AppendOptions{Loss: "focal", LossOptions: losses.Options{"layout": "nhwc"}}); err == nil || !strings.Contains(err.Error(), "give --mode") {
+		t.Errorf("output without a shape, channels-last, no mode: %v", err)
+	}
+	_, rep = mustAppend(t, noShape, export.AppendOptions{Loss: "focal", LossOptions: losses.Options{"layout": "nhwc", "mode": "multiclass"}})
+	if rep.Config.Classes != 0 || rep.Config.Layout != "nhwc" {
+		t.Errorf("output without a shape, channels-last: %d classes, layout %s", rep.Config.Classes, rep.Config.Layout)
+	}
+
 	// Contradictions.
 	tests := []struct {
 		name   string
