@@ -28,7 +28,10 @@ output and printed on standard error; loss options override them:
                                    channels-last model); --layout decides
 When the output comes from Softmax, Sigmoid or LogSoftmax, the loss reads the
 logits before the activation (numerically stable) unless
---use-activation-output is given.
+--use-activation-output is given. The defaults listed under the loss options
+are export's: here --mode, --classes, --layout, --spatial-dims, --dtype,
+--opset and --from-logits come from the model unless given, and a value the
+model contradicts is an error.
 
 The target input is called "target" ("onnxloss/target" when the model already
 has that name; --target-name chooses). Every added node and value name starts
