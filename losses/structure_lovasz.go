@@ -77,7 +77,7 @@ func init() {
 			"--reduction sum adds the weighted class losses of every problem instead of averaging.",
 			lovaszIgnoreNote,
 		},
-		Build:     buildLovaszSoftmax,
+		Build:     func(c *Ctx) *Value { return c.lovaszSoftmax() },
 		Reference: reference.LovaszSoftmax,
 		Variants: []Options{
 			{"class_set": "all", "per_image": "true"},
@@ -143,10 +143,6 @@ func channelsOuter(rank int) []int {
 		perm = append(perm, i)
 	}
 	return perm
-}
-
-func buildLovaszSoftmax(c *Ctx) *Value {
-	return c.lovaszSoftmax()
 }
 
 // lovaszSoftmax returns the reduced Lovász-Softmax loss.

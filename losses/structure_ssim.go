@@ -140,7 +140,7 @@ func init() {
 		Citation: "Zhao, Wu, Chu, Hu & Cai, Correlation Maximized Structural Similarity Loss for Semantic Segmentation, arXiv:1910.08711, 2019.",
 		Formula:  "e = |(t - μt + C4)/(σt + C4) - (p - μp + C4)/(σp + C4)|, f = [e > β·max e], l = Σ e·f·CE / Σ f",
 		Modes:    []Mode{Multiclass, Binary, Multilabel},
-		Params: append(windowParams(3, "reflect"),
+		Params: append(cmssimWindowParams(),
 			Param{Name: "c4", Kind: KindFloat, Default: 0.01, Min: fptr(0), MinExclusive: true, Doc: "stabiliser C4 of the normalised differences"},
 			Param{Name: "beta", Kind: KindFloat, Default: 0.1, Min: fptr(0), Max: fptr(1), Doc: "entries with e > β·max e are kept"},
 		),
@@ -149,9 +149,10 @@ func init() {
 		NoneShape:    elementwiseNone + ", 0 where an entry is not kept",
 		Notes: []string{
 			"CE is -t·log p per class entry in multiclass mode (the softmax cross-entropy split over classes) and the binary cross-entropy per entry otherwise.",
-			"The local statistics use the window options (3×3 Gaussian of σ 1.5 with reflected borders by default); --padding valid is not offered, since every entry needs an e.",
+			"The local statistics use the window options (3×3 Gaussian of σ 1.5 with reflected borders by default, the window the paper uses); --padding valid is not offered, since every entry needs an e, and win_size is at most 7: the statistics are sums over every window entry.",
 			"max e is taken over the batch's valid entries; a batch whose e is 0 everywhere keeps nothing and gives 0.",
-			"e and f are computed from a copy of the probabilities taken through an integer cast (exact to 6e-8), so no training tool differentiates through them (the square root of a zero local variance would make that gradient infinite). A window whose values are all equal gets exactly that value as its mean and 0 as its variance, which float32 arithmetic would otherwise miss by about 1e-7, enough to move e through the square root.",
+			"e and f are computed from a copy of the probabilities taken through an integer cast (exact to 6e-8), so no training tool differentiates through them (the square root of a zero local variance would make that gradient infinite).",
+			"The local mean and variance are computed from the differences between each window entry and the window's centre, exact in float32 for nearby values; the textbook E[x²] - μ² loses about 1e-7 of E[x²], as much as the variance of a nearly uniform window, whose σ then moves e by per cents.",
 		},
 		Validate: func(c *Config) error {
 			if c.Enum("padding") == "valid" {
@@ -161,11 +162,6 @@ func init() {
 		},
 		Build:     buildCMSSIM,
 		Reference: reference.CMSSIM,
-		// σ = sqrt(E[x²] - μ²) of a nearly uniform window amplifies float32
-		// rounding: a variance near 1e-7 is known to a few per cent, so e
-		// can be off by 1e-4 to 1e-2 where σ is below about 1e-3. The test
-		// inputs stay within 1e-3.
-		Tolerance: 1e-3,
 		Variants: []Options{
 			{"beta": "0.5", "ignore_index": "1", "classes": "3"},
 			{"mode": "binary", "padding": "zeros", "kernel": "uniform", "win_size": "5", "c4": "0.1"},
@@ -269,35 +265,21 @@ func detached(x *Value) *Value {
 	return DivScalar(Cast(Cast(MulScalar(x, scale), tensor.Int32), x.DType()), scale)
 }
 
-// buildCMSSIM computes e and f from detached probabilities. A window whose
-// values are all equal gets exactly its value as mean and 0 as variance: in
-// float32 E[x²] - μ² leaves about 1e-7 there (the weights do not sum to
-// exactly 1), and the square root of that is not small next to C4. Such
-// windows are the inside of every object of a hard target.
+// buildCMSSIM computes e and f from detached probabilities and the target.
+// The local statistics come from the differences d = x_{o+t} - x_o between
+// each window entry and the window's centre, which float32 computes exactly
+// for nearby values: μ - x = E[d] and σ² = E[d²] - E[d]². The usual
+// E[x²] - μ² loses about 1e-7 of E[x²] to rounding, which for a nearly
+// uniform window (the inside of every object, a confident or an untrained
+// prediction) is as large as σ² itself, and σ enters e next to C4 = 0.01.
 func buildCMSSIM(c *Ctx) *Value {
 	p, t := c.Probs(), c.Target()
 	pd := detached(p)
 	w := windowOf(c.Config)
-	f := c.newFilter(pd, w)
 	c4 := c.Float("c4")
-	kernel := make([]int64, c.SpatialDims)
-	for i := range kernel {
-		kernel[i] = int64(w.size)
-	}
 	norm := func(x *Value) *Value {
-		// The window's extremes, over the same values the window reads:
-		// in-image ones for reflect padding (reflection repeats them), the
-		// padded zeros too for zero padding.
-		src, pool := x, Window{Kernel: kernel, Pads: SamePads(kernel...)}
-		if w.padding == "zeros" {
-			pads := append(append([]int64{0, 0}, pool.Pads[:len(kernel)]...), append([]int64{0, 0}, pool.Pads[len(kernel):]...)...)
-			src, pool = Pad(x, pads, "constant", 0), Window{Kernel: kernel}
-		}
-		hi := MaxPool(src, pool)
-		flat := Equal(hi, Neg(MaxPool(Neg(src), pool)))
-		m := Where(flat, hi, f.apply(x))
-		v := Where(flat, ConstAs(x, 0), Relu(Sub(f.apply(Mul(x, x)), Mul(m, m))))
-		return Div(AddScalar(Sub(x, m), c4), AddScalar(Sqrt(v), c4))
+		dmean, variance := c.centredStats(x, w)
+		return Div(AddScalar(Neg(dmean), c4), AddScalar(Sqrt(Relu(variance)), c4))
 	}
 	e := MulMaybe(Abs(Sub(norm(t), norm(pd))), c.Valid())
 	keep := Greater(e, MulScalar(ReduceMax(e, false), c.Float("beta")))

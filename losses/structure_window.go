@@ -2,6 +2,7 @@ package losses
 
 import (
 	"fmt"
+	"math"
 
 	. "github.com/onnxloss/onnxloss/builder"
 	"github.com/onnxloss/onnxloss/tensor"
@@ -131,7 +132,8 @@ func (c *Ctx) bandMatrix(like *Value, axis int, w windowSpec, right bool) *Value
 		out = Add(Sub(n, k), Int(g, 1))
 	}
 	kf := Cast(k, dt)
-	half := DivScalar(AddScalar(kf, -1), 2)
+	lastTap := AddScalar(kf, -1)
+	half := MulScalar(lastTap, 0.5)
 	in, outPos := positions(n, out, dt, right)
 	var norm *Value
 	if w.kernel == "gaussian" {
@@ -141,7 +143,7 @@ func (c *Ctx) bandMatrix(like *Value, axis int, w windowSpec, right bool) *Value
 	}
 	// tap is the weight of tap t (0..k-1; outside that, 0).
 	tap := func(t *Value) *Value {
-		inside := Cast(And(GreaterOrEqual(t, ConstAs(t, 0)), LessOrEqual(t, Sub(kf, ConstAs(kf, 1)))), dt)
+		inside := Cast(And(GreaterOrEqual(t, ConstAs(t, 0)), LessOrEqual(t, lastTap)), dt)
 		if w.kernel == "gaussian" {
 			return Div(Mul(inside, w.gauss(t, half)), norm)
 		}
@@ -276,4 +278,128 @@ func (c *Ctx) reduceChannels(l *Value) *Value {
 		return ReduceSum(l, false)
 	}
 	return ReduceMean(l, false)
+}
+
+// cmssimWindowParams are cmssim's window options: a 3×3 Gaussian with
+// reflected borders by default, at most 7 taps per axis.
+func cmssimWindowParams() []Param {
+	ps := windowParams(3, "reflect")
+	for i := range ps {
+		if ps[i].Name == "win_size" {
+			ps[i].Max = fptr(7)
+		}
+	}
+	return ps
+}
+
+// centredStats returns, for x [N,C,*spatial] and a same-size window (reflect
+// or zero padding, odd size), the windowed mean of the differences
+// d_t = x_{o+t} - x_o between each window entry and the window's centre,
+// and the windowed variance E[d²] - E[d]². Each window offset is a slice
+// of x padded once along every axis; reflected borders are gathered with
+// indices clamped into the axis, so an axis too short for the reflection
+// still runs, its out-of-reach taps weighted 0 (the clipped window).
+func (c *Ctx) centredStats(x *Value, w windowSpec) (dmean, variance *Value) {
+	g, dt := c.G, x.DType()
+	d := c.SpatialDims
+	r := int64((w.size - 1) / 2)
+	padded := x
+	if w.padding == "zeros" {
+		pads := make([]int64, 2*(d+2))
+		for a := 0; a < d; a++ {
+			pads[2+a], pads[d+4+a] = r, r
+		}
+		padded = Pad(x, pads, "constant", 0)
+	}
+	offsets := make([]float64, 2*r+1)
+	for i := range offsets {
+		offsets[i] = float64(int64(i) - r)
+	}
+	taps := Floats(g, dt, offsets...)
+	weights := make([]*Value, d) // per axis, [win]: the weight of each offset
+	for a := 0; a < d; a++ {
+		pop := g.Scope(fmt.Sprintf("window_axis%d", a))
+		ax := 2 + a
+		if n := x.Dim(ax); n.Known() {
+			if _, _, err := w.static(n.Size); err != nil {
+				g.Fail("%s: spatial axis %d: %v", c.Loss, a, err)
+			}
+		}
+		n := ScalarOf(DimOf(x, ax))
+		wt := Floats(g, dt, make([]float64, 2*r+1)...)
+		if w.kernel == "gaussian" {
+			wt = w.gauss(taps, ConstAs(taps, 0))
+		} else {
+			wt = AddScalar(wt, 1)
+		}
+		if w.padding == "reflect" {
+			// j in [-r, n-1+r] reads |j|, or 2(n-1) - j past the end:
+			// min(|j|, 2(n-1) - |j|), clamped to 0 where n is too short.
+			j := Sub(Range(Int(g, 0), Add(n, Int(g, 2*r)), Int(g, 1)), Int(g, r))
+			aj := Abs(j)
+			last := Sub(n, Int(g, 1))
+			idx := Max(Min(aj, Sub(Add(last, last), aj)), Int(g, 0))
+			padded = Gather(padded, idx, ax)
+			reach := Int(g, r)
+			switch w.small {
+			case "clip":
+				reach = Min(Sub(n, Int(g, 1)), reach)
+			default:
+				wpop := g.Scope("window_fits")
+				wt = Add(wt, ReduceSum(ConstantOfShape(Unsqueeze(Sub(Sub(n, Int(g, 1)), reach), 0), dt, 0), false))
+				wpop()
+			}
+			wt = Mul(wt, Cast(LessOrEqual(Abs(taps), Cast(reach, dt)), dt))
+		}
+		weights[a] = Div(wt, ReduceSum(wt, false))
+		pop()
+	}
+	t := make([]int64, d)
+	for i := range t {
+		t[i] = -r
+	}
+	for {
+		zero := true
+		for _, v := range t {
+			zero = zero && v == 0
+		}
+		if !zero {
+			starts, ends, axes := make([]int64, d), make([]int64, d), make([]int64, d)
+			var wt *Value
+			for a, v := range t {
+				starts[a], ends[a], axes[a] = r+v, -(r - v), int64(2+a)
+				if r == v {
+					ends[a] = math.MaxInt64
+				}
+				wa := Slice(weights[a], []int64{r + v}, []int64{r + v + 1}, []int64{0}, nil)
+				if wt == nil {
+					wt = wa
+				} else {
+					wt = Mul(wt, wa)
+				}
+			}
+			diff := Sub(Slice(padded, starts, ends, axes, nil), x)
+			wd := Mul(wt, diff)
+			if dmean == nil {
+				dmean, variance = wd, Mul(wd, diff)
+			} else {
+				dmean, variance = Add(dmean, wd), Add(variance, Mul(wd, diff))
+			}
+		}
+		i := d - 1
+		for ; i >= 0; i-- {
+			if t[i]++; t[i] <= r {
+				break
+			}
+			t[i] = -r
+		}
+		if i < 0 {
+			break
+		}
+	}
+	if dmean == nil { // a 1-tap window: every difference is 0
+		zero := Mul(x, ConstAs(x, 0))
+		return zero, zero
+	}
+	return dmean, Sub(variance, Mul(dmean, dmean))
 }

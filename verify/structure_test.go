@@ -108,6 +108,36 @@ func TestStructureWindowsThatFit(t *testing.T) {
 	}
 }
 
+// TestCMSSIMNearlyUniform runs cmssim where its local standard deviations
+// are tiny: logits within ±0.03 (an untrained network) and saturated ones,
+// so probability windows are nearly or exactly uniform. σ enters e next to
+// C4 = 0.01, so the statistics must stay exact there (the textbook
+// E[x²] - μ² would lose about 1e-7 of E[x²] and move e by per cents).
+func TestCMSSIMNearlyUniform(t *testing.T) {
+	requireRuntime(t)
+	for _, opts := range []losses.Options{
+		{"classes": "3"}, {"classes": "3", "padding": "zeros"}, {"mode": "binary", "win_size": "5"},
+	} {
+		s, cfg, sess := session(t, "cmssim", opts)
+		rng := rand.New(rand.NewPCG(4, 4))
+		for _, scale := range []float64{0.03, 30} {
+			in := generate(s, cfg, shapeCase{2, []int{24, 31}}, max(cfg.Classes, 1), "random", rng)
+			x := in["input"].Float64s()
+			for i := range x {
+				x[i] = rng.NormFloat64() * scale
+				if scale > 1 {
+					x[i] = math.Round(x[i]/scale) * scale
+				}
+			}
+			in["input"] = tensor.FromFloat64(in["input"].Shape, x).Convert(tensor.Float32)
+			r := &Runner{RelTol: DefaultRelTol}
+			if res := r.compare(Config{Spec: s, Label: "cmssim"}, cfg, sess, Case{Label: fmt.Sprint(scale), Inputs: in}); !res.OK() {
+				t.Errorf("%v, logits ×%v: %s", opts, scale, describe(res))
+			}
+		}
+	}
+}
+
 // TestStructureSmallInputError checks that --small-input error rejects an
 // input smaller than the window in ONNX Runtime, from the window_fits
 // check, and accepts the smallest input that fits: 11 for one valid

@@ -184,7 +184,7 @@ def cmssim_case(w):
     ce = -t * torch.log_softmax(x.double(), 1)
     loss = (e * f * ce).sum() / f.sum()
     w.case("cmssim multiclass", "cmssim", {"mode": "multiclass", "classes": "3"}, {"input": x, "target": y}, loss,
-           rtol=1e-3, atol=1e-6)
+           rtol=1e-5, atol=1e-6)
 
 
 # Lovász ------------------------------------------------------------------
