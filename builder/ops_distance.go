@@ -66,8 +66,8 @@ func EuclideanDistance(mask *Value, o DistanceOptions) *Value {
 	return distanceFromSquared(mask, edtSquared(mask, o), o)
 }
 
-// DistancePair returns EuclideanDistance(mask) and EuclideanDistance(Not(mask))
-// from one run of the transform over both masks: fg is, on true pixels, the
+// DistancePair returns EuclideanDistance(mask) and EuclideanDistance(Not(mask)):
+// fg is, on true pixels, the
 // distance to the nearest false pixel; bg is, on false pixels, the distance
 // to the nearest true pixel. A slice that is all true or all false has no
 // distance in one of the two; both results of such a slice take
@@ -78,46 +78,33 @@ func DistancePair(mask *Value, o DistanceOptions) (fg, bg *Value) {
 	return fgs[0], bgs[0]
 }
 
-// DistancePairs is DistancePair of several masks of one shape, computed by a
-// single transform: the masks and their complements are stacked on the batch
-// axis, so one set of loops serves them all.
+// DistancePairs is DistancePair of several masks of one shape. Each mask and
+// each complement gets its own transform: the loops of a transform run until
+// the largest distance of everything it holds, so a mask with short
+// distances (the inside of small objects, a noisy prediction) stacked with
+// one with long distances (the outside of small objects) would pay for the
+// longest.
 func DistancePairs(o DistanceOptions, masks ...*Value) (fg, bg []*Value) {
 	if len(masks) == 0 {
 		panic("builder.DistancePairs: no masks") // programming error, not a data error
 	}
 	g := masks[0].g
-	fail := func() ([]*Value, []*Value) {
-		fg, bg = make([]*Value, len(masks)), make([]*Value, len(masks))
-		for i := range masks {
-			fg[i] = g.placeholder(o.DType, masks[0].shape)
-			bg[i] = fg[i]
-		}
-		return fg, bg
-	}
 	for _, m := range masks {
 		if !checkDistance(g, "DistancePairs", m, &o) {
-			return fail()
-		}
-		if m.Rank() != masks[0].Rank() {
-			g.Fail("DistancePairs: masks %v and %v differ in rank", masks[0], m)
-			return fail()
+			fg, bg = make([]*Value, len(masks)), make([]*Value, len(masks))
+			for i := range masks {
+				fg[i] = g.placeholder(o.DType, masks[0].shape)
+				bg[i] = fg[i]
+			}
+			return fg, bg
 		}
 	}
-	all := append([]*Value{}, masks...)
 	for _, m := range masks {
-		all = append(all, Not(m))
+		fg = append(fg, distanceFromSquared(m, edtSquared(m, o), o))
 	}
-	stacked := Concat(0, all...)
-	d := distanceFromSquared(stacked, edtSquared(stacked, o), o)
-	n := DimOf(masks[0], 0)
-	for i := range all {
-		start := Mul(n, Ints(g, int64(i)))
-		part := sliceDyn(d, start, Add(start, n), 0, masks[i%len(masks)].shape)
-		if i < len(masks) {
-			fg = append(fg, part)
-		} else {
-			bg = append(bg, part)
-		}
+	for _, m := range masks {
+		not := Not(m)
+		bg = append(bg, distanceFromSquared(not, edtSquared(not, o), o))
 	}
 	return fg, bg
 }
@@ -300,19 +287,4 @@ func minOf(xs ...*Value) *Value {
 		return g.failf("Min", "%v", err)
 	}
 	return g.addNode("Min", xs, nil, outSpec{xs[0].dtype, shape}).outputs[0]
-}
-
-// sliceDyn takes x[start:end] along axis with int64 [1] bounds computed in
-// the graph; shape is the known result shape (nil: unknown along axis).
-func sliceDyn(x, start, end *Value, axis int, shape Shape) *Value {
-	g := x.g
-	if !g.check("Slice", x, start, end) {
-		return g.placeholder(x.dtype, nil)
-	}
-	out := shape.Clone()
-	if out == nil {
-		out = x.shape.Clone()
-		out[axis] = UnknownDim
-	}
-	return g.addNode("Slice", []*Value{x, start, end, Ints(g, int64(axis))}, nil, outSpec{x.dtype, out}).outputs[0]
 }

@@ -112,6 +112,12 @@ func init() {
 			includeBackgroundParam(false, "the authors train on classes >= 1 (idc=[1] for two classes)"),
 			spacingParam, maxDistanceParam,
 		},
+		Presets: []Preset{
+			{Name: "kervadec", Doc: "LIVIAETS/boundary-loss SurfaceLoss(idc=[1..C-1]) on softmax probabilities with one_hot2dist maps computed from the one-hot target. Exact, except for a class that fills the whole image: one_hot2dist gives SciPy's distances to a virtual pixel there, onnxloss 0.",
+				Values: map[string]string{"mode": "multiclass", "sdf": "kervadec", "include_background": "false", "distance": "target"}},
+			{Name: "segloss", Doc: "SegLoss's boundary loss with the map computed in the forward pass (edt(outside) - edt(inside), inner boundary set to 0) on classes >= 1. Exact for present classes; SegLoss builds every channel's map from the whole label map, which only agrees for two classes.",
+				Values: map[string]string{"mode": "multiclass", "sdf": "segloss", "include_background": "false", "distance": "target"}},
+		},
 		Extra: []ExtraInput{{Name: "distance_map", Kind: ChannelMap,
 			Doc:     "precomputed signed distance map φ, shaped like input (distance=input only)",
 			Enabled: func(c *Config) bool { return c.Enum("distance") == "input" }}},
@@ -123,13 +129,14 @@ func init() {
 		},
 		Validate: validateDistance,
 		Build: func(c *Ctx) *Value {
+			// Channels are dropped first, so no map is made for them.
 			var phi *Value
 			if c.Enum("distance") == "input" {
-				phi = c.Extra["distance_map"]
+				phi = c.dropBackground(c.Extra["distance_map"])
 			} else {
-				phi = c.boundaryMap()
+				phi = c.boundaryMap(c.dropBackground(c.Target()))
 			}
-			return c.reduceMap(c.dropBackground(Mul(c.Probs(), phi)))
+			return c.reduceMap(Mul(c.dropBackground(c.Probs()), phi))
 		},
 		Reference: reference.Boundary,
 		Variants: []Options{
@@ -167,6 +174,10 @@ func init() {
 			"MONAI HausdorffDTLoss(sigmoid=True) on a [B,C,...] target: --mode multilabel (include_background=false, as MONAI); softmax=True, to_onehot_y=True: --mode multiclass; batch=True: --batch true.",
 			"MONAI thresholds each channel's probability at 0.5 for the prediction field (also after softmax), as here; LIVIAETS/boundary-loss's HausdorffLoss uses the argmax instead.",
 		},
+		Presets: []Preset{
+			{Name: "monai", Doc: "MONAI HausdorffDTLoss() defaults: α 2, include_background false, per-image means (batch false), mean reduction; choose --mode multilabel for sigmoid=True and --mode multiclass for softmax=True, to_onehot_y=True. Exact.",
+				Values: map[string]string{"alpha": "2", "include_background": "false", "batch": "false", "reduction": "mean"}},
+		},
 		NoneShape: hausdorffNone,
 		Validate:  validateDistance,
 		Build:     func(c *Ctx) *Value { return buildHausdorffDT(c, false) },
@@ -192,6 +203,10 @@ func init() {
 		Notes: []string{
 			"MONAI LogHausdorffDTLoss: the settings of hausdorff-dt. With --reduction sum the log is of the sum, as MONAI's log(super().forward() + 1).",
 		},
+		Presets: []Preset{
+			{Name: "monai", Doc: "MONAI LogHausdorffDTLoss() defaults: α 2, include_background false, per-image means (batch false), mean reduction; choose --mode multilabel for sigmoid=True and --mode multiclass for softmax=True, to_onehot_y=True. Exact.",
+				Values: map[string]string{"alpha": "2", "include_background": "false", "batch": "false", "reduction": "mean"}},
+		},
 		NoneShape: hausdorffNone,
 		Validate:  validateDistance,
 		Build:     func(c *Ctx) *Value { return buildHausdorffDT(c, true) },
@@ -200,10 +215,10 @@ func init() {
 	})
 }
 
-// boundaryMap is the signed distance map φ of the target [N,C,*] under the
+// boundaryMap is the signed distance map φ of a target [N,C,*] under the
 // sdf convention, 0 on slices without foreground or without background.
-func (c *Ctx) boundaryMap() *Value {
-	m := labelMask(c.Target())
+func (c *Ctx) boundaryMap(t *Value) *Value {
+	m := labelMask(t)
 	fg, bg := DistancePair(m, c.distanceOptions())
 	var inside *Value
 	switch c.Enum("sdf") {
@@ -246,13 +261,13 @@ func (c *Ctx) innerContour(m *Value) *Value {
 
 // buildHausdorffDT writes hausdorff-dt, or its log form.
 func buildHausdorffDT(c *Ctx, logForm bool) *Value {
-	p, t := c.Probs(), c.Target()
+	p, t := c.dropBackground(c.Probs()), c.dropBackground(c.Target())
 	// The prediction's and the target's masks share one transform.
 	fgs, bgs := DistancePairs(c.distanceOptions(), labelMask(p), labelMask(t))
 	fieldP, fieldT := Add(fgs[0], bgs[0]), Add(fgs[1], bgs[1])
 	alpha := c.Float("alpha")
 	w := Add(Pow(fieldP, alpha), Pow(fieldT, alpha))
-	e := c.dropBackground(Mul(Square(Sub(p, t)), w))
+	e := Mul(Square(Sub(p, t)), w)
 	axes := c.SpatialAxes()
 	if c.Bool("batch") {
 		axes = append([]int{0}, axes...)

@@ -6,6 +6,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -129,6 +130,8 @@ func BenchmarkDistanceLosses(b *testing.B) {
 					b.Fatal(err)
 				}
 				times := make([]time.Duration, 0, b.N)
+				var ru0, ru1 syscall.Rusage
+				_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
 					start := time.Now()
@@ -138,12 +141,16 @@ func BenchmarkDistanceLosses(b *testing.B) {
 					times = append(times, time.Since(start))
 				}
 				b.StopTimer()
+				_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+				cpu := ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano()
+				b.ReportMetric(float64(cpu)/1e6/float64(b.N), "cpu-ms/call")
 				for i := 1; i < len(times); i++ {
 					for j := i; j > 0 && times[j] < times[j-1]; j-- {
 						times[j], times[j-1] = times[j-1], times[j]
 					}
 				}
 				b.ReportMetric(float64(times[len(times)/2].Microseconds())/1000, "ms/call")
+				b.ReportMetric(float64(times[0].Microseconds())/1000, "min-ms/call")
 				b.ReportMetric(float64(distPeakRSS())/(1<<20), "peakRSS-MiB")
 			})
 		}

@@ -30,6 +30,10 @@ func init() {
 			"SegLoss's DisPenalizedCE (binary, 3-D) computes this weight map with SciPy and returns the unweighted cross-entropy mean (the weighted loss is computed and discarded); its map divides by zero for a region without interior or for an empty mask. onnxloss applies the weights and gives such regions Φ = 0.",
 			"SegLoss's two-channel softmax form is --mode multiclass with two classes: the background class's Φ is the background region's.",
 		},
+		Presets: []Preset{
+			{Name: "segloss", Doc: "SegLoss's DisPenalizedCE (two-class softmax) with its weight map applied: --classes 2. SegLoss itself returns the unweighted cross-entropy, so its number is onnxloss's cross-entropy, not this.",
+				Values: map[string]string{"mode": "multiclass", "classes": "2"}},
+		},
 		Validate: validateDistance,
 		Build: func(c *Ctx) *Value {
 			t := c.Target()
@@ -76,18 +80,18 @@ func init() {
 		},
 		Validate: validateDistance,
 		Build: func(c *Ctx) *Value {
-			pc := c.innerContour(labelMask(c.Probs()))
-			tc := c.innerContour(labelMask(c.Target()))
+			// Contours and distances of the kept channels only.
+			pc := c.innerContour(labelMask(c.dropBackground(c.Probs())))
+			tc := c.innerContour(labelMask(c.dropBackground(c.Target())))
 			toContour := EuclideanDistance(Not(tc), c.distanceOptions())
 			e := Where(pc, toContour, ConstAs(toContour, 0))
 			if c.Mode == Multiclass {
-				w := AddScalar(ReduceSum(c.dropBackground(e), false, 1), 1)
+				w := AddScalar(ReduceSum(e, false, 1), 1)
 				return c.ReduceLoss(Mul(c.NLL(), w), nil, false)
 			}
 			if !c.Bool("include_background") && c.Mode == Multilabel {
-				// Channel 0's E is dropped; its cross-entropy stays.
-				keep := Cast(Greater(channelIndex(c), Int(c.G, 0)), c.ComputeType())
-				e = Mul(e, keep)
+				// Channel 0 keeps its cross-entropy, with E = 0.
+				e = Pad(e, append([]int64{0, 1}, make([]int64, 2*c.SpatialDims+2)...), "constant", 0)
 			}
 			return c.ReduceLoss(Mul(c.BCE(c.Target()), AddScalar(e, 1)), nil, true)
 		},
@@ -162,12 +166,6 @@ func (c *Ctx) regionPenalty(m, d *Value) *Value {
 	top := ReduceMax(d, true, axes...)
 	inv := Mul(Sub(top, d), in)
 	return SafeDiv(inv, ReduceMax(inv, true, axes...))
-}
-
-// channelIndex is 0..C-1 shaped [1,C,1,...] for broadcasting over [N,C,*].
-func channelIndex(c *Ctx) *Value {
-	ids := Range(Int(c.G, 0), ScalarOf(DimOf(c.X, 1)), Int(c.G, 1))
-	return ReshapeDims(ids, append([]int64{1, -1}, ones(c.SpatialDims)...)...)
 }
 
 func buildUNetWeightMap(c *Ctx) *Value {
