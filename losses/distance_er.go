@@ -32,6 +32,10 @@ func init() {
 			{Name: "alpha", Kind: KindFloat, Default: 2.0, Min: fptr(0), Doc: "exponent α of the erosion weights j^α (kornia and SegLoss use 2)"},
 			{Name: "erosions", Kind: KindInt, Default: 10, Min: fptr(1), Max: fptr(100), Doc: "number of erosions (kornia's k, SegLoss's erosions; both default to 10)"},
 		},
+		Presets: []Preset{
+			{Name: "kornia", Doc: "kornia HausdorffERLoss(alpha=2, k=10) (HausdorffERLoss3D with --spatial-dims 3) on probabilities with a label map, comparing channel i with target == i for every channel. Exact, except that a slice whose erosion spreads less than 1e-6 is left unnormalised (kornia stretches it to [0, 1]).",
+				Values: map[string]string{"mode": "multiclass", "from_logits": "false", "alpha": "2", "erosions": "10"}},
+		},
 		NoneShape: elementwiseNone,
 		Notes: []string{
 			"kornia HausdorffERLoss(alpha, k) / HausdorffERLoss3D with probabilities and a label map: --mode multiclass --from-logits false --erosions k (kornia compares channel i with target == i for every channel, background included, as here).",
