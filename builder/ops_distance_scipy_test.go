@@ -72,6 +72,24 @@ func TestEDTMatchesSciPy(t *testing.T) {
 	t.Run("committed", func(t *testing.T) {
 		checkSciPyCases(t, loadSciPyCases(t, filepath.Join(testutil.Root(t), "testdata", "edt")))
 	})
+	// The other opsets (ReduceMax and ReduceMin take their axes as an input
+	// from 18 on) on a 2-D and a 3-D case with spacing.
+	t.Run("opsets", func(t *testing.T) {
+		ran := 0
+		for _, c := range loadSciPyCases(t, filepath.Join(testutil.Root(t), "testdata", "edt")) {
+			if c.Name != "batch2d_spacing" && c.Name != "single_false_3d" {
+				continue
+			}
+			for _, opset := range []int{MinOpset, 18, MaxOpset} {
+				m := edtModel(t, len(c.mask.Shape), c.Spacing, opset)
+				checkSciPyCase(t, c, runModel(t, m, map[string]*tensor.Tensor{"mask": c.mask}))
+				ran++
+			}
+		}
+		if ran != 6 {
+			t.Errorf("ran %d opset checks, want 6", ran)
+		}
+	})
 }
 
 // truncateAt is the MaxDistance checked against SciPy: small enough to cut
