@@ -189,13 +189,13 @@ func TestNamesAreScopedAndDeterministic(t *testing.T) {
 
 func TestDuplicateNames(t *testing.T) {
 	g := NewGraph("t", 17)
-	x := g.Input("x", tensor.Float32, nchw)
+	g.Input("x", tensor.Float32, nchw)
 	g.Input("x", tensor.Float32, nchw)
 	if g.Err() == nil {
 		t.Error("duplicate input accepted")
 	}
 	g = NewGraph("t", 17)
-	x = g.Input("x", tensor.Float32, nchw)
+	x := g.Input("x", tensor.Float32, nchw)
 	g.Output("x", Exp(x))
 	if g.Err() == nil {
 		t.Error("output named like an input accepted")
