@@ -82,7 +82,7 @@ func Gradient(output *Value, wrt ...*Value) []*Value {
 		}
 	}
 	defer g.Scope("grad")()
-	ad := &autodiff{g: g, needed: p.needed, ct: map[*Value]*Value{}}
+	ad := &autodiff{g: g, needed: p.needed, ct: map[*Value]*Value{}, shapes: map[*Value]*Value{}}
 	if p.needed[output] {
 		shape := make([]int, output.Rank())
 		for i := range shape {
@@ -115,7 +115,7 @@ func Gradient(output *Value, wrt ...*Value) []*Value {
 		if c := ad.ct[w]; c != nil {
 			out[i] = ad.full(c, w)
 		} else {
-			out[i] = zerosLike(w)
+			out[i] = ad.zerosLike(w)
 		}
 	}
 	if g.err != nil {
@@ -301,6 +301,18 @@ type autodiff struct {
 	// cotangent that is the same along that axis, so a scalar seed stays a
 	// scalar until an op needs it in full (see full).
 	ct map[*Value]*Value
+	// shapes caches the Shape nodes of values, which many rules need.
+	shapes map[*Value]*Value
+}
+
+// shapeOf returns ShapeOf(v), adding the Shape node once per value.
+func (ad *autodiff) shapeOf(v *Value) *Value {
+	if s, ok := ad.shapes[v]; ok {
+		return s
+	}
+	s := ShapeOf(v)
+	ad.shapes[v] = s
+	return s
 }
 
 // vjpRule returns, for each input of n, its vector-Jacobian product with the
@@ -361,21 +373,21 @@ func (ad *autodiff) full(c, v *Value) *Value {
 	if c.shape.Equal(v.shape) {
 		return c
 	}
-	return Expand(c, ShapeOf(v))
+	return Expand(c, ad.shapeOf(v))
 }
 
 // zerosLike returns zeros with the shape and type of v.
-func zerosLike(v *Value) *Value {
+func (ad *autodiff) zerosLike(v *Value) *Value {
 	if v.dtype == tensor.BFloat16 && v.g.opset < 20 { // ConstantOfShape takes bfloat16 from opset 20
-		return Cast(ConstantOfShape(ShapeOf(v), tensor.Float32, 0), v.dtype)
+		return Cast(ConstantOfShape(ad.shapeOf(v), tensor.Float32, 0), v.dtype)
 	}
-	return ConstantOfShape(ShapeOf(v), v.dtype, 0)
+	return ConstantOfShape(ad.shapeOf(v), v.dtype, 0)
 }
 
 // dimProduct returns the product of v's dimensions at axes as a rank-0
 // value of type dt: a constant when they are known, computed from v's shape
 // at run time otherwise.
-func dimProduct(v *Value, axes []int, dt tensor.DType) *Value {
+func (ad *autodiff) dimProduct(v *Value, axes []int, dt tensor.DType) *Value {
 	p := int64(1)
 	known := true
 	for _, a := range axes {
@@ -388,7 +400,7 @@ func dimProduct(v *Value, axes []int, dt tensor.DType) *Value {
 	if known {
 		return Scalar(v.g, dt, float64(p))
 	}
-	dims := Gather(ShapeOf(v), Ints(v.g, toInt64s(axes)...), 0)
+	dims := Gather(ad.shapeOf(v), Ints(v.g, toInt64s(axes)...), 0)
 	return Cast(ReduceProd(dims, false), dt)
 }
 
@@ -444,10 +456,10 @@ func (ad *autodiff) sumTo(c, x, out *Value) *Value {
 		c = ReduceSum(c, true, sumAxes...)
 	}
 	if len(scaleAxes) > 0 {
-		c = Mul(c, dimProduct(out, scaleAxes, c.dtype))
+		c = Mul(c, ad.dimProduct(out, scaleAxes, c.dtype))
 	}
 	if len(dynAxes) > 0 {
-		c = ad.dynamicSumTo(c, x, lead, dynAxes)
+		c = ad.dynamicSumTo(c, x, out, lead, dynAxes)
 	}
 	if lead > 0 {
 		axes := make([]int, lead)
@@ -460,17 +472,17 @@ func (ad *autodiff) sumTo(c, x, out *Value) *Value {
 }
 
 // dynamicSumTo sums c (which has out's full shape) over those of axes along
-// which x has size 1 at run time and c does not.
-func (ad *autodiff) dynamicSumTo(c, x *Value, lead int, axes []int) *Value {
+// which x has size 1 at run time and out does not.
+func (ad *autodiff) dynamicSumTo(c, x, out *Value, lead int, axes []int) *Value {
 	g := ad.g
 	xAxes := make([]int64, len(axes))
 	for i, a := range axes {
 		xAxes[i] = int64(a - lead)
 	}
-	xd := Gather(ShapeOf(x), Ints(g, xAxes...), 0)
-	cd := Gather(ShapeOf(c), Ints(g, toInt64s(axes)...), 0)
-	one := Ints(g, 1)
-	stretched := And(Equal(xd, one), Not(Equal(cd, one)))
+	xd := Gather(ad.shapeOf(x), Ints(g, xAxes...), 0)
+	od := Gather(ad.shapeOf(out), Ints(g, toInt64s(axes)...), 0)
+	// Broadcasting makes od equal to xd, or xd 1: od > xd is a stretch.
+	stretched := Greater(od, xd)
 	nz := g.addNode("NonZero", []*Value{stretched}, nil, outSpec{tensor.Int64, Shape{Fixed(1), UnknownDim}}).outputs[0]
 	dyn := Gather(Ints(g, toInt64s(axes)...), ReshapeDims(nz, -1), 0)
 	shape := c.shape.Clone()

@@ -17,7 +17,7 @@ func vjpMatMul(ad *autodiff, n *Node, ct *Value, need []bool) []*Value {
 		if need[0] {
 			ga := gemm(c2, b, false, true)
 			if a.Rank() > 2 {
-				ga = Reshape(ga, ShapeOf(a))
+				ga = Reshape(ga, ad.shapeOf(a))
 			}
 			out[0] = ga
 		}

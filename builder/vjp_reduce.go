@@ -36,7 +36,7 @@ func vjpReduceMean(ad *autodiff, n *Node, ct *Value, _ []bool) []*Value {
 	if !ok {
 		return nil
 	}
-	return []*Value{Div(c, dimProduct(n.inputs[0], axes, c.dtype))}
+	return []*Value{Div(c, ad.dimProduct(n.inputs[0], axes, c.dtype))}
 }
 
 // ReduceLogSumExp y = log Σ e^x: ct·e^(x-y), the softmax over the axes.

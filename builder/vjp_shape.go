@@ -19,7 +19,7 @@ func vjpReshape(ad *autodiff, n *Node, ct *Value, _ []bool) []*Value {
 	if sizes, ok := ct.shape.Sizes(); ok && product(sizes) == 1 {
 		return []*Value{Reshape(ct, Ints(ad.g))}
 	}
-	return []*Value{Reshape(ad.full(ct, y), ShapeOf(x))}
+	return []*Value{Reshape(ad.full(ct, y), ad.shapeOf(x))}
 }
 
 func vjpTranspose(_ *autodiff, n *Node, ct *Value, _ []bool) []*Value {
@@ -300,7 +300,7 @@ func vjpGatherElements(ad *autodiff, n *Node, ct *Value, _ []bool) []*Value {
 	}
 	c := ad.full(ct, y)
 	if g.opset >= 16 {
-		return []*Value{g.addNode("ScatterElements", []*Value{zerosLike(x), ni, c},
+		return []*Value{g.addNode("ScatterElements", []*Value{ad.zerosLike(x), ni, c},
 			map[string]any{"axis": int64(a), "reduction": "add"}, outSpec{x.dtype, x.shape.Clone()}).outputs[0], nil}
 	}
 	if !sameElsewhere {
@@ -328,6 +328,6 @@ func vjpTopK(ad *autodiff, n *Node, ct *Value, _ []bool) []*Value {
 	x, vals, idx := n.inputs[0], n.outputs[0], n.outputs[1]
 	a := int(n.attrs["axis"].(int64))
 	c := ad.full(ct, vals)
-	return []*Value{ad.g.addNode("ScatterElements", []*Value{zerosLike(x), idx, c},
+	return []*Value{ad.g.addNode("ScatterElements", []*Value{ad.zerosLike(x), idx, c},
 		map[string]any{"axis": int64(a)}, outSpec{x.dtype, x.shape.Clone()}).outputs[0], nil}
 }

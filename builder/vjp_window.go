@@ -180,7 +180,7 @@ func vjpAveragePool(ad *autodiff, n *Node, ct *Value, _ []bool) []*Value {
 	} else {
 		// The entries each window averages: K times the average of ones
 		// with padding counted, over a [1,1,*spatial] plane.
-		plane := ConstantOfShape(Concat(0, Ints(g, 1, 1), Slice(ShapeOf(x), []int64{2}, []int64{math.MaxInt64}, []int64{0}, nil)), c.dtype, 1)
+		plane := ConstantOfShape(Concat(0, Ints(g, 1, 1), Slice(ad.shapeOf(x), []int64{2}, []int64{math.MaxInt64}, []int64{0}, nil)), c.dtype, 1)
 		attrs := map[string]any{"kernel_shape": k, "strides": s, "pads": p, "count_include_pad": int64(1)}
 		count := g.addNode("AveragePool", []*Value{plane}, attrs, outSpec{c.dtype, append(Shape{Fixed(1), Fixed(1)}, y.shape[2:]...)}).outputs[0]
 		c = Div(c, MulScalar(count, float64(kn)))
@@ -205,7 +205,7 @@ func vjpAveragePool(ad *autodiff, n *Node, ct *Value, _ []bool) []*Value {
 		shape = append(shape, UnknownDim)
 	}
 	spread := g.addNode("ConvTranspose", []*Value{folded, kernel}, attrs, outSpec{c.dtype, shape}).outputs[0]
-	spread = Reshape(spread, Concat(0, Slice(ShapeOf(x), []int64{0}, []int64{2}, []int64{0}, nil),
+	spread = Reshape(spread, Concat(0, Slice(ad.shapeOf(x), []int64{0}, []int64{2}, []int64{0}, nil),
 		Slice(ShapeOf(spread), []int64{2}, []int64{math.MaxInt64}, []int64{0}, nil)))
 	return []*Value{unpoolTo(spread, x, s)}
 }
@@ -233,7 +233,7 @@ func vjpMaxPool(ad *autodiff, n *Node, ct *Value, _ []bool) []*Value {
 	attrs["storage_order"] = int64(0)
 	idx := g.addNode("MaxPool", []*Value{x}, attrs, outSpec{y.dtype, y.shape.Clone()}, outSpec{tensor.Int64, y.shape.Clone()}).outputs[1]
 	c := ad.full(ct, y)
-	sx := ShapeOf(x)
+	sx := ad.shapeOf(x)
 	size := Unsqueeze(ReduceProd(sx, false), 0)
 	zeros := ConstantOfShape(size, c.dtype, 0)
 	flat := g.addNode("ScatterElements", []*Value{zeros, ReshapeDims(idx, -1), ReshapeDims(c, -1)},

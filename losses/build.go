@@ -103,7 +103,10 @@ func (c *Config) ExtraSpec(e ExtraInput) (tensor.DType, Shape) {
 }
 
 // Build writes the loss graph for a resolved configuration: inputs, the
-// loss's own nodes and the float32 output `loss`.
+// loss's own nodes and the float32 output `loss`. With cfg.Grad it adds the
+// output `input_grad`, d loss / d input, with the shape and type of
+// `input`: builder.Gradient's backward graph, in standard ONNX ops, through
+// the cast and layout change of the input.
 func Build(s *Spec, cfg *Config) (g *Graph, err error) {
 	g = NewGraph("onnxloss_"+s.Name, cfg.Opset)
 	g.SetDoc(s.Summary)
@@ -144,7 +147,16 @@ func Build(s *Spec, cfg *Config) (g *Graph, err error) {
 	}
 	g.Output("loss", Cast(loss, tensor.Float32))
 	if cfg.Grad {
-		return nil, fmt.Errorf("building %s: gradient outputs are not implemented yet", s.Name)
+		// The gradient of the loss as computed, before its cast to float32.
+		// Resolve refuses --grad with reduction none; a hand-made Config
+		// gets the same answer.
+		if loss.Rank() > 0 {
+			return nil, fmt.Errorf("building %s: --grad needs a scalar loss: use --reduction mean or sum", s.Name)
+		}
+		pop := g.Scope(s.Name)
+		grad := Gradient(loss, c.Input)[0]
+		pop()
+		g.Output("input_grad", grad)
 	}
 	if err := g.Err(); err != nil {
 		return nil, fmt.Errorf("building %s: %w", s.Name, err)

@@ -1,0 +1,584 @@
+package verify
+
+import (
+	"fmt"
+	"hash/fnv"
+	"math"
+	"math/rand/v2"
+	"sort"
+	"strings"
+
+	"github.com/onnxloss/onnxloss/export"
+	"github.com/onnxloss/onnxloss/losses"
+	"github.com/onnxloss/onnxloss/losses/reference"
+	"github.com/onnxloss/onnxloss/runtime"
+	"github.com/onnxloss/onnxloss/tensor"
+)
+
+// Gradient verification compares input_grad, the gradient the exported
+// graph computes in ONNX Runtime, with finite differences of the loss's Go
+// reference in float64.
+//
+// Step. The differences are taken with a step h of 1e-4 in logit units:
+// softmax and sigmoid bend on a scale of one logit whatever the logits'
+// magnitude, so an absolute step suits logits of 1 and of 1e4 alike. For
+// probability inputs the step is 1e-4·min(p, 1-p), so x ± 2h stays inside
+// (0, 1) and on the same side of the clamp at 2^-126. The fourth-order
+// central difference (-f(x+2h) + 8f(x+h) - 8f(x-h) + f(x-2h))/12h has a
+// truncation error near h⁴·f⁽⁵⁾/30, some 1e-14 of the gradient's scale, and
+// a rounding error below 4ε·|f|/h (ε = 2^-52), which FDGradient.Noise
+// records and the budget adds: 1e-12·|f|, at most about 1e-6 of the
+// gradient for the largest losses verified (sums over logits of 1e4). The
+// differences are therefore far more accurate than the float32 graphs they
+// check.
+//
+// Tolerance. Entry i passes when
+//
+//	|graph - fd| <= Rel·|fd| + (Abs + Cond·max|x|)·scale + noise + Floor
+//
+// with scale the largest |fd| of the case, or of the random case of the same
+// geometry when that is larger: the rounding of a float32 gradient follows
+// the size of the cotangents flowing through the graph, which saturated
+// logits or an empty target do not shrink even where they make the
+// gradient itself vanish. Gradient entries are products and quotients of
+// float32 intermediates (a relative error of a few 1e-7 each), but an entry
+// that is a difference of terms of the size of the scale, such as p - 1
+// for a confident softmax, keeps only their absolute error: hence the
+// part proportional to the scale. Rel = GradRelTol = 1e-4 and
+// Abs = GradAbsTol = 1e-5 are about ten times the largest errors seen at
+// random points in float32. Cond·max|x| (Cond = 16·2^-24) covers inputs of
+// large magnitude: a float32 logit of 1e4 is only known to 6e-4, and
+// products with the large intermediates it makes (a pixel loss of 2e4)
+// carry that into the gradient. float64 graphs are held to 1e-8 and 1e-8;
+// half-precision inputs, whose gradient is rounded to the input's type on
+// output, add a unit in the last place of the type (2^-10 or 2^-7 relative;
+// rounding to nearest needs half of it, some providers truncate) and, for
+// float16, the spacing of its subnormal numbers.
+//
+// Kinks. Losses defined through selections and clamps (TopK, OHEM's
+// threshold, an L1 overlap |p - t|, the clamp of probabilities at 2^-126)
+// are not differentiable everywhere. Where the step straddles such a kink
+// the one-sided derivatives d- = (3f(x) - 4f(x-h) + f(x-2h))/2h and
+// d+ = (-3f(x) + 4f(x+h) - f(x+2h))/2h disagree by more than the budget.
+// At the edge cases with logits of ±1e4 (ties within a selection) that entry
+// must lie between d- and d+, which holds for the choice autodiff makes
+// (PyTorch's: the selection as made). Random points are moved off kinks
+// instead: the entries found on one are moved by five steps and the case is
+// run again (at most three times; GradResult.Moved counts them), so that the
+// comparison stays the central difference at a point where it means
+// something. A random point that cannot be moved off a kink fails.
+// Probabilities of exactly 0 or 1 (edge cases only) sit at the clamp,
+// closer to it than any step resolves: they are checked finite.
+//
+// Simplex. Multiclass probability inputs are compared along the simplex of
+// each pixel only: see Project.
+//
+// Entries. A case differentiates every channel of at most GradSampled/C
+// pixels, chosen at random with a fixed seed (all of them in smaller
+// cases), because each entry costs four evaluations of the reference;
+// every entry of input_grad is checked finite.
+const (
+	GradRelTol = 1e-4
+	GradAbsTol = 1e-5
+	// GradStep is the finite-difference step in logit units.
+	GradStep = 1e-4
+	// GradSampled is the most entries of a case compared with finite
+	// differences.
+	GradSampled = 32
+)
+
+// kinkKinds are the case kinds whose entries may sit on a kink.
+var kinkKinds = map[string]bool{"saturated": true, "empty-pred": true}
+
+// FDGradient is the finite-difference gradient of a reference at one
+// point, at some of the input's entries.
+type FDGradient struct {
+	// Index lists the entries differentiated, in increasing order; the
+	// other slices are parallel to it.
+	Index []int
+	// Grad holds the fourth-order central differences.
+	Grad []float64
+	// Lo and Hi are the one-sided second-order derivatives from the left
+	// and from the right.
+	Lo, Hi []float64
+	// Step is the step h used.
+	Step []float64
+	// Noise bounds the rounding error of each difference: 4ε·|f|/h, f the
+	// largest loss value met.
+	Noise []float64
+	// Edge marks probability entries of exactly 0 or 1, at the clamp: no
+	// step resolves the derivative there.
+	Edge []bool
+	// Scale is the largest |Grad| off the edge; MaxAbsX the largest |input|.
+	Scale, MaxAbsX float64
+}
+
+// FiniteDifferences differentiates the loss's reference with respect to the
+// input entries listed in entries (every entry when nil) at the given
+// inputs. The reference runs in float64 on the input's values as given; a
+// loss that is not a scalar is summed.
+func FiniteDifferences(s *losses.Spec, cfg *losses.Config, in reference.Inputs, entries []int) (*FDGradient, error) {
+	base := in["input"]
+	if base == nil {
+		return nil, fmt.Errorf("no input")
+	}
+	x := base.Float64s()
+	if entries == nil {
+		entries = make([]int, len(x))
+		for i := range entries {
+			entries[i] = i
+		}
+	}
+	rc := cfg.Reference()
+	feed := reference.Inputs{}
+	for k, v := range in {
+		feed[k] = v
+	}
+	buf := append([]float64{}, x...)
+	eval := func() (float64, error) {
+		feed["input"] = tensor.FromFloat64(base.Shape, buf)
+		out, err := s.Reference(feed, rc)
+		if err != nil {
+			return 0, fmt.Errorf("reference: %w", err)
+		}
+		sum := 0.0
+		for _, v := range out.Float64s() {
+			sum += v
+		}
+		return sum, nil
+	}
+	f0, err := eval()
+	if err != nil {
+		return nil, err
+	}
+	n := len(entries)
+	fd := &FDGradient{Index: append([]int{}, entries...), Grad: make([]float64, n), Lo: make([]float64, n),
+		Hi: make([]float64, n), Step: make([]float64, n), Noise: make([]float64, n), Edge: make([]bool, n)}
+	for _, v := range x {
+		fd.MaxAbsX = math.Max(fd.MaxAbsX, math.Abs(v))
+	}
+	var f [4]float64
+	for k, i := range entries {
+		xi := x[i]
+		h := step(xi, cfg.FromLogits)
+		fd.Step[k] = h
+		fd.Edge[k] = !cfg.FromLogits && (xi <= 0 || xi >= 1)
+		big := math.Abs(f0)
+		for j, m := range []float64{-2, -1, 1, 2} {
+			buf[i] = xi + m*h
+			if f[j], err = eval(); err != nil {
+				return nil, err
+			}
+			big = math.Max(big, math.Abs(f[j]))
+		}
+		buf[i] = xi
+		fm2, fm1, fp1, fp2 := f[0], f[1], f[2], f[3]
+		fd.Grad[k] = (fm2 - 8*fm1 + 8*fp1 - fp2) / (12 * h)
+		fd.Lo[k] = (3*f0 - 4*fm1 + fm2) / (2 * h)
+		fd.Hi[k] = (-3*f0 + 4*fp1 - fp2) / (2 * h)
+		fd.Noise[k] = 4 * 0x1p-52 * big / h
+		if !fd.Edge[k] {
+			fd.Scale = math.Max(fd.Scale, math.Abs(fd.Grad[k]))
+		}
+	}
+	return fd, nil
+}
+
+// step is the finite-difference step at x.
+func step(x float64, logits bool) float64 {
+	if logits {
+		return GradStep
+	}
+	m := math.Min(x, 1-x)
+	if m <= 0 {
+		return GradStep // at the domain's edge: see FDGradient.Edge
+	}
+	return GradStep * math.Min(m, 1)
+}
+
+// GradTolerance is the error budget of a gradient entry (see GradRelTol):
+// Rel·|fd| + (Abs + Cond·max|x|)·scale + Floor, plus the finite
+// differences' own rounding.
+type GradTolerance struct {
+	Rel, Abs float64
+	// Cond is the precision of the arithmetic per unit of input magnitude.
+	Cond float64
+	// Floor is an absolute allowance: the spacing of the output type's
+	// subnormal numbers.
+	Floor float64
+}
+
+// GradToleranceFor returns the budget for an input type: float32 arithmetic
+// (float32, float16 and bfloat16 inputs compute in float32) or float64, plus
+// the rounding of the gradient to a half-precision input type.
+func GradToleranceFor(dt tensor.DType) GradTolerance {
+	const cond32, cond64 = 16 * 0x1p-24, 16 * 0x1p-53
+	switch dt {
+	case tensor.Float64:
+		return GradTolerance{Rel: 1e-8, Abs: 1e-8, Cond: cond64}
+	case tensor.Float16:
+		return GradTolerance{Rel: GradRelTol + 0x1p-10, Abs: GradAbsTol, Cond: cond32, Floor: 0x1p-24}
+	case tensor.BFloat16:
+		return GradTolerance{Rel: GradRelTol + 0x1p-7, Abs: GradAbsTol, Cond: cond32}
+	}
+	return GradTolerance{Rel: GradRelTol, Abs: GradAbsTol, Cond: cond32}
+}
+
+// GradResult compares input_grad with finite differences on one case.
+type GradResult struct {
+	Config, Case string
+	// Graph is ONNX Runtime's input_grad; FD the finite differences.
+	Graph *tensor.Tensor
+	FD    *FDGradient
+	// Checked is the number of entries compared with the central
+	// difference; Kinks the number judged by their one-sided derivatives;
+	// Edges the number of probabilities of exactly 0 or 1, checked finite.
+	Checked, Kinks, Edges int
+	// Moved is the number of entries of a random point moved off a kink.
+	Moved int
+	// MaxErr is the largest error as a fraction of its budget: at most 1
+	// passes.
+	MaxErr float64
+	// MaxRel is the largest |graph - fd| / scale, for reports.
+	MaxRel float64
+	// Worst describes the worst entry, for reports.
+	Worst string
+	Err   error
+	// kinked lists the entries found on a kink at a random point.
+	kinked []int
+}
+
+// OK reports whether the case passed.
+func (r *GradResult) OK() bool { return r.Err == nil && r.MaxErr <= 1 }
+
+// CompareGrad checks a graph's input_grad against finite differences of
+// the reference at the same inputs. scale is the gradient scale the budget
+// is relative to (at least fd.Scale). edgeCase says whether entries may sit
+// on a kink; elsewhere a kink is an error.
+func CompareGrad(got *tensor.Tensor, fd *FDGradient, tol GradTolerance, scale float64, edgeCase bool) (res GradResult) {
+	res.Graph, res.FD = got, fd
+	if got == nil {
+		res.Err = fmt.Errorf("no input_grad output")
+		return res
+	}
+	g := got.Float64s()
+	for i, v := range g {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			res.Err = fmt.Errorf("input_grad[%d] = %v is not finite", i, v)
+			return res
+		}
+	}
+	scale = math.Max(scale, fd.Scale)
+	const tiny = 1e-30
+	f32 := GradToleranceFor(tensor.Float32)
+	for k, i := range fd.Index {
+		if i >= len(g) {
+			res.Err = fmt.Errorf("input_grad has %d entries, the input more", len(g))
+			return res
+		}
+		if fd.Edge[k] {
+			if !edgeCase {
+				res.Err = fmt.Errorf("entry %d is a probability of %v, at the clamp: not a generic point", i, fd.Grad[k])
+				return res
+			}
+			res.Edges++
+			continue
+		}
+		abs := (tol.Abs+tol.Cond*fd.MaxAbsX)*scale + fd.Noise[k] + tol.Floor + tiny
+		budget := tol.Rel*math.Abs(fd.Grad[k]) + abs
+		// Kinks are told apart, and judged, at the float32 budget whatever
+		// the type: the one-sided derivatives of a smooth function differ
+		// by about h²·f‴, far below it, and a kink smaller than it left in
+		// would make a float64 comparison fail, not pass.
+		kabs := (f32.Abs+f32.Cond*fd.MaxAbsX)*scale + fd.Noise[k] + tol.Floor + tiny
+		kink := f32.Rel*math.Abs(fd.Grad[k]) + kabs
+		var e float64
+		if math.Abs(fd.Hi[k]-fd.Lo[k]) <= kink {
+			res.Checked++
+			e = math.Abs(g[i]-fd.Grad[k]) / budget
+		} else {
+			res.Kinks++
+			if !edgeCase {
+				res.kinked = append(res.kinked, i)
+				res.Err = fmt.Errorf("entry %d sits on a kink of the reference (one-sided derivatives %.6g and %.6g) at a random point", i, fd.Lo[k], fd.Hi[k])
+				continue
+			}
+			lo, hi := math.Min(fd.Lo[k], fd.Hi[k]), math.Max(fd.Lo[k], fd.Hi[k])
+			b := math.Max(tol.Rel, f32.Rel)*math.Max(math.Abs(lo), math.Abs(hi)) + math.Max(abs, kabs)
+			switch {
+			case g[i] < lo:
+				e = (lo - g[i]) / b
+			case g[i] > hi:
+				e = (g[i] - hi) / b
+			}
+		}
+		if e > res.MaxErr {
+			res.MaxErr = e
+			res.Worst = fmt.Sprintf("entry %d: graph %.9g, finite differences %.9g (one-sided %.9g, %.9g)", i, g[i], fd.Grad[k], fd.Lo[k], fd.Hi[k])
+		}
+		if scale > 0 {
+			res.MaxRel = math.Max(res.MaxRel, math.Abs(g[i]-fd.Grad[k])/scale)
+		}
+	}
+	return res
+}
+
+// GradConfigs lists the option sets gradient verification covers for a
+// loss: every configuration of Configs with grad set but those with
+// reduction none (input_grad needs a scalar loss), and the first mode with
+// float64, float16 and bfloat16 inputs.
+func GradConfigs(s *losses.Spec) []Config {
+	var out []Config
+	for _, c := range Configs(s, losses.Options{"grad": "true"}) {
+		if c.Options["reduction"] != "none" {
+			out = append(out, c)
+		}
+	}
+	mode := string(s.Modes[0])
+	for _, dt := range []string{"float64", "float16", "bfloat16"} {
+		out = append(out, Config{Spec: s, Label: mode + " dtype=" + dt,
+			Options: losses.Options{"grad": "true", "mode": mode, "dtype": dt}})
+	}
+	return out
+}
+
+// GradRunner verifies input_grad on one ONNX Runtime provider.
+type GradRunner struct {
+	Runtime runtime.Options
+	Seed    uint64
+	// Sampled overrides GradSampled when positive; negative differentiates
+	// every entry.
+	Sampled int
+}
+
+// Run builds a configuration's graph with its gradient once, runs every
+// case of Cases through it, and compares input_grad with finite differences
+// of the reference. An error building or loading the graph is returned as a
+// single failed result.
+func (r *GradRunner) Run(c Config) []GradResult {
+	fail := func(err error) []GradResult {
+		return []GradResult{{Config: c.Label, Case: "build", Err: err}}
+	}
+	opts := losses.Options{}
+	for k, v := range c.Options {
+		opts[k] = v
+	}
+	opts["grad"] = "true"
+	cfg, err := losses.Resolve(c.Spec, opts)
+	if err != nil {
+		return fail(err)
+	}
+	m, err := export.LossModel(c.Spec, cfg)
+	if err != nil {
+		return fail(err)
+	}
+	if err := export.Check(m); err != nil {
+		return fail(err)
+	}
+	b, err := export.Marshal(m)
+	if err != nil {
+		return fail(err)
+	}
+	sess, err := runtime.NewSession(b, r.Runtime)
+	if err != nil {
+		return fail(err)
+	}
+	defer sess.Close()
+	tol := GradToleranceFor(cfg.DType)
+	scales := map[string]float64{} // geometry → scale of its random case
+	var out []GradResult
+	for _, cs := range Cases(c.Spec, cfg, r.Seed) {
+		kind, geometry, _ := strings.Cut(cs.Label, " ")
+		res := r.check(c, cfg, sess, cs, tol, scales[geometry], kinkKinds[kind])
+		if kind == "random" && res.FD != nil {
+			_, pfd := Project(cfg, res.Graph, res.FD)
+			scales[geometry] = pfd.Scale
+		}
+		res.Config, res.Case = c.Label, cs.Label
+		out = append(out, res)
+	}
+	return out
+}
+
+// check runs one case, moving a random point off kinks (see GradRelTol).
+func (r *GradRunner) check(c Config, cfg *losses.Config, sess *runtime.Session, cs Case, tol GradTolerance, scale float64, edgeCase bool) GradResult {
+	in := cs.Inputs
+	moved := 0
+	for attempt := 0; ; attempt++ {
+		got, err := sess.Run(in)
+		if err != nil {
+			return GradResult{Err: fmt.Errorf("onnx runtime: %w", err)}
+		}
+		fd, err := FiniteDifferences(c.Spec, cfg, in, r.Entries(Case{Label: cs.Label, Inputs: in}, cfg))
+		if err != nil {
+			return GradResult{Err: err}
+		}
+		g, pfd := Project(cfg, got["input_grad"], fd)
+		res := CompareGrad(g, pfd, tol, scale, edgeCase)
+		res.Graph, res.FD = got["input_grad"], fd
+		res.Moved = moved
+		if len(res.kinked) == 0 || attempt == 3 {
+			return res
+		}
+		in = moveOff(in, fd, res.kinked, cfg.FromLogits)
+		moved += len(res.kinked)
+	}
+}
+
+// Entries picks the entries of a case to differentiate: every channel of
+// up to GradSampled/C pixels (all pixels when that covers them), so that a
+// pixel's gradient can be projected (see Project).
+func (r *GradRunner) Entries(cs Case, cfg *losses.Config) []int {
+	k := GradSampled
+	if r.Sampled != 0 {
+		k = r.Sampled
+	}
+	x := cs.Inputs["input"]
+	n, c, spatial := splitShape(x.Shape, cfg.Layout)
+	pixels := n * tensor.NumElements(spatial)
+	want := max(k/c, 1)
+	if k < 0 || pixels <= want {
+		return nil
+	}
+	h := fnv.New64a()
+	h.Write([]byte(cs.Label))
+	pick := rand.New(rand.NewPCG(r.Seed, h.Sum64())).Perm(pixels)[:want]
+	return pixelEntries(x.Shape, cfg.Layout, pick)
+}
+
+// splitShape returns N, C and the spatial shape of an input in its layout.
+func splitShape(shape []int, layout string) (n, c int, spatial []int) {
+	if layout == "nhwc" {
+		return shape[0], shape[len(shape)-1], shape[1 : len(shape)-1]
+	}
+	return shape[0], shape[1], shape[2:]
+}
+
+// pixelEntries lists, in increasing order, the entries of every channel of
+// the given pixels (indices into N×spatial).
+func pixelEntries(shape []int, layout string, pixels []int) []int {
+	_, c, spatial := splitShape(shape, layout)
+	sz := tensor.NumElements(spatial)
+	var out []int
+	for _, p := range pixels {
+		b, s := p/sz, p%sz
+		for ch := 0; ch < c; ch++ {
+			if layout == "nhwc" {
+				out = append(out, (b*sz+s)*c+ch)
+			} else {
+				out = append(out, (b*c+ch)*sz+s)
+			}
+		}
+	}
+	sort.Ints(out)
+	return out
+}
+
+// Project prepares a comparison for multiclass probability inputs, which
+// live on the simplex Σ_c p_c = 1 of each pixel. A loss written for such
+// inputs has one gradient along the simplex but many off it: 1 - p_y and
+// Σ_{c≠y} p_c are the same number there and differ off it, and a graph and
+// a reference may well use one each. Only the gradient along the simplex
+// means anything (it is what training through a softmax sees), so both are
+// projected on it: each pixel's mean over its channels is subtracted. The
+// finite differences must hold every channel of the pixels they sample
+// (GradRunner.Entries does). Project returns the projected graph gradient
+// and finite differences; other configurations are returned as they are.
+func Project(cfg *losses.Config, got *tensor.Tensor, fd *FDGradient) (*tensor.Tensor, *FDGradient) {
+	if cfg.Mode != losses.Multiclass || cfg.FromLogits || got == nil {
+		return got, fd
+	}
+	n, c, spatial := splitShape(got.Shape, cfg.Layout)
+	_ = n
+	sz := tensor.NumElements(spatial)
+	pixelOf := func(i int) int {
+		if cfg.Layout == "nhwc" {
+			return i / c
+		}
+		b := i / (c * sz)
+		return b*sz + i%sz
+	}
+	g := got.Float64s()
+	out := &FDGradient{Index: fd.Index, Grad: append([]float64{}, fd.Grad...), Lo: append([]float64{}, fd.Lo...),
+		Hi: append([]float64{}, fd.Hi...), Step: fd.Step, Noise: append([]float64{}, fd.Noise...),
+		Edge: append([]bool{}, fd.Edge...), MaxAbsX: fd.MaxAbsX}
+	groups := map[int][]int{} // pixel → positions in fd.Index
+	for k, i := range fd.Index {
+		groups[pixelOf(i)] = append(groups[pixelOf(i)], k)
+	}
+	for _, ks := range groups {
+		if len(ks) != c {
+			continue // not a whole pixel: left as is
+		}
+		var mg, mf, ml, mh, noise float64
+		edge := false
+		for _, k := range ks {
+			mg += g[fd.Index[k]]
+			mf += fd.Grad[k]
+			ml += fd.Lo[k]
+			mh += fd.Hi[k]
+			noise = math.Max(noise, fd.Noise[k])
+			edge = edge || fd.Edge[k]
+		}
+		fc := float64(c)
+		for _, k := range ks {
+			g[fd.Index[k]] -= mg / fc
+			out.Grad[k] -= mf / fc
+			out.Lo[k] -= ml / fc
+			out.Hi[k] -= mh / fc
+			out.Noise[k] = 2 * noise
+			out.Edge[k] = edge
+		}
+	}
+	for k := range out.Grad {
+		if !out.Edge[k] {
+			out.Scale = math.Max(out.Scale, math.Abs(out.Grad[k]))
+		}
+	}
+	return tensor.FromFloat64(got.Shape, g), out
+}
+
+// moveOff returns the inputs with the given entries of input moved by five
+// steps or more (in the input's type, and inside (0, 1) for probabilities),
+// which takes them out of the window of ±2 steps in which a kink was seen.
+func moveOff(in reference.Inputs, fd *FDGradient, entries []int, logits bool) reference.Inputs {
+	x := in["input"]
+	v := x.Float64s()
+	for j, i := range entries {
+		k := sort.SearchInts(fd.Index, i)
+		// Distinct distances, so that entries tied with each other (two
+		// equal pixel losses in a selection) do not stay tied.
+		d := float64(5+j) * fd.Step[k]
+		for _, d := range []float64{d, -d} {
+			moved := tensor.FromFloat64([]int{1}, []float64{v[i] + d}).Convert(x.DType).Float64s()[0]
+			if math.Abs(moved-v[i]) >= 5*fd.Step[k] && (logits || (moved > 0 && moved < 1)) {
+				v[i] = moved
+				break
+			}
+		}
+	}
+	out := reference.Inputs{}
+	for k, t := range in {
+		out[k] = t
+	}
+	out["input"] = tensor.FromFloat64(x.Shape, v).Convert(x.DType)
+	return out
+}
+
+// SummarizeGrad folds results into counts, for reports: cases, failures,
+// entries at kinks, entries moved off kinks, the worst error (of budget)
+// and the failures, worst first.
+func SummarizeGrad(results []GradResult) (cases, failed, kinks, moved int, worst float64, failures []GradResult) {
+	for _, res := range results {
+		cases++
+		kinks += res.Kinks
+		moved += res.Moved
+		worst = math.Max(worst, res.MaxErr)
+		if !res.OK() {
+			failed++
+			failures = append(failures, res)
+		}
+	}
+	sort.SliceStable(failures, func(i, j int) bool { return failures[i].MaxErr > failures[j].MaxErr })
+	return cases, failed, kinks, moved, worst, failures
+}
