@@ -106,3 +106,66 @@ func TestEDTBruteQuick(t *testing.T) {
 		}
 	}
 }
+
+// TestDistanceCarriesNoGradient checks that the transforms are label-side
+// values: a loss sum(x · D(x > 0)) has the gradient D(x > 0), the map held
+// fixed, in ONNX Runtime; sum(D(x > 0)) alone has gradient 0; and no node of
+// the transforms lies on the path that ONNX Runtime's gradient builder would
+// differentiate (where StopGradient is an Identity and is crossed).
+func TestDistanceCarriesNoGradient(t *testing.T) {
+	g := NewGraph("edtgrad", 17)
+	x := g.Input("x", tensor.Float32, Shape{Sym("N"), Sym("C"), Sym("H"), Sym("W")})
+	m := Greater(x, ConstAs(x, 0))
+	o := DistanceOptions{Spacing: []float64{1.5, 1}}
+	fg, bg := DistancePair(m, DistanceOptions{Spacing: o.Spacing, MaxDistance: 2})
+	maps := map[string]*Value{
+		"edt":    EuclideanDistance(m, o),
+		"signed": SignedDistance(m, o),
+		"fg_max": fg,
+		"bg_max": bg,
+	}
+	for name, d := range maps {
+		weighted := ReduceSum(Mul(x, d), false)
+		alone := ReduceSum(d, false)
+		grads := Gradient(weighted, x)
+		zero := Gradient(alone, x)
+		g.Output(name, d)
+		g.Output(name+"_grad", grads[0])
+		g.Output(name+"_zero", zero[0])
+		for _, n := range DifferentiablePath(weighted, x) {
+			if n.Op() == "Loop" || n.Op() == "Sqrt" || n.Op() == "Where" || n.Op() == "Min" {
+				t.Errorf("%s: %s (%s) lies on the path from x to the loss", name, n.Op(), n.Name())
+			}
+		}
+		if p := DifferentiablePath(alone, x); len(p) != 0 {
+			t.Errorf("%s: the sum of the map alone has a differentiable path of %d nodes from x", name, len(p))
+		}
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	shape := []int{2, 2, 7, 9}
+	data := make([]float64, tensor.NumElements(shape))
+	for i := range data {
+		data[i] = rng.NormFloat64()
+	}
+	out := runModel(t, loopModel(t, g), map[string]*tensor.Tensor{"x": tensor.FromFloat64(shape, data).Convert(tensor.Float32)})
+	for name := range maps {
+		d, grad, zero := out[name].Float64s(), out[name+"_grad"].Float64s(), out[name+"_zero"].Float64s()
+		nonzero := 0
+		for i := range d {
+			if grad[i] != d[i] {
+				t.Errorf("%s: gradient %v at %d, the map is %v", name, grad[i], i, d[i])
+				break
+			}
+			if zero[i] != 0 {
+				t.Errorf("%s: the sum of the map alone has gradient %v at %d", name, zero[i], i)
+				break
+			}
+			if d[i] != 0 {
+				nonzero++
+			}
+		}
+		if nonzero == 0 {
+			t.Errorf("%s: the map is 0 everywhere; the check says nothing", name)
+		}
+	}
+}
