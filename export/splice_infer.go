@@ -169,7 +169,14 @@ func (ix *graphIndex) fixedDimDepth(name string, axis, depth int) int64 {
 			}
 			xr := ix.rank(x)
 			if rank < 0 || xr < 0 {
+				// Without declared ranks (an exporter that wrote no
+				// value_info), read the input as one of the same rank,
+				// as the feature maps a head adds together are: only a
+				// size above 1 there decides.
 				allOne = false
+				if d := ix.fixedDimDepth(x, axis, depth+1); d > 1 {
+					return d
+				}
 				continue
 			}
 			a := axis - (rank - xr)

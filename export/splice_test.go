@@ -564,3 +564,49 @@ func TestAppendExternalData(t *testing.T) {
 		t.Errorf("a failed AppendFile left files behind: %v", entries)
 	}
 }
+
+// TestAppendSymbolicClassAxis checks that the number of classes comes from
+// the graph when the output names its class axis symbolically and the model
+// declares no intermediate shapes, as PyTorch writes LR-ASPP: a Resize of
+// the sum of two heads' Convs. The walk back from the output reaches the
+// Convs' weights through Resize and Add.
+func TestAppendSymbolicClassAxis(t *testing.T) {
+	dim := func(p string) *onnxpb.TensorShapeProto_Dimension {
+		return &onnxpb.TensorShapeProto_Dimension{Value: &onnxpb.TensorShapeProto_Dimension_DimParam{DimParam: p}}
+	}
+	fixed := func(v int64) *onnxpb.TensorShapeProto_Dimension {
+		return &onnxpb.TensorShapeProto_Dimension{Value: &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: v}}
+	}
+	vi := func(name string, dims ...*onnxpb.TensorShapeProto_Dimension) *onnxpb.ValueInfoProto {
+		return &onnxpb.ValueInfoProto{Name: proto.String(name), Type: &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{
+			TensorType: &onnxpb.TypeProto_Tensor{ElemType: proto.Int32(int32(tensor.Float32)), Shape: &onnxpb.TensorShapeProto{Dim: dims}}}}}
+	}
+	weight := func(name string, in int64) *onnxpb.TensorProto {
+		return &onnxpb.TensorProto{Name: proto.String(name), DataType: proto.Int32(int32(tensor.Float32)),
+			Dims: []int64{3, in, 1, 1}, FloatData: make([]float32, 3*in)}
+	}
+	node := func(op string, in []string, out string) *onnxpb.NodeProto {
+		return &onnxpb.NodeProto{OpType: proto.String(op), Input: in, Output: []string{out}, Name: proto.String(op + "_" + out)}
+	}
+	m := &onnxpb.ModelProto{
+		IrVersion:   proto.Int64(8),
+		OpsetImport: []*onnxpb.OperatorSetIdProto{{Domain: proto.String(""), Version: proto.Int64(17)}},
+		Graph: &onnxpb.GraphProto{
+			Name:        proto.String("lraspp_like"),
+			Input:       []*onnxpb.ValueInfoProto{vi("image", dim("batch"), fixed(3), dim("height"), dim("width"))},
+			Output:      []*onnxpb.ValueInfoProto{vi("out", dim("batch"), dim("Resize_dim_1"), dim("height"), dim("width"))},
+			Initializer: []*onnxpb.TensorProto{weight("w_low", 3), weight("w_high", 3)},
+			Node: []*onnxpb.NodeProto{
+				node("Conv", []string{"image", "w_low"}, "low"),
+				node("Conv", []string{"image", "w_high"}, "high"),
+				node("Add", []string{"low", "high"}, "sum"),
+				node("Shape", []string{"image"}, "size"),
+				node("Resize", []string{"sum", "", "", "size"}, "out"),
+			},
+		},
+	}
+	_, rep := mustAppend(t, m, export.AppendOptions{Loss: "focal"})
+	if rep.Config.Classes != 3 || rep.Config.Mode != losses.Multiclass {
+		t.Errorf("%d classes, mode %s; want 3, multiclass (notes %q)", rep.Config.Classes, rep.Config.Mode, rep.Notes)
+	}
+}
