@@ -31,9 +31,12 @@ class Writer:
         return path
 
     def case(self, name, loss, options, inputs, loss_value, input_grad=None,
-             rtol=1e-5, atol=1e-6, input_dtype=None):
+             rtol=1e-5, atol=1e-6, input_dtype=None, grad_rtol=None, grad_atol=None):
         """Records one case. inputs maps graph input names to arrays (torch
-        tensors are converted); options are onnxloss option strings."""
+        tensors are converted); options are onnxloss option strings. The
+        loss is compared within rtol and atol (the graph's loss output is
+        float32 whatever the input's type); input_grad, which has the
+        input's type, within grad_rtol and grad_atol where they are given."""
         entry = {
             "name": name,
             "loss": loss,
@@ -47,9 +50,21 @@ class Writer:
         entry["loss_value"] = self._save("loss", to_numpy(loss_value).astype(np.float32))
         if input_grad is not None:
             entry["input_grad"] = self._save("grad", to_numpy(input_grad))
+            if grad_rtol is not None:
+                entry["grad_rtol"] = grad_rtol
+            if grad_atol is not None:
+                entry["grad_atol"] = grad_atol
         if input_dtype:
             entry["input_dtype"] = input_dtype
         self.cases.append(entry)
+
+    def grad(self, fn, x, *, dtype=torch.float64):
+        """d fn(x) / d x by PyTorch autograd, evaluated in dtype (float64
+        unless the case needs the graph's own precision): the input_grad
+        that a --grad graph must give on the same input."""
+        x = to_tensor(x).to(dtype).requires_grad_(True)
+        (g,) = torch.autograd.grad(fn(x), x)
+        return g
 
     def close(self):
         doc = {
@@ -60,6 +75,12 @@ class Writer:
         with open(os.path.join(self.dir, "cases.json"), "w") as f:
             json.dump(doc, f, indent=1, sort_keys=True)
             f.write("\n")
+
+
+def to_tensor(v):
+    if isinstance(v, torch.Tensor):
+        return v.detach().clone()
+    return torch.from_numpy(np.asarray(v))
 
 
 def to_numpy(v):

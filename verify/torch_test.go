@@ -26,6 +26,10 @@ type fixtureCase struct {
 	InputDType string            `json:"input_dtype"`
 	RTol       float64           `json:"rtol"`
 	ATol       float64           `json:"atol"`
+	// GradRTol and GradATol bound input_grad where they are set; RTol and
+	// ATol otherwise.
+	GradRTol float64 `json:"grad_rtol"`
+	GradATol float64 `json:"grad_atol"`
 }
 
 type fixtureSet struct {
@@ -56,6 +60,7 @@ func TestTorchFixtures(t *testing.T) {
 		if err != nil || len(sets) == 0 {
 			t.Fatalf("%s fixtures: no cases.json under %s", kind, root)
 		}
+		gradCases := map[string]int{}
 		for _, path := range sets {
 			dir := filepath.Dir(path)
 			t.Run(kind+"/"+filepath.Base(dir), func(t *testing.T) {
@@ -71,11 +76,21 @@ func TestTorchFixtures(t *testing.T) {
 					t.Fatalf("%s has no cases", path)
 				}
 				for _, c := range set.Cases {
+					if c.InputGrad != "" {
+						gradCases[c.Loss]++
+					}
 					if err := checkFixture(dir, c); err != nil {
 						t.Errorf("%s: %v", c.Name, err)
 					}
 				}
 			})
+		}
+		// The losses whose gradients PyTorch checks: a fixture script that
+		// stopped recording them would otherwise pass unnoticed.
+		for _, loss := range []string{"bce", "cross-entropy", "focal", "dice", "lovasz-softmax"} {
+			if gradCases[loss] < 3 {
+				t.Errorf("%s fixtures: %d cases of %s with input_grad, want at least 3", kind, gradCases[loss], loss)
+			}
 		}
 	}
 }
@@ -132,7 +147,17 @@ func checkFixture(dir string, c fixtureCase) error {
 		if err != nil {
 			return err
 		}
-		if budget, rel, err := r.Compare(out["input_grad"], want, 0); err != nil || budget > 1 {
+		if got := out["input_grad"]; got == nil || got.DType != in["input"].DType {
+			return fmt.Errorf("input_grad %v does not have the input's type %v", got, in["input"].DType)
+		}
+		gr := &Runner{RelTol: c.RTol, AbsTol: c.ATol}
+		if c.GradRTol > 0 {
+			gr.RelTol = c.GradRTol
+		}
+		if c.GradATol > 0 {
+			gr.AbsTol = c.GradATol
+		}
+		if budget, rel, err := gr.Compare(out["input_grad"], want, 0); err != nil || budget > 1 {
 			return fmt.Errorf("input_grad differs from PyTorch's (relative %.3g, %.3g of budget) %v", rel, budget, err)
 		}
 	}

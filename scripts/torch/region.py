@@ -4,7 +4,8 @@ The libraries themselves are not installed here: each one's Dice, Jaccard and
 Tversky loss is written again in torch from its source, with the file named
 next to the function, and evaluated in float64 on float32 inputs. The cases
 record the onnxloss options (a --preset plus the library's own arguments) that
-must give the same number.
+must give the same number. Each case also records input_grad, the gradient
+of that float64 loss with respect to the input by PyTorch autograd.
 
   segmentation_models_pytorch  segmentation_models_pytorch/losses/{dice,jaccard,tversky,_functional}.py
                                (the L1 "soft_tversky_score" of Oct 2024)
@@ -213,124 +214,135 @@ def semseg_tversky(p, y):
     return 1.0 - (tp + 1.0) / (tp + 0.7 * fn + 0.3 * fp + 1.0)
 
 
+def case(w, name, loss, options, inputs, fn, **kw):
+    """Records fn(input) and its gradient with respect to the input; a float64
+    graph's gradient is held to float64 rounding."""
+    x = inputs["input"]
+    if kw.get("input_dtype") == "float64":
+        kw.setdefault("grad_rtol", 1e-10)
+        kw.setdefault("grad_atol", 1e-13)
+    w.case(name, loss, options, inputs, fn(x), input_grad=w.grad(fn, x), **kw)
+
+
 def make(w):
     # ---- segmentation_models_pytorch -------------------------------------
     for loss, a, b in [("dice", 0.5, 0.5), ("jaccard", 1.0, 1.0), ("tversky", 0.5, 0.5)]:
         x, t = logits(3, 1, 5, 6), mask(3, 1, 5, 6)
-        w.case("smp %s binary" % loss, loss, {"preset": "smp", "mode": "binary"},
-               {"input": x, "target": t}, smp_loss("binary", x, t, a, b))
+        case(w, "smp %s binary" % loss, loss, {"preset": "smp", "mode": "binary"},
+                {"input": x, "target": t}, lambda x: smp_loss("binary", x, t, a, b))
         x, t = logits(2, 3, 4, 5), torch.rand(2, 3, 4, 5)  # soft labels: the L1 intersection matters
-        w.case("smp %s multilabel soft" % loss, loss, {"preset": "smp", "mode": "multilabel"},
-               {"input": x, "target": t}, smp_loss("multilabel", x, t, a, b))
+        case(w, "smp %s multilabel soft" % loss, loss, {"preset": "smp", "mode": "multilabel"},
+                {"input": x, "target": t}, lambda x: smp_loss("multilabel", x, t, a, b))
         x, y = logits(2, 4, 5, 5), torch.randint(0, 3, (2, 5, 5))  # class 3 absent: loss 0, still counted
-        w.case("smp %s multiclass absent class" % loss, loss, {"preset": "smp", "mode": "multiclass", "classes": "4"},
-               {"input": x, "target": y}, smp_loss("multiclass", x, y, a, b))
+        case(w, "smp %s multiclass absent class" % loss, loss, {"preset": "smp", "mode": "multiclass", "classes": "4"},
+                {"input": x, "target": y}, lambda x: smp_loss("multiclass", x, y, a, b))
         y[0, 0, :] = 255
         y[1, 2:4, 1] = 255
-        w.case("smp %s multiclass ignore" % loss, loss,
-               {"preset": "smp", "mode": "multiclass", "classes": "4", "ignore_index": "255"},
-               {"input": x, "target": y}, smp_loss("multiclass", x, y, a, b, ignore_index=255))
+        case(w, "smp %s multiclass ignore" % loss, loss,
+                {"preset": "smp", "mode": "multiclass", "classes": "4", "ignore_index": "255"},
+                {"input": x, "target": y}, lambda x: smp_loss("multiclass", x, y, a, b, ignore_index=255))
     x, y = logits(2, 3, 4, 6), torch.randint(0, 3, (2, 4, 6))
-    w.case("smp dice smooth 1 log_loss", "dice",
-           {"preset": "smp", "mode": "multiclass", "classes": "3", "smooth_nr": "2", "smooth_dr": "2", "log_loss": "true"},
-           {"input": x, "target": y}, smp_loss("multiclass", x, y, 0.5, 0.5, smooth=1.0, log_loss=True))
+    case(w, "smp dice smooth 1 log_loss", "dice",
+            {"preset": "smp", "mode": "multiclass", "classes": "3", "smooth_nr": "2", "smooth_dr": "2", "log_loss": "true"},
+            {"input": x, "target": y}, lambda x: smp_loss("multiclass", x, y, 0.5, 0.5, smooth=1.0, log_loss=True))
     x, y = logits(2, 3, 4, 6), torch.randint(0, 3, (2, 4, 6))
-    w.case("smp dice class weights", "dice",
-           {"preset": "smp", "mode": "multiclass", "class_weights": "0.2,1,3"},
-           {"input": x, "target": y}, smp_loss("multiclass", x, y, 0.5, 0.5, class_weights=[0.2, 1.0, 3.0]))
+    case(w, "smp dice class weights", "dice",
+            {"preset": "smp", "mode": "multiclass", "class_weights": "0.2,1,3"},
+            {"input": x, "target": y}, lambda x: smp_loss("multiclass", x, y, 0.5, 0.5, class_weights=[0.2, 1.0, 3.0]))
     x, t = logits(2, 2, 4, 4), mask(2, 2, 4, 4)
     t[:, 1] = 0  # an empty channel: zeroed
-    w.case("smp tversky multilabel alpha beta empty channel", "tversky",
-           {"preset": "smp", "mode": "multilabel", "alpha": "0.3", "beta": "0.7"},
-           {"input": x, "target": t}, smp_loss("multilabel", x, t, 0.3, 0.7))
+    case(w, "smp tversky multilabel alpha beta empty channel", "tversky",
+            {"preset": "smp", "mode": "multilabel", "alpha": "0.3", "beta": "0.7"},
+            {"input": x, "target": t}, lambda x: smp_loss("multilabel", x, t, 0.3, 0.7))
     x, t = logits(2, 1, 3, 4, 5), mask(2, 1, 3, 4, 5)
-    w.case("smp dice binary 3d", "dice", {"preset": "smp", "mode": "binary", "spatial_dims": "3"},
-           {"input": x, "target": t}, smp_loss("binary", x, t, 0.5, 0.5))
+    case(w, "smp dice binary 3d", "dice", {"preset": "smp", "mode": "binary", "spatial_dims": "3"},
+            {"input": x, "target": t}, lambda x: smp_loss("binary", x, t, 0.5, 0.5))
     x, y = logits(2, 3, 5, 4), torch.randint(0, 3, (2, 5, 4))
-    w.case("smp jaccard multiclass nhwc", "jaccard", {"preset": "smp", "mode": "multiclass", "layout": "nhwc"},
-           {"input": x.permute(0, 2, 3, 1).contiguous(), "target": y}, smp_loss("multiclass", x, y, 1.0, 1.0))
+    case(w, "smp jaccard multiclass nhwc", "jaccard", {"preset": "smp", "mode": "multiclass", "layout": "nhwc"},
+            {"input": x.permute(0, 2, 3, 1).contiguous(), "target": y},
+            lambda xh: smp_loss("multiclass", xh.permute(0, 3, 1, 2), y, 1.0, 1.0))
 
     # ---- MONAI ---------------------------------------------------------
     x, y = logits(3, 4, 5, 6), torch.randint(0, 4, (3, 5, 6))
-    w.case("monai dice softmax", "dice", {"preset": "monai", "mode": "multiclass", "classes": "4"},
-           {"input": x, "target": y}, monai_dice("multiclass", x, y, "softmax"))
-    w.case("monai jaccard softmax", "jaccard", {"preset": "monai", "mode": "multiclass", "classes": "4"},
-           {"input": x, "target": y}, monai_dice("multiclass", x, y, "softmax", jaccard=True))
-    w.case("monai tversky softmax", "tversky", {"preset": "monai", "mode": "multiclass", "classes": "4"},
-           {"input": x, "target": y}, monai_tversky("multiclass", x, y, "softmax"))
-    w.case("monai tversky alpha beta no background", "tversky",
-           {"preset": "monai", "mode": "multiclass", "classes": "4", "alpha": "0.3", "beta": "0.7", "include_background": "false"},
-           {"input": x, "target": y}, monai_tversky("multiclass", x, y, "softmax", 0.3, 0.7, include_background=False))
-    w.case("monai dice batch squared", "dice",
-           {"preset": "monai", "mode": "multiclass", "classes": "4", "per_image": "false", "squared": "true"},
-           {"input": x, "target": y}, monai_dice("multiclass", x, y, "softmax", squared=True, batch=True))
-    w.case("monai dice weight no background", "dice",
-           {"preset": "monai", "mode": "multiclass", "classes": "4", "include_background": "false", "class_weights": "9,1,2,0.5"},
-           {"input": x, "target": y},
-           monai_dice("multiclass", x, y, "softmax", include_background=False, weight=[1.0, 2.0, 0.5]))
+    case(w, "monai dice softmax", "dice", {"preset": "monai", "mode": "multiclass", "classes": "4"},
+            {"input": x, "target": y}, lambda x: monai_dice("multiclass", x, y, "softmax"))
+    case(w, "monai jaccard softmax", "jaccard", {"preset": "monai", "mode": "multiclass", "classes": "4"},
+            {"input": x, "target": y}, lambda x: monai_dice("multiclass", x, y, "softmax", jaccard=True))
+    case(w, "monai tversky softmax", "tversky", {"preset": "monai", "mode": "multiclass", "classes": "4"},
+            {"input": x, "target": y}, lambda x: monai_tversky("multiclass", x, y, "softmax"))
+    case(w, "monai tversky alpha beta no background", "tversky",
+            {"preset": "monai", "mode": "multiclass", "classes": "4", "alpha": "0.3", "beta": "0.7", "include_background": "false"},
+            {"input": x, "target": y}, lambda x: monai_tversky("multiclass", x, y, "softmax", 0.3, 0.7, include_background=False))
+    case(w, "monai dice batch squared", "dice",
+            {"preset": "monai", "mode": "multiclass", "classes": "4", "per_image": "false", "squared": "true"},
+            {"input": x, "target": y}, lambda x: monai_dice("multiclass", x, y, "softmax", squared=True, batch=True))
+    case(w, "monai dice weight no background", "dice",
+            {"preset": "monai", "mode": "multiclass", "classes": "4", "include_background": "false", "class_weights": "9,1,2,0.5"},
+            {"input": x, "target": y},
+            lambda x: monai_dice("multiclass", x, y, "softmax", include_background=False, weight=[1.0, 2.0, 0.5]))
     x, t = logits(2, 3, 4, 5), mask(2, 3, 4, 5)
-    w.case("monai dice sigmoid multilabel", "dice", {"preset": "monai", "mode": "multilabel"},
-           {"input": x, "target": t}, monai_dice("multilabel", x, t, "sigmoid"))
-    w.case("monai jaccard sigmoid multilabel", "jaccard", {"preset": "monai", "mode": "multilabel"},
-           {"input": x, "target": t}, monai_dice("multilabel", x, t, "sigmoid", jaccard=True))
+    case(w, "monai dice sigmoid multilabel", "dice", {"preset": "monai", "mode": "multilabel"},
+            {"input": x, "target": t}, lambda x: monai_dice("multilabel", x, t, "sigmoid"))
+    case(w, "monai jaccard sigmoid multilabel", "jaccard", {"preset": "monai", "mode": "multilabel"},
+            {"input": x, "target": t}, lambda x: monai_dice("multilabel", x, t, "sigmoid", jaccard=True))
     p, t = torch.rand(2, 3, 4, 5), torch.rand(2, 3, 4, 5)
-    w.case("monai dice no activation soft_label", "dice",
-           {"preset": "monai", "mode": "multilabel", "from_logits": "false", "intersection": "l1"},
-           {"input": p, "target": t}, monai_dice("multilabel", p, t, None, soft_label=True))
+    case(w, "monai dice no activation soft_label", "dice",
+            {"preset": "monai", "mode": "multilabel", "from_logits": "false", "intersection": "l1"},
+            {"input": p, "target": t}, lambda p: monai_dice("multilabel", p, t, None, soft_label=True))
     x, t = logits(2, 1, 3, 4, 5), mask(2, 1, 3, 4, 5)
-    w.case("monai dice sigmoid binary 3d", "dice", {"preset": "monai", "mode": "binary", "spatial_dims": "3"},
-           {"input": x, "target": t}, monai_dice("binary", x, t, "sigmoid"))
+    case(w, "monai dice sigmoid binary 3d", "dice", {"preset": "monai", "mode": "binary", "spatial_dims": "3"},
+            {"input": x, "target": t}, lambda x: monai_dice("binary", x, t, "sigmoid"))
     x, t = logits(2, 1, 4, 4), torch.zeros(2, 1, 4, 4)
     x[1] = -1e4  # sample 1: empty target, empty prediction
-    w.case("monai dice empty target", "dice", {"preset": "monai", "mode": "binary"},
-           {"input": x, "target": t}, monai_dice("binary", x, t, "sigmoid"))
+    case(w, "monai dice empty target", "dice", {"preset": "monai", "mode": "binary"},
+            {"input": x, "target": t}, lambda x: monai_dice("binary", x, t, "sigmoid"))
 
     # Near-empty: where the smoothing decides the value (MONAI's Jaccard
     # smoothing enters as half of smooth_nr and smooth_dr in onnxloss's form).
     x, t = torch.full((2, 1, 4, 4), -12.0), torch.zeros(2, 1, 4, 4)
     t[0, 0, 1, 1] = 1
     for loss, fn in [("dice", monai_dice), ("jaccard", lambda *a: monai_dice(*a, jaccard=True)), ("tversky", monai_tversky)]:
-        w.case("monai %s near empty" % loss, loss, {"preset": "monai", "mode": "binary"},
-               {"input": x, "target": t}, fn("binary", x, t, "sigmoid"))
+        case(w, "monai %s near empty" % loss, loss, {"preset": "monai", "mode": "binary"},
+                {"input": x, "target": t}, lambda x: fn("binary", x, t, "sigmoid"))
 
     # ---- kornia --------------------------------------------------------
     x, y = logits(3, 4, 5, 6), torch.randint(0, 4, (3, 5, 6))
-    w.case("kornia dice micro", "dice", {"preset": "kornia", "mode": "multiclass", "classes": "4"},
-           {"input": x, "target": y}, kornia_dice(x, y))
-    w.case("kornia dice macro", "dice", {"preset": "kornia", "mode": "multiclass", "classes": "4", "average": "macro"},
-           {"input": x, "target": y}, kornia_dice(x, y, average="macro"))
+    case(w, "kornia dice micro", "dice", {"preset": "kornia", "mode": "multiclass", "classes": "4"},
+            {"input": x, "target": y}, lambda x: kornia_dice(x, y))
+    case(w, "kornia dice macro", "dice", {"preset": "kornia", "mode": "multiclass", "classes": "4", "average": "macro"},
+            {"input": x, "target": y}, lambda x: kornia_dice(x, y, average="macro"))
     y2 = y.clone()
     y2[0, :2, :] = -100
     y2[2, 4, 5] = -100
-    w.case("kornia dice ignore", "dice", {"preset": "kornia", "mode": "multiclass", "classes": "4"},
-           {"input": x, "target": y2}, kornia_dice(x, y2))
+    case(w, "kornia dice ignore", "dice", {"preset": "kornia", "mode": "multiclass", "classes": "4"},
+            {"input": x, "target": y2}, lambda x: kornia_dice(x, y2))
     # In float64 the 1e-6 floor of kornia's one-hot target is visible (about
     # 4e-6 of the loss with 8 classes).
     x8, y8 = logits(2, 8, 4, 5), torch.randint(0, 8, (2, 4, 5))
-    w.case("kornia dice micro float64", "dice", {"preset": "kornia", "mode": "multiclass", "classes": "8", "dtype": "float64"},
-           {"input": x8, "target": y8}, kornia_dice(x8, y8), rtol=2e-7, atol=1e-9, input_dtype="float64")
-    w.case("kornia dice macro float64", "dice",
-           {"preset": "kornia", "mode": "multiclass", "classes": "8", "dtype": "float64", "average": "macro"},
-           {"input": x8, "target": y8}, kornia_dice(x8, y8, average="macro"), rtol=2e-7, atol=1e-9, input_dtype="float64")
-    w.case("kornia tversky", "tversky", {"preset": "kornia", "mode": "multiclass", "classes": "4", "alpha": "0.3", "beta": "0.7"},
-           {"input": x, "target": y}, kornia_tversky(x, y, 0.3, 0.7))
-    w.case("kornia tversky ignore", "tversky",
-           {"preset": "kornia", "mode": "multiclass", "classes": "4", "alpha": "0.8", "beta": "0.4"},
-           {"input": x, "target": y2}, kornia_tversky(x, y2, 0.8, 0.4))
+    case(w, "kornia dice micro float64", "dice", {"preset": "kornia", "mode": "multiclass", "classes": "8", "dtype": "float64"},
+            {"input": x8, "target": y8}, lambda x8: kornia_dice(x8, y8), rtol=2e-7, atol=1e-9, input_dtype="float64")
+    case(w, "kornia dice macro float64", "dice",
+            {"preset": "kornia", "mode": "multiclass", "classes": "8", "dtype": "float64", "average": "macro"},
+            {"input": x8, "target": y8}, lambda x8: kornia_dice(x8, y8, average="macro"), rtol=2e-7, atol=1e-9, input_dtype="float64")
+    case(w, "kornia tversky", "tversky", {"preset": "kornia", "mode": "multiclass", "classes": "4", "alpha": "0.3", "beta": "0.7"},
+            {"input": x, "target": y}, lambda x: kornia_tversky(x, y, 0.3, 0.7))
+    case(w, "kornia tversky ignore", "tversky",
+            {"preset": "kornia", "mode": "multiclass", "classes": "4", "alpha": "0.8", "beta": "0.4"},
+            {"input": x, "target": y2}, lambda x: kornia_tversky(x, y2, 0.8, 0.4))
     # Only α+β matters in kornia's micro form: 0.1 + 1.1 gives the same as 0.8 + 0.4.
-    w.case("kornia tversky alpha plus beta", "tversky",
-           {"preset": "kornia", "mode": "multiclass", "classes": "4", "alpha": "0.1", "beta": "1.1"},
-           {"input": x, "target": y2}, kornia_tversky(x, y2, 0.8, 0.4))
+    case(w, "kornia tversky alpha plus beta", "tversky",
+            {"preset": "kornia", "mode": "multiclass", "classes": "4", "alpha": "0.1", "beta": "1.1"},
+            {"input": x, "target": y2}, lambda x: kornia_tversky(x, y2, 0.8, 0.4))
 
     # ---- SemSegLoss ----------------------------------------------------
     p, t = torch.rand(3, 1, 6, 5), mask(3, 1, 6, 5)
     for loss, fn in [("dice", semseg_dice), ("jaccard", semseg_jaccard), ("tversky", semseg_tversky)]:
-        w.case("semsegloss %s binary" % loss, loss, {"preset": "semsegloss", "mode": "binary", "from_logits": "false"},
-               {"input": p, "target": t}, fn(p, t))
+        case(w, "semsegloss %s binary" % loss, loss, {"preset": "semsegloss", "mode": "binary", "from_logits": "false"},
+                {"input": p, "target": t}, lambda p: fn(p, t))
     p, t = torch.rand(2, 3, 4, 4), mask(2, 3, 4, 4)
     for loss, fn in [("dice", semseg_dice), ("jaccard", semseg_jaccard), ("tversky", semseg_tversky)]:
-        w.case("semsegloss %s multilabel" % loss, loss, {"preset": "semsegloss", "mode": "multilabel", "from_logits": "false"},
-               {"input": p, "target": t}, fn(p, t))
+        case(w, "semsegloss %s multilabel" % loss, loss, {"preset": "semsegloss", "mode": "multilabel", "from_logits": "false"},
+                {"input": p, "target": t}, lambda p: fn(p, t))
     x, t = logits(2, 1, 5, 5), mask(2, 1, 5, 5)
-    w.case("semsegloss dice on logits", "dice", {"preset": "semsegloss", "mode": "binary"},
-           {"input": x, "target": t}, semseg_dice(torch.sigmoid(x.double()), t))
+    case(w, "semsegloss dice on logits", "dice", {"preset": "semsegloss", "mode": "binary"},
+            {"input": x, "target": t}, lambda x: semseg_dice(torch.sigmoid(x.double()), t))

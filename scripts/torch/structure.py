@@ -15,7 +15,8 @@ papers' definitions with torch's own convolution and pooling:
             a 3×3 Gaussian window with reflected borders, f = e > β·max e,
             Σ e·f·CE / Σ f.
   Lovász    Berman et al.'s lovasz_grad, lovasz_hinge_flat and
-            lovasz_softmax_flat (present classes), ignored pixels filtered out.
+            lovasz_softmax_flat (present classes, or all), ignored pixels
+            filtered out; their input_grad by autograd through the sort.
   BF1       Bokhovkin & Burnaev's reference code (max_pool2d boundaries,
             θ0 = 3, θ = 5).
   clDice    Shit et al.'s soft_erode, soft_dilate, soft_skel and soft_cldice.
@@ -210,8 +211,8 @@ def lovasz_hinge_flat(logit, label):
     return torch.dot(F.relu(errors_sorted), lovasz_grad(label[perm]))
 
 
-def lovasz_softmax_flat(pr, lab, present=True):
-    losses = []
+def lovasz_softmax_flat(pr, lab, present=True, weights=None):
+    losses, ws = [], []
     for c in range(pr.shape[1]):
         fg = (lab == c).double()
         if present and fg.sum() == 0:
@@ -219,7 +220,39 @@ def lovasz_softmax_flat(pr, lab, present=True):
         errors = (fg - pr[:, c]).abs()
         errors_sorted, perm = torch.sort(errors, descending=True)
         losses.append(torch.dot(errors_sorted, lovasz_grad(fg[perm])))
-    return torch.stack(losses).mean() if losses else pr.sum() * 0.0
+        ws.append(1.0 if weights is None else weights[c])
+    if not losses:
+        return pr.sum() * 0.0
+    ws = torch.tensor(ws, dtype=torch.float64)
+    return (torch.stack(losses) * ws).sum() / ws.sum()
+
+
+def lovasz_softmax(x, y, per_image, ignore=255, present=True, weights=None):
+    """Berman et al.'s lovasz_softmax on logits x [N,C,H,W] and labels y."""
+    p = probs(x, "multiclass")
+    n, c = p.shape[:2]
+
+    def flat(i):
+        pr = p[i].reshape(c, -1).t()
+        lab = y[i].reshape(-1)
+        keep = lab != ignore
+        return pr[keep], lab[keep]
+
+    if per_image:
+        return torch.stack([lovasz_softmax_flat(*flat(i), present, weights) for i in range(n)]).mean()
+    prs, labs = zip(*[flat(i) for i in range(n)])
+    return lovasz_softmax_flat(torch.cat(prs), torch.cat(labs), present, weights)
+
+
+def lovasz_hinge(x, t, per_image, ignore=-1):
+    """Berman et al.'s lovasz_hinge on logits x [N,1,H,W] and labels t."""
+    x = x.double()
+    if per_image:
+        return torch.stack([lovasz_hinge_flat(x[i].reshape(-1)[t[i].reshape(-1) != ignore],
+                                              t[i].double().reshape(-1)[t[i].reshape(-1) != ignore])
+                            for i in range(len(x))]).mean()
+    keep = t.reshape(-1) != ignore
+    return lovasz_hinge_flat(x.reshape(-1)[keep], t.double().reshape(-1)[keep])
 
 
 def lovasz_cases(w):
@@ -229,34 +262,42 @@ def lovasz_cases(w):
         y = torch.randint(0, c, (n, h, wd))
         y[0, :2] = 255
         y[2, 3, 1:5] = 255
-        p = probs(x, "multiclass")
-
-        def flat(i):
-            pr = p[i].reshape(c, -1).t()
-            lab = y[i].reshape(-1)
-            keep = lab != 255
-            return pr[keep], lab[keep]
-
-        if per_image:
-            loss = torch.stack([lovasz_softmax_flat(*flat(i)) for i in range(n)]).mean()
-        else:
-            prs, labs = zip(*[flat(i) for i in range(n)])
-            loss = lovasz_softmax_flat(torch.cat(prs), torch.cat(labs))
         w.case("lovasz-softmax ignore per_image=%s" % per_image, "lovasz-softmax",
                {"classes": "4", "ignore_index": "255", "per_image": str(per_image).lower()},
-               {"input": x, "target": y}, loss)
+               {"input": x, "target": y}, lovasz_softmax(x, y, per_image),
+               input_grad=w.grad(lambda x: lovasz_softmax(x, y, per_image), x))
         xb = logits(n, 1, h, wd)
         tb = mask(n, 1, h, wd)
         tb[1, 0, :3] = -1
-        if per_image:
-            loss = torch.stack([lovasz_hinge_flat(xb[i].double().reshape(-1)[tb[i].reshape(-1) != -1],
-                                                  tb[i].double().reshape(-1)[tb[i].reshape(-1) != -1]) for i in range(n)]).mean()
-        else:
-            keep = tb.reshape(-1) != -1
-            loss = lovasz_hinge_flat(xb.double().reshape(-1)[keep], tb.double().reshape(-1)[keep])
         w.case("lovasz-hinge ignore per_image=%s" % per_image, "lovasz-hinge",
                {"mode": "binary", "ignore_index": "-1", "per_image": str(per_image).lower()},
-               {"input": xb, "target": tb}, loss)
+               {"input": xb, "target": tb}, lovasz_hinge(xb, tb, per_image),
+               input_grad=w.grad(lambda x: lovasz_hinge(x, tb, per_image), xb))
+
+
+def lovasz_more_cases(w):
+    """Lovász-Softmax over all classes, with class weights, and in float64."""
+    n, c, h, wd = 2, 5, 5, 6
+    x = logits(n, c, h, wd)
+    y = torch.randint(0, c - 1, (n, h, wd))  # class 4 absent
+    y[1, 1:3, 2:5] = 255
+    for per_image in (False, True):
+        w.case("lovasz-softmax all classes per_image=%s" % per_image, "lovasz-softmax",
+               {"classes": "5", "ignore_index": "255", "class_set": "all", "per_image": str(per_image).lower()},
+               {"input": x, "target": y}, lovasz_softmax(x, y, per_image, present=False),
+               input_grad=w.grad(lambda x: lovasz_softmax(x, y, per_image, present=False), x))
+    cw = [0.5, 2.0, 1.0, 0.25, 3.0]
+    w.case("lovasz-softmax class weights", "lovasz-softmax",
+           {"classes": "5", "ignore_index": "255", "class_weights": "0.5,2,1,0.25,3"},
+           {"input": x, "target": y}, lovasz_softmax(x, y, False, weights=cw),
+           input_grad=w.grad(lambda x: lovasz_softmax(x, y, False, weights=cw), x))
+    x, y = logits(2, 3, 6, 5), torch.randint(0, 3, (2, 6, 5))
+    y[0, 0, :] = 255
+    w.case("lovasz-softmax float64 per_image", "lovasz-softmax",
+           {"classes": "3", "ignore_index": "255", "per_image": "true", "dtype": "float64"},
+           {"input": x, "target": y}, lovasz_softmax(x, y, True),
+           input_grad=w.grad(lambda x: lovasz_softmax(x, y, True), x),
+           rtol=2e-7, atol=1e-9, grad_rtol=1e-10, grad_atol=1e-13, input_dtype="float64")
 
 
 # Boundary F1 -------------------------------------------------------------
@@ -396,3 +437,4 @@ def make(w):
     boundary_cases(w)
     cldice_cases(w)
     hybrid_cases(w)
+    lovasz_more_cases(w)
