@@ -949,6 +949,10 @@ func TestVJPWindow(t *testing.T) {
 		{"symbolic stride 2", []int{2, 2, 7, 6}, []int{2, 2, 3, 3}, Window{Strides: []int64{2, 2}}, 1, true, true},
 		{"symbolic same", []int{2, 2, 5, 4}, []int{3, 2, 3, 3}, Window{Pads: SamePads(3, 3)}, 1, false, true},
 		{"3d", []int{1, 2, 3, 4, 5}, []int{2, 2, 2, 3, 3}, Window{Pads: []int64{0, 1, 1, 1, 1, 1}}, 1, true, false},
+		// End padding on symbolic sizes: the transposed convolution cannot
+		// crop it with a known output_padding.
+		{"symbolic stride 2 end pads", []int{1, 2, 6, 7}, []int{2, 2, 2, 2}, Window{Strides: []int64{2, 2}, Pads: []int64{0, 0, 1, 1}}, 1, false, true},
+		{"symbolic end pads", []int{1, 2, 5, 4}, []int{2, 2, 2, 3}, Window{Pads: []int64{0, 1, 1, 1}}, 1, true, true},
 	}
 	for i, c := range convs {
 		t.Run("Conv/"+c.name, func(t *testing.T) {
@@ -977,6 +981,10 @@ func TestVJPWindow(t *testing.T) {
 		{"2x2 stride 2", []int{1, 3, 5, 4}, Window{Kernel: []int64{2, 2}, Strides: []int64{2, 2}}, false, false},
 		{"symbolic", []int{2, 2, 7, 5}, Window{Kernel: []int64{3, 2}, Strides: []int64{2, 1}, Pads: []int64{1, 0, 0, 1}}, false, true},
 		{"3d", []int{1, 2, 3, 4, 4}, Window{Kernel: []int64{3, 3, 3}, Pads: SamePads(3, 3, 3)}, false, false},
+		// The halving of ms-ssim on symbolic sizes, even and odd: every
+		// position is in a window, the last one of an even axis too.
+		{"symbolic halving", []int{2, 1, 4, 7}, Window{Kernel: []int64{2, 2}, Strides: []int64{2, 2}, Pads: []int64{0, 0, 1, 1}}, false, true},
+		{"symbolic halving count pad", []int{1, 2, 6, 5}, Window{Kernel: []int64{2, 2}, Strides: []int64{2, 2}, Pads: []int64{0, 0, 1, 1}}, true, true},
 	}
 	for i, c := range pools {
 		args := func() []arg {

@@ -25,19 +25,57 @@ func windowAttrs(n *Node, sd int) (k, s, p, d []int64) {
 }
 
 // unpoolTo brings r, the output of a transposed convolution over x's
-// spatial axes, to x's spatial size: a strided window leaves the last
-// (H + pads - span) mod stride positions of an axis out of every window,
-// and their gradient is zero. It pads r with zeros there when needed.
-func unpoolTo(r, x *Value, s []int64) *Value {
+// spatial axes, to x's spatial size. With known sizes r already has them
+// (see transposePads) but where a strided window leaves the last
+// (H + pads - span) mod stride positions of an axis out of every window;
+// their gradient is zero, and r is padded with zeros there. With unknown
+// sizes the transposed convolution kept every position the windows reach,
+// end padding included, and r is first cut to x's length.
+func unpoolTo(r, x *Value, s []int64, trim bool) *Value {
+	g := r.g
 	for i, st := range s {
 		a := 2 + i
-		if st == 1 || r.shape[a].sameAs(x.shape[a]) {
+		if r.shape[a].sameAs(x.shape[a]) {
+			continue
+		}
+		if trim {
+			shape := r.shape.Clone()
+			shape[a] = UnknownDim
+			r = g.addNode("Slice", []*Value{r, Ints(g, 0), DimOf(x, a), Ints(g, int64(a))}, nil, outSpec{r.dtype, shape}).outputs[0]
+		}
+		if st == 1 && !trim {
 			continue
 		}
 		after := Sub(DimOf(x, a), DimOf(r, a))
 		r = padAxis(r, a, Ints(r.g, 0), after, x.shape[a])
 	}
 	return r
+}
+
+// transposePads returns the pads and output_padding of the transposed
+// convolution that spreads a window op's cotangent back over x, and
+// whether its output must be cut to x's size (see unpoolTo). With every
+// spatial size known, the window op's own pads crop the result and
+// output_padding gives back the positions the end padding would cut off.
+// Otherwise output_padding cannot be computed: the end padding is left
+// uncropped (zero) and the result cut to x's length at run time.
+func transposePads(x, y *Value, k, s, p, d []int64) (pads, op []int64, trim bool) {
+	sd := len(s)
+	for i := 0; i < sd; i++ {
+		if !x.shape[2+i].Known() || !y.shape[2+i].Known() {
+			trim = true
+		}
+	}
+	if !trim {
+		op, ok := outputPadding(x, y, k, s, p, d)
+		if !ok {
+			op = nil
+		}
+		return p, op, false
+	}
+	pads = make([]int64, 2*sd)
+	copy(pads, p[:sd])
+	return pads, nil, true
 }
 
 // outputPadding returns ConvTranspose's output_padding that gives back x's
@@ -76,23 +114,24 @@ func vjpConv(ad *autodiff, n *Node, ct *Value, need []bool) []*Value {
 	c := ad.full(ct, y)
 	out := make([]*Value, len(n.inputs))
 	if need[0] {
-		attrs := map[string]any{"kernel_shape": k, "strides": s, "pads": p, "dilations": d, "group": group}
-		if op, ok := outputPadding(x, y, k, s, p, d); ok {
+		pads, op, trim := transposePads(x, y, k, s, p, d)
+		attrs := map[string]any{"kernel_shape": k, "strides": s, "pads": pads, "dilations": d, "group": group}
+		if op != nil {
 			attrs["output_padding"] = op
 		}
 		shape := Shape{y.shape[0], x.shape[1]}
 		for i := 0; i < sd; i++ {
-			if s[i] == 1 {
+			if s[i] == 1 && !trim {
 				shape = append(shape, x.shape[2+i])
 			} else {
 				shape = append(shape, UnknownDim)
 			}
 		}
-		if _, ok := attrs["output_padding"]; ok {
+		if op != nil {
 			shape = x.shape.Clone()
 		}
 		r := g.addNode("ConvTranspose", []*Value{c, w}, attrs, outSpec{c.dtype, shape}).outputs[0]
-		out[0] = unpoolTo(r, x, s)
+		out[0] = unpoolTo(r, x, s, trim)
 	}
 	if need[1] {
 		out[1] = convWeightGrad(x, c, w, k, s, p, d, group)
@@ -196,8 +235,9 @@ func vjpAveragePool(ad *autodiff, n *Node, ct *Value, _ []bool) []*Value {
 		ones[i] = 1
 	}
 	kernel := ConstTensor(g, tensor.FromFloat64(kshape, ones).Convert(c.dtype))
-	attrs := map[string]any{"kernel_shape": k, "strides": s, "pads": p}
-	if op, ok := outputPadding(x, y, k, s, p, ones64(sd)); ok {
+	pads, op, trim := transposePads(x, y, k, s, p, ones64(sd))
+	attrs := map[string]any{"kernel_shape": k, "strides": s, "pads": pads}
+	if op != nil {
 		attrs["output_padding"] = op
 	}
 	shape := Shape{UnknownDim, Fixed(1)}
@@ -207,7 +247,7 @@ func vjpAveragePool(ad *autodiff, n *Node, ct *Value, _ []bool) []*Value {
 	spread := g.addNode("ConvTranspose", []*Value{folded, kernel}, attrs, outSpec{c.dtype, shape}).outputs[0]
 	spread = Reshape(spread, Concat(0, Slice(ad.shapeOf(x), []int64{0}, []int64{2}, []int64{0}, nil),
 		Slice(ShapeOf(spread), []int64{2}, []int64{math.MaxInt64}, []int64{0}, nil)))
-	return []*Value{unpoolTo(spread, x, s)}
+	return []*Value{unpoolTo(spread, x, s, trim)}
 }
 
 func ones64(n int) []int64 {
