@@ -274,7 +274,11 @@ func init() {
 			d2 := Square(Sub(t, p))
 			stN := c.spatialSum(t)
 			fg := c.columns(rc, c.spatialSum(Mul(d2, t)))
-			all := c.columns(rc, c.spatialSum(d2))
+			// The background sum is its own reduction, not Σd² minus the
+			// foreground's: with a small background part the two terms'
+			// cotangents are ±(1-r)/(Σ(1-t) + smooth), up to 1e5, and their
+			// difference would lose the foreground's gradient in float32.
+			bg := c.columns(rc, c.spatialSum(Mul(d2, OneMinus(t))))
 			count := c.columns(rc, c.spatialCount(stN))
 			st := c.columns(rc, stN)
 			div := func(a, b *Value) *Value {
@@ -283,7 +287,7 @@ func init() {
 				}
 				return SafeDiv(a, b)
 			}
-			l := Add(MulScalar(div(fg, st), r), MulScalar(div(Sub(all, fg), Sub(count, st)), 1-r))
+			l := Add(MulScalar(div(fg, st), r), MulScalar(div(bg, Sub(count, st)), 1-r))
 			return c.regionReduce(rc, l, nil, false)
 		},
 		Reference: reference.SensitivitySpecificity,
