@@ -161,8 +161,8 @@ func init() {
 		Description: "Karimi & Salcudean's distance-transform Hausdorff loss: the squared error (p - y)² weighted by " +
 			"the α-th powers of the distance fields of the thresholded prediction and of the target, where the " +
 			"field of a mask is its distance transform plus that of its complement (the distance of every pixel to " +
-			"the mask's boundary). Both fields are computed in the graph, for the whole batch in one exact " +
-			"Euclidean distance transform; they are label-side (the prediction field is a function of p > 0.5) and " +
+			"the mask's boundary). Both fields are computed in the graph with exact Euclidean distance " +
+			"transforms over the whole batch (one per mask and complement); they are label-side (the prediction field is a function of p > 0.5) and " +
 			"carry no gradient, as in MONAI, so the gradient flows through (p - y)² only. The field of a mask that " +
 			"is all foreground or all background is 0. The mean is taken per image and channel (or per channel " +
 			"over the batch), then over channels and images.",
@@ -262,7 +262,8 @@ func (c *Ctx) innerContour(m *Value) *Value {
 // buildHausdorffDT writes hausdorff-dt, or its log form.
 func buildHausdorffDT(c *Ctx, logForm bool) *Value {
 	p, t := c.dropBackground(c.Probs()), c.dropBackground(c.Target())
-	// The prediction's and the target's masks share one transform.
+	// Each mask and complement gets its own transform: the prediction's
+	// short distances do not wait for the target's long ones.
 	fgs, bgs := DistancePairs(c.distanceOptions(), labelMask(p), labelMask(t))
 	fieldP, fieldT := Add(fgs[0], bgs[0]), Add(fgs[1], bgs[1])
 	alpha := c.Float("alpha")
