@@ -93,11 +93,15 @@ func dimsName(d []int) string {
 }
 
 // BenchmarkEuclideanDistance times EuclideanDistance (edt) and DistancePair
-// (pair, exact and truncated at 32 pixels) of one [1,1,*dims] mask in ONNX
-// Runtime on the CPU, on the masks of scripts/scipy_edt.py bench, and reports
-// the process's peak resident memory while the session ran.
+// (pair exact, and pair-max32, truncated at 32 pixels) of one [1,1,*dims]
+// mask in ONNX Runtime on the CPU, on the masks of scripts/scipy_edt.py
+// bench, and reports the process's peak resident memory while the session
+// ran and its resident memory just before.
 //
 //	go test ./builder -run '^$' -bench EuclideanDistance -benchtime 3x
+//
+// scripts/bench_distance.py runs every case in a process of its own (so that
+// the peak memory is that case's alone) next to SciPy's timings.
 //
 // ONNXLOSS_EDT_SIZES picks sizes; ONNXLOSS_BENCH_THREADS sets ONNX Runtime's
 // threads (default 1, like SciPy).
@@ -123,7 +127,9 @@ func BenchmarkEuclideanDistance(b *testing.B) {
 			}{{"edt", 0}, {"pair", 0}, {"pair", 32}} {
 				name := fmt.Sprintf("%s/%s/%s", dimsName(dims), kind, tc.what)
 				if tc.maxd > 0 {
-					name += fmt.Sprintf("/max%g", tc.maxd)
+					// A sibling, not a sub-benchmark of pair, so that a
+					// -bench pattern can select pair alone.
+					name += fmt.Sprintf("-max%g", tc.maxd)
 				}
 				b.Run(name, func(b *testing.B) {
 					model := edtBenchModel(b, len(dims), tc.what == "pair", DistanceOptions{MaxDistance: tc.maxd})

@@ -54,10 +54,16 @@ func distBenchInstances(dims []int) []int64 {
 // BenchmarkDistanceLosses times each distance loss (binary mode, one image,
 // default options) in ONNX Runtime on the CPU at the sizes of
 // ONNXLOSS_EDT_SIZES (default: the README's table), and reports the process's
-// peak resident memory while the session ran. Threads: ONNXLOSS_BENCH_THREADS
-// (default 1, like SciPy).
+// peak resident memory while the session ran, its resident memory just
+// before, and the loss value. The losses with max_distance also run with
+// max_distance 32 (NAME-max32): the two values give the bounded form's error
+// on the same inputs. Threads: ONNXLOSS_BENCH_THREADS (default 1, like
+// SciPy).
 //
 //	go test ./losses -run '^$' -bench DistanceLosses -benchtime 3x
+//
+// scripts/bench_distance.py runs every case in a process of its own (so that
+// the peak memory is that case's alone) next to SciPy's timings.
 func BenchmarkDistanceLosses(b *testing.B) {
 	testutil.RequireRuntime(b)
 	sizes := os.Getenv("ONNXLOSS_EDT_SIZES")
@@ -97,13 +103,25 @@ func BenchmarkDistanceLosses(b *testing.B) {
 			"target":    tensor.FromFloat32(shape, y),
 			"instances": tensor.FromInt64(append([]int{1}, dims...), inst),
 		}
+		var runs []string
 		for _, name := range names {
-			b.Run(size+"/"+name, func(b *testing.B) {
+			runs = append(runs, name)
+			if s, err := losses.Lookup(name); err == nil && hasParam(s, "max_distance") {
+				runs = append(runs, name+"-max32")
+			}
+		}
+		for _, run := range runs {
+			b.Run(size+"/"+run, func(b *testing.B) {
+				name, bounded := strings.CutSuffix(run, "-max32")
 				s, err := losses.Lookup(name)
 				if err != nil {
 					b.Fatal(err)
 				}
-				cfg, err := losses.Resolve(s, losses.Options{"mode": "binary", "spatial_dims": strconv.Itoa(len(dims))})
+				opts := losses.Options{"mode": "binary", "spatial_dims": strconv.Itoa(len(dims))}
+				if bounded {
+					opts["max_distance"] = "32"
+				}
+				cfg, err := losses.Resolve(s, opts)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -120,15 +138,18 @@ func BenchmarkDistanceLosses(b *testing.B) {
 					feed[e.Name] = in[e.Name]
 				}
 				debug.FreeOSMemory()
+				base := distResident("VmRSS:")
 				_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) // resets VmHWM
 				sess, err := runtime.NewSession(model, runtime.Options{Threads: threads})
 				if err != nil {
 					b.Fatal(err)
 				}
 				defer sess.Close()
-				if _, err := sess.Run(feed); err != nil {
+				first, err := sess.Run(feed)
+				if err != nil {
 					b.Fatal(err)
 				}
+				value := first["loss"].Float64s()[0]
 				times := make([]time.Duration, 0, b.N)
 				var ru0, ru1 syscall.Rusage
 				_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
@@ -151,20 +172,32 @@ func BenchmarkDistanceLosses(b *testing.B) {
 				}
 				b.ReportMetric(float64(times[len(times)/2].Microseconds())/1000, "ms/call")
 				b.ReportMetric(float64(times[0].Microseconds())/1000, "min-ms/call")
-				b.ReportMetric(float64(distPeakRSS())/(1<<20), "peakRSS-MiB")
+				b.ReportMetric(float64(distResident("VmHWM:"))/(1<<20), "peakRSS-MiB")
+				b.ReportMetric(float64(base)/(1<<20), "baseRSS-MiB")
+				b.ReportMetric(value, "loss")
 			})
 		}
 	}
 }
 
-// distPeakRSS reads VmHWM from /proc/self/status, in bytes (0 elsewhere).
-func distPeakRSS() int64 {
+func hasParam(s *losses.Spec, name string) bool {
+	for _, p := range s.Params {
+		if p.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// distResident reads a field of /proc/self/status (VmRSS:, VmHWM:) in bytes
+// (0 elsewhere).
+func distResident(field string) int64 {
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "VmHWM:") {
+		if strings.HasPrefix(line, field) {
 			f := strings.Fields(line)
 			if len(f) >= 2 {
 				kb, _ := strconv.ParseInt(f[1], 10, 64)

@@ -14,7 +14,8 @@
         the same formula (see blobs() and corner(); sizes like 256x256 or
         64x64x64, default: 256x256 512x512 1024x1024 64x64x64 128x128x128)
         and prints one JSON line per size and mask: the CPU time (the
-        smallest of several calls) of one distance_transform_edt call, and of the
+        smallest of several calls) of one distance_transform_edt call
+        (edt_s), of the mask's and its complement's (pair_s), and of the
         host-side distance maps that each distance loss needs (the way the
         Python libraries compute them, one image at a time).
 """
@@ -158,6 +159,7 @@ def bench(sizes):
             edt = ndimage.distance_transform_edt
             res = {"size": size, "mask": kind, "foreground": int(mask.sum())}
             res["edt_s"] = timed(lambda: edt(mask), repeat)
+            res["pair_s"] = timed(lambda: (edt(mask), edt(~mask)), repeat)
             # What each loss computes on the host, per [n, c] slice, in the
             # Python implementations (one image, one channel, binary).
             res["boundary_s"] = timed(lambda: edt(~mask) * ~mask - (edt(mask) - 1) * mask, repeat)
