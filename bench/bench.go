@@ -2,7 +2,9 @@
 // floor: a graph with the same inputs that only reads each of them once (one
 // ReduceSum per input). A loss is memory-bound, so the ratio of its time to
 // the floor's, measured in the same run on the same tensors, says how many
-// passes over the data it costs.
+// passes over the data it costs. With Options.Grad the loss with its
+// gradient output (the grad option) is timed in the same run too, so the
+// cost of the backward graph reads as a ratio to the loss alone.
 package bench
 
 import (
@@ -37,18 +39,45 @@ type Result struct {
 	// where the peak cannot be reset it is the process's lifetime peak less
 	// that baseline.
 	PeakRSS int64
+	// Grad1 is the median time of one call of the loss with its gradient
+	// output, and GradPeakRSS that session's own peak resident memory as
+	// PeakRSS; both 0 unless Options.Grad.
+	Grad1       time.Duration
+	GradPeakRSS int64
 }
 
 // Ratio is the loss time over the floor time.
 func (r Result) Ratio() float64 { return float64(r.Loss1) / float64(r.Floor1) }
 
+// GradRatio is the time of the loss with its gradient over the loss's
+// alone (0 without a gradient measurement).
+func (r Result) GradRatio() float64 {
+	if r.Grad1 == 0 {
+		return 0
+	}
+	return float64(r.Grad1) / float64(r.Loss1)
+}
+
+// GradFloorRatio is the time of the loss with its gradient over the
+// floor's (0 without a gradient measurement).
+func (r Result) GradFloorRatio() float64 {
+	if r.Grad1 == 0 {
+		return 0
+	}
+	return float64(r.Grad1) / float64(r.Floor1)
+}
+
 // GBps is the input bytes read per second of loss time, in GB/s.
 func (r Result) GBps() float64 { return float64(r.Bytes) / r.Loss1.Seconds() / 1e9 }
 
-// ParseShape reads "8,21,256,256".
+// ParseShape reads "8,21,256,256" (or "8x21x256x256").
 func ParseShape(s string) ([]int, error) {
 	var out []int
-	for _, p := range strings.Split(s, ",") {
+	sep := ","
+	if !strings.Contains(s, ",") {
+		sep = "x"
+	}
+	for _, p := range strings.Split(s, sep) {
 		n, err := strconv.Atoi(strings.TrimSpace(p))
 		if err != nil || n < 1 {
 			return nil, fmt.Errorf("shape %q: %q is not a positive integer", s, p)
@@ -153,19 +182,29 @@ type Options struct {
 	// Iters is the number of timed calls of each graph (after one warm-up).
 	Iters int
 	Seed  uint64
+	// Grad also times the loss with its gradient output, d loss / d input
+	// (the loss built with the grad option).
+	Grad bool
 }
 
-// Measure times a loss and its floor on the same random inputs, alternating
-// the two so that both see the same machine state, and reports medians.
+// Measure times a loss and its floor (and, with o.Grad, the loss with its
+// gradient) on the same random inputs, alternating the graphs so that all
+// see the same machine state, and reports medians.
 func Measure(s *losses.Spec, cfg *losses.Config, shape []int, o Options) (Result, error) {
 	res := Result{Loss: s.Name, Mode: cfg.Mode, Shape: shape, Iters: max(o.Iters, 1)}
-	m, err := export.LossModel(s, cfg)
+	plain := *cfg
+	plain.Grad = false
+	lossBytes, err := model(s, &plain)
 	if err != nil {
 		return res, err
 	}
-	lossBytes, err := export.Marshal(m)
-	if err != nil {
-		return res, err
+	var gradBytes []byte
+	if o.Grad {
+		withGrad := *cfg
+		withGrad.Grad = true
+		if gradBytes, err = model(s, &withGrad); err != nil {
+			return res, err
+		}
 	}
 	floorBytes, err := Floor(s, cfg)
 	if err != nil {
@@ -196,22 +235,53 @@ func Measure(s *losses.Spec, cfg *losses.Config, shape []int, o Options) (Result
 	if peak := procStatus("VmHWM:"); peak > base {
 		res.PeakRSS = peak - base
 	}
-	lt := make([]time.Duration, 0, res.Iters)
-	ft := make([]time.Duration, 0, res.Iters)
+	type timed struct {
+		s *runtime.Session
+		d []time.Duration
+	}
+	runs := []*timed{{s: loss}, {s: floor}}
+	if o.Grad {
+		resetPeak()
+		base := procStatus("VmRSS:")
+		grad, err := runtime.NewSession(gradBytes, o.Runtime)
+		if err != nil {
+			return res, err
+		}
+		defer grad.Close()
+		out, err := grad.Run(in) // warm-up
+		if err != nil {
+			return res, err
+		}
+		if out["input_grad"] == nil {
+			return res, fmt.Errorf("the graph with the grad option has no input_grad output")
+		}
+		if peak := procStatus("VmHWM:"); peak > base {
+			res.GradPeakRSS = peak - base
+		}
+		runs = append(runs, &timed{s: grad})
+	}
 	for i := 0; i < res.Iters; i++ {
-		for _, p := range []struct {
-			s *runtime.Session
-			d *[]time.Duration
-		}{{loss, &lt}, {floor, &ft}} {
+		for _, r := range runs {
 			start := time.Now()
-			if _, err := p.s.Run(in); err != nil {
+			if _, err := r.s.Run(in); err != nil {
 				return res, err
 			}
-			*p.d = append(*p.d, time.Since(start))
+			r.d = append(r.d, time.Since(start))
 		}
 	}
-	res.Loss1, res.Floor1 = median(lt), median(ft)
+	res.Loss1, res.Floor1 = median(runs[0].d), median(runs[1].d)
+	if o.Grad {
+		res.Grad1 = median(runs[2].d)
+	}
 	return res, nil
+}
+
+func model(s *losses.Spec, cfg *losses.Config) ([]byte, error) {
+	m, err := export.LossModel(s, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return export.Marshal(m)
 }
 
 func median(d []time.Duration) time.Duration {

@@ -24,12 +24,21 @@ C = 1 selects binary mode and C > 1 multiclass (or multilabel where the loss
 has no multiclass mode). With --all, every loss that supports the mode runs
 with its default options.
 
+With --grad the loss with its gradient output (as export --grad builds it)
+is timed in the same run too: GRAD MS is its time per call, GRAD/LOSS the
+cost of loss and gradient over the loss alone, GRAD/FLOOR over the read-once
+floor, and GRAD RSS MB its session's peak resident memory.
+
+--shape takes N,C,H,W or NxCxHxW.
+
 Example:
   onnxloss bench cross-entropy --shape 8,21,256,256
-  onnxloss bench --all --shape 8,1,512,512 --iters 10`,
+  onnxloss bench --all --shape 8,1,512,512 --iters 10
+  onnxloss bench --all --grad --shape 8x21x256x256`,
 		flags: []flagDef{
 			{name: "shape", value: "N,C,H,W", doc: "input shape (required)"},
 			{name: "all", doc: "every loss that supports the mode"},
+			{name: "grad", doc: "also time the loss with its gradient output, d loss / d input, and print the ratios to the loss alone and to the floor"},
 			{name: "iters", value: "N", doc: "timed calls per graph (default 10)"},
 			{name: "provider", value: "NAME", doc: "cpu (default) or cuda"},
 			{name: "threads", value: "N", doc: "ONNX Runtime intra-op threads (0: its default)"},
@@ -71,8 +80,13 @@ func runBench(e *env, a *args) error {
 		}
 		specs = []*losses.Spec{s}
 	}
+	o.Grad = a.boolFlag("grad")
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "LOSS\tMODE\tSHAPE\tLOSS MS\tFLOOR MS\tRATIO\tGB/S\tPEAK RSS MB")
+	if o.Grad {
+		fmt.Fprintln(tw, "LOSS\tMODE\tSHAPE\tLOSS MS\tGRAD MS\tFLOOR MS\tRATIO\tGRAD/LOSS\tGRAD/FLOOR\tGB/S\tPEAK RSS MB\tGRAD RSS MB")
+	} else {
+		fmt.Fprintln(tw, "LOSS\tMODE\tSHAPE\tLOSS MS\tFLOOR MS\tRATIO\tGB/S\tPEAK RSS MB")
+	}
 	for _, s := range specs {
 		opts := losses.Options{}
 		for k, v := range a.lossOpts {
@@ -102,8 +116,14 @@ func runBench(e *env, a *args) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", s.Name, err)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%.2f\t%.2f\t%.2f\t%.2f\t%.0f\n", s.Name, cfg.Mode, shapeStr,
-			ms(r.Loss1.Seconds()), ms(r.Floor1.Seconds()), r.Ratio(), r.GBps(), float64(r.PeakRSS)/1e6)
+		if o.Grad {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.0f\t%.0f\n", s.Name, cfg.Mode, shapeStr,
+				ms(r.Loss1.Seconds()), ms(r.Grad1.Seconds()), ms(r.Floor1.Seconds()), r.Ratio(), r.GradRatio(),
+				r.GradFloorRatio(), r.GBps(), float64(r.PeakRSS)/1e6, float64(r.GradPeakRSS)/1e6)
+		} else {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%.2f\t%.2f\t%.2f\t%.2f\t%.0f\n", s.Name, cfg.Mode, shapeStr,
+				ms(r.Loss1.Seconds()), ms(r.Floor1.Seconds()), r.Ratio(), r.GBps(), float64(r.PeakRSS)/1e6)
+		}
 		tw.Flush()
 	}
 	return tw.Flush()
