@@ -69,3 +69,40 @@ func TestMeasureGrad(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkGrad reports, for the losses whose gradients PyTorch checks, the
+// cost of loss and gradient relative to the loss alone and to the
+// read-once floor, at the shape of a 21-class batch of 8 images of 256×256
+// (ns/op includes building and loading the graphs; read the metrics):
+//
+//	go test ./bench -run '^$' -bench Grad -benchtime 10x
+func BenchmarkGrad(b *testing.B) {
+	testutil.RequireRuntime(b)
+	shape := []int{8, 21, 256, 256}
+	for _, name := range []string{"bce", "cross-entropy", "focal", "dice", "lovasz-softmax"} {
+		b.Run(name, func(b *testing.B) {
+			s, err := losses.Lookup(name)
+			if err != nil {
+				b.Fatal(err)
+			}
+			opts := losses.Options{"classes": "21", "mode": string(losses.Multiclass)}
+			if !s.SupportsMode(losses.Multiclass) {
+				opts["mode"] = string(losses.Multilabel)
+			}
+			cfg, err := losses.Resolve(s, opts)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			r, err := Measure(s, cfg, shape, Options{Iters: b.N, Seed: 1, Grad: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(r.Loss1.Seconds()*1e3, "loss-ms")
+			b.ReportMetric(r.Grad1.Seconds()*1e3, "grad-ms")
+			b.ReportMetric(r.Ratio(), "loss/floor")
+			b.ReportMetric(r.GradRatio(), "grad/loss")
+			b.ReportMetric(r.GradFloorRatio(), "grad/floor")
+		})
+	}
+}
