@@ -81,11 +81,19 @@ func runBench(e *env, a *args) error {
 		specs = []*losses.Spec{s}
 	}
 	o.Grad = a.boolFlag("grad")
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	// Rows are flushed as they are measured, so the columns get fixed
+	// widths: the longest loss name, and 14 for the others (the widest
+	// header, the modes, shapes up to 12 characters and the numbers fit).
+	nameWidth := len("LOSS")
+	for _, s := range specs {
+		nameWidth = max(nameWidth, len(s.Name))
+	}
+	tw := tabwriter.NewWriter(e.stdout, 14, 4, 2, ' ', 0)
+	name := func(n string) string { return fmt.Sprintf("%-*s", nameWidth, n) }
 	if o.Grad {
-		fmt.Fprintln(tw, "LOSS\tMODE\tSHAPE\tLOSS MS\tGRAD MS\tFLOOR MS\tRATIO\tGRAD/LOSS\tGRAD/FLOOR\tGB/S\tPEAK RSS MB\tGRAD RSS MB")
+		fmt.Fprintln(tw, name("LOSS")+"\tMODE\tSHAPE\tLOSS MS\tGRAD MS\tFLOOR MS\tRATIO\tGRAD/LOSS\tGRAD/FLOOR\tGB/S\tPEAK RSS MB\tGRAD RSS MB")
 	} else {
-		fmt.Fprintln(tw, "LOSS\tMODE\tSHAPE\tLOSS MS\tFLOOR MS\tRATIO\tGB/S\tPEAK RSS MB")
+		fmt.Fprintln(tw, name("LOSS")+"\tMODE\tSHAPE\tLOSS MS\tFLOOR MS\tRATIO\tGB/S\tPEAK RSS MB")
 	}
 	for _, s := range specs {
 		opts := losses.Options{}
@@ -117,11 +125,11 @@ func runBench(e *env, a *args) error {
 			return fmt.Errorf("%s: %w", s.Name, err)
 		}
 		if o.Grad {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.0f\t%.0f\n", s.Name, cfg.Mode, shapeStr,
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.0f\t%.0f\n", name(s.Name), cfg.Mode, shapeStr,
 				ms(r.Loss1.Seconds()), ms(r.Grad1.Seconds()), ms(r.Floor1.Seconds()), r.Ratio(), r.GradRatio(),
 				r.GradFloorRatio(), r.GBps(), float64(r.PeakRSS)/1e6, float64(r.GradPeakRSS)/1e6)
 		} else {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%.2f\t%.2f\t%.2f\t%.2f\t%.0f\n", s.Name, cfg.Mode, shapeStr,
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%.2f\t%.2f\t%.2f\t%.2f\t%.0f\n", name(s.Name), cfg.Mode, shapeStr,
 				ms(r.Loss1.Seconds()), ms(r.Floor1.Seconds()), r.Ratio(), r.GBps(), float64(r.PeakRSS)/1e6)
 		}
 		tw.Flush()
