@@ -117,11 +117,34 @@ func Gradient(output *Value, wrt ...*Value) []*Value {
 		} else {
 			out[i] = ad.zerosLike(w)
 		}
+		refineShape(out[i], w)
 	}
 	if g.err != nil {
 		return bad()
 	}
 	return out
+}
+
+// refineShape gives a gradient the dimensions of its value where shape
+// inference lost them (a transposed convolution's output, an Expand to a
+// shape known only at run time): a gradient has its value's shape by
+// construction, and a graph output declares it. A known size that differs
+// is an internal error.
+func refineShape(grad, w *Value) {
+	if grad.Rank() != w.Rank() {
+		grad.g.Fail("Gradient: the gradient of %v has rank %d", w, grad.Rank())
+		return
+	}
+	for a, d := range grad.shape {
+		e := w.shape[a]
+		if d.Known() && e.Known() && d.Size != e.Size {
+			grad.g.Fail("Gradient: the gradient of %v has shape %v", w, grad.shape)
+			return
+		}
+	}
+	if !grad.shape.Equal(w.shape) {
+		grad.shape = w.shape.Clone()
+	}
 }
 
 // DifferentiablePath returns the nodes, in creation order, through which a

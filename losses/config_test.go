@@ -138,6 +138,8 @@ func FuzzResolve(f *testing.F) {
 	f.Add("bce", "pos_weight", "1e400", "layout", "nhwc")
 	f.Add("ohem-ce", "min_kept", "-5", "opset", "21")
 	f.Add("topk-ce", "k", "0", "spatial_dims", "3")
+	f.Add("lovasz-softmax", "grad", "true", "mode", "multilabel")
+	f.Add("dice", "grad", "1", "dtype", "float16")
 	f.Fuzz(func(t *testing.T, loss, k1, v1, k2, v2 string) {
 		s, err := losses.Lookup(loss)
 		if err != nil {
@@ -147,11 +149,50 @@ func FuzzResolve(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if _, err := losses.Build(s, c); err != nil && !strings.Contains(err.Error(), "not implemented") {
+		g, err := losses.Build(s, c)
+		if err != nil {
 			// A configuration Resolve accepts must build, or say clearly why not.
 			if strings.Contains(err.Error(), "runtime error") {
 				t.Fatalf("%s %v: %v", s.Name, losses.Options{k1: v1, k2: v2}, err)
 			}
+			return
+		}
+		if c.Grad && g.OutputValue("input_grad") == nil {
+			t.Fatalf("%s %v: built with grad but without input_grad", s.Name, losses.Options{k1: v1, k2: v2})
 		}
 	})
+}
+
+// TestBuildGrad builds every loss in every mode with grad: each must
+// succeed (every op on every loss's differentiable path has a gradient
+// rule) and add input_grad, the shape and type of input, next to loss.
+func TestBuildGrad(t *testing.T) {
+	for _, s := range losses.All() {
+		for _, m := range s.Modes {
+			for _, opts := range []losses.Options{{}, {"dtype": "float16"}, {"layout": "nhwc", "spatial_dims": "3"}} {
+				o := losses.Options{"grad": "true", "mode": string(m)}
+				for k, v := range opts {
+					o[k] = v
+				}
+				c, err := losses.Resolve(s, o)
+				if err != nil {
+					t.Errorf("%s %v: %v", s.Name, o, err)
+					continue
+				}
+				g, err := losses.Build(s, c)
+				if err != nil {
+					t.Errorf("%s %v: %v", s.Name, o, err)
+					continue
+				}
+				in, grad := g.InputByName("input"), g.OutputValue("input_grad")
+				if grad == nil || g.OutputValue("loss") == nil {
+					t.Errorf("%s %v: outputs loss and input_grad missing", s.Name, o)
+					continue
+				}
+				if grad.DType() != in.DType() || grad.Shape().String() != in.Shape().String() {
+					t.Errorf("%s %v: input_grad is %v %v, input %v %v", s.Name, o, grad.DType(), grad.Shape(), in.DType(), in.Shape())
+				}
+			}
+		}
+	}
 }
