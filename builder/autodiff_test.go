@@ -1033,3 +1033,17 @@ func TestVJPWindow(t *testing.T) {
 		}
 	})
 }
+
+// TestVJPReduceBroadcastCt: a reduction whose output's cotangent arrives
+// with a lower rank (a scalar's, broadcast lazily through elementwise ops)
+// still inserts its reduced axes at the right places.
+func TestVJPReduceBroadcastCt(t *testing.T) {
+	x := randn(5, []int{2, 1, 3, 4}, 1, 0)
+	for _, keep := range []bool{false, true} {
+		checkGrad(t, []arg{{name: "x", t: x, shape: Shape{Sym("N"), Fixed(1), Sym("H"), Sym("W")}, wrt: true}}, func(g *Graph, v map[string]*Value) *Value {
+			m := ReduceMean(Mul(v["x"], v["x"]), keep, 2, 3)
+			s := ReduceSum(Exp(v["x"]), keep, 3)
+			return Add(ReduceMean(MulScalar(OneMinus(m), 0.5), false), ReduceSum(MulScalar(s, 0.25), false))
+		})
+	}
+}

@@ -15,7 +15,9 @@ func reducedCt(ad *autodiff, n *Node, ct *Value) (*Value, []int, bool) {
 		axes[i] = int(a)
 	}
 	if keep, _ := n.attrs["keepdims"].(int64); keep == 0 {
-		ct = Unsqueeze(ct, axes...)
+		// A cotangent may have a lower rank than its value (it broadcasts
+		// against it): the axes to insert count from the output's rank.
+		ct = Unsqueeze(rankUp(ct, n.outputs[0].Rank()), axes...)
 	}
 	return ct, axes, true
 }
@@ -32,11 +34,29 @@ func vjpReduceSum(ad *autodiff, n *Node, ct *Value, _ []bool) []*Value {
 
 // ReduceMean: as ReduceSum, divided by the number of entries averaged.
 func vjpReduceMean(ad *autodiff, n *Node, ct *Value, _ []bool) []*Value {
+	v, seed := constFill(ct)
 	c, axes, ok := reducedCt(ad, n, ct)
 	if !ok {
 		return nil
 	}
-	return []*Value{Div(c, ad.dimProduct(n.inputs[0], axes, c.dtype))}
+	count := ad.dimProduct(n.inputs[0], axes, c.dtype)
+	if seed && count.konst == nil {
+		// v/count, unsqueezed to c's rank, not a constant of ones times
+		// 1/count: ONNX Runtime's optimizer removes a Mul (and fuses a
+		// Div) by a constant of ones without keeping the rank that
+		// constant broadcasts to, so the seed of a mean over everything
+		// came out a scalar and a later Unsqueeze failed.
+		r := Reciprocal(count)
+		if v != 1 {
+			r = MulScalar(r, v)
+		}
+		axes := make([]int, c.Rank())
+		for i := range axes {
+			axes[i] = i
+		}
+		return []*Value{Unsqueeze(r, axes...)}
+	}
+	return []*Value{Div(c, count)}
 }
 
 // ReduceLogSumExp y = log Σ e^x: ct·e^(x-y), the softmax over the axes.
@@ -69,4 +89,14 @@ func vjpLogSoftmax(ad *autodiff, n *Node, ct *Value, _ []bool) []*Value {
 	}
 	s := ReduceSum(ct, true, axis)
 	return []*Value{Sub(ct, Mul(Exp(y), s))}
+}
+
+// constFill reports whether c is a constant with one entry (the seed of a
+// scalar output), and its value.
+func constFill(c *Value) (float64, bool) {
+	k := c.konst
+	if k == nil || k.Len() != 1 {
+		return 0, false
+	}
+	return k.Float64s()[0], true
 }
