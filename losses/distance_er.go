@@ -109,7 +109,7 @@ func buildHausdorffER(c *Ctx) *Value {
 	same := Window{Pads: append(append([]int64{}, ones...), ones...)}
 	var acc *Value
 	for j := 1; j <= c.Int("erosions"); j++ {
-		ero := Relu(AddScalar(Conv(bound, weights, nil, same, 1), -0.5))
+		ero := Relu(AddScalar(crossMean(bound, weights, same), -0.5))
 		hi := globalMax(ero, sd)
 		lo := Neg(globalMax(Neg(ero), sd))
 		span := Sub(hi, lo)
@@ -126,4 +126,42 @@ func buildHausdorffER(c *Ctx) *Value {
 	}
 	l := Reshape(acc, ShapeOf(p))
 	return c.reduceMap(l)
+}
+
+// crossMean is the mean over the cross-shaped neighbourhood (the pixel and
+// its 2·sd axis neighbours, zero outside the image) of x [M,1,*]: a Conv
+// with the cross kernel, or, for float64, where ONNX Runtime has no Conv,
+// the sum of shifted slices of x padded with one zero on each side.
+func crossMean(x, kernel *Value, same Window) *Value {
+	if x.DType() != tensor.Float64 {
+		return Conv(x, kernel, nil, same, 1)
+	}
+	sd := x.Rank() - 2
+	pads := make([]int64, 2*(sd+2))
+	for a := 0; a < sd; a++ {
+		pads[2+a], pads[sd+4+a] = 1, 1
+	}
+	padded := Pad(x, pads, "constant", 0)
+	// centre(a, d) is the slice of padded shifted by d along axis a
+	// (d in {-1, 0, 1}) and by 0 along the others.
+	centre := func(a int, d int64) *Value {
+		var starts, ends, axes []int64
+		for b := 0; b < sd; b++ {
+			off := int64(1)
+			if b == a {
+				off += d
+			}
+			end := off - 2 // the window ends 2 - off before the padded end
+			if end == 0 {
+				end = math.MaxInt64
+			}
+			starts, ends, axes = append(starts, off), append(ends, end), append(axes, int64(2+b))
+		}
+		return Slice(padded, starts, ends, axes, nil)
+	}
+	sum := centre(-1, 0)
+	for a := 0; a < sd; a++ {
+		sum = Add(Add(sum, centre(a, -1)), centre(a, 1))
+	}
+	return DivScalar(sum, float64(2*sd+1))
 }
