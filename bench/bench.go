@@ -10,13 +10,13 @@ package bench
 import (
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/onnxloss/onnxloss/builder"
 	"github.com/onnxloss/onnxloss/export"
+	"github.com/onnxloss/onnxloss/internal/procstat"
 	"github.com/onnxloss/onnxloss/losses"
 	"github.com/onnxloss/onnxloss/losses/reference"
 	"github.com/onnxloss/onnxloss/runtime"
@@ -220,8 +220,8 @@ func Measure(s *losses.Spec, cfg *losses.Config, shape []int, o Options) (Result
 		return res, err
 	}
 	defer floor.Close()
-	resetPeak()
-	base := procStatus("VmRSS:")
+	procstat.ResetPeak()
+	base := procstat.Resident()
 	loss, err := runtime.NewSession(lossBytes, o.Runtime)
 	if err != nil {
 		return res, err
@@ -232,7 +232,7 @@ func Measure(s *losses.Spec, cfg *losses.Config, shape []int, o Options) (Result
 			return res, err
 		}
 	}
-	if peak := procStatus("VmHWM:"); peak > base {
+	if peak := procstat.Peak(); peak > base {
 		res.PeakRSS = peak - base
 	}
 	type timed struct {
@@ -241,8 +241,8 @@ func Measure(s *losses.Spec, cfg *losses.Config, shape []int, o Options) (Result
 	}
 	runs := []*timed{{s: loss}, {s: floor}}
 	if o.Grad {
-		resetPeak()
-		base := procStatus("VmRSS:")
+		procstat.ResetPeak()
+		base := procstat.Resident()
 		grad, err := runtime.NewSession(gradBytes, o.Runtime)
 		if err != nil {
 			return res, err
@@ -255,7 +255,7 @@ func Measure(s *losses.Spec, cfg *losses.Config, shape []int, o Options) (Result
 		if out["input_grad"] == nil {
 			return res, fmt.Errorf("the graph with the grad option has no input_grad output")
 		}
-		if peak := procStatus("VmHWM:"); peak > base {
+		if peak := procstat.Peak(); peak > base {
 			res.GradPeakRSS = peak - base
 		}
 		runs = append(runs, &timed{s: grad})
@@ -292,29 +292,4 @@ func median(d []time.Duration) time.Duration {
 		}
 	}
 	return s[len(s)/2]
-}
-
-// resetPeak resets the kernel's peak-RSS counter to the current resident
-// size (Linux 4.0+); elsewhere it does nothing.
-func resetPeak() {
-	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
-}
-
-// procStatus reads a memory field of /proc/self/status (VmRSS:, the
-// resident size, or VmHWM:, its peak), in bytes; 0 where there is none.
-func procStatus(field string) int64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, field) {
-			f := strings.Fields(line)
-			if len(f) >= 2 {
-				kb, _ := strconv.ParseInt(f[1], 10, 64)
-				return kb * 1024
-			}
-		}
-	}
-	return 0
 }

@@ -6,12 +6,12 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	. "github.com/onnxloss/onnxloss/builder"
 	"github.com/onnxloss/onnxloss/export"
+	"github.com/onnxloss/onnxloss/internal/procstat"
 	"github.com/onnxloss/onnxloss/internal/testutil"
 	"github.com/onnxloss/onnxloss/runtime"
 	"github.com/onnxloss/onnxloss/tensor"
@@ -190,8 +190,8 @@ func benchThreads() int {
 // the session was created (Linux; 0 elsewhere).
 func timeSession(b *testing.B, model []byte, in map[string]*tensor.Tensor) (ms, best float64, peak, base int64) {
 	debug.FreeOSMemory() // so that the baseline is the live heap, not garbage
-	base = residentBytes("VmRSS:")
-	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) // resets VmHWM
+	base = procstat.Resident()
+	procstat.ResetPeak()
 	s, err := runtime.NewSession(model, runtime.Options{Threads: benchThreads()})
 	if err != nil {
 		b.Fatal(err)
@@ -201,7 +201,7 @@ func timeSession(b *testing.B, model []byte, in map[string]*tensor.Tensor) (ms, 
 		b.Fatal(err)
 	}
 	times := make([]time.Duration, 0, b.N)
-	cpu0 := cpuTime()
+	cpu0 := procstat.CPUTime()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		start := time.Now()
@@ -211,41 +211,12 @@ func timeSession(b *testing.B, model []byte, in map[string]*tensor.Tensor) (ms, 
 		times = append(times, time.Since(start))
 	}
 	b.StopTimer()
-	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/call")
-	peak = residentBytes("VmHWM:")
+	b.ReportMetric(float64((procstat.CPUTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/call")
+	peak = procstat.Peak()
 	for i := 1; i < len(times); i++ {
 		for j := i; j > 0 && times[j] < times[j-1]; j-- {
 			times[j], times[j-1] = times[j-1], times[j]
 		}
 	}
 	return float64(times[len(times)/2].Microseconds()) / 1000, float64(times[0].Microseconds()) / 1000, peak, base
-}
-
-// cpuTime is the process's user and system CPU time (0 where getrusage is
-// missing). With one ONNX Runtime thread it measures the work of a call, and
-// unlike wall time it does not grow when other processes share the cores.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// residentBytes reads a field of /proc/self/status in bytes (0 when absent).
-func residentBytes(field string) int64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, field) {
-			f := strings.Fields(line)
-			if len(f) >= 2 {
-				kb, _ := strconv.ParseInt(f[1], 10, 64)
-				return kb << 10
-			}
-		}
-	}
-	return 0
 }

@@ -6,11 +6,11 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/onnxloss/onnxloss/export"
+	"github.com/onnxloss/onnxloss/internal/procstat"
 	"github.com/onnxloss/onnxloss/internal/testutil"
 	"github.com/onnxloss/onnxloss/losses"
 	"github.com/onnxloss/onnxloss/runtime"
@@ -138,8 +138,8 @@ func BenchmarkDistanceLosses(b *testing.B) {
 					feed[e.Name] = in[e.Name]
 				}
 				debug.FreeOSMemory()
-				base := distResident("VmRSS:")
-				_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) // resets VmHWM
+				base := procstat.Resident()
+				procstat.ResetPeak()
 				sess, err := runtime.NewSession(model, runtime.Options{Threads: threads})
 				if err != nil {
 					b.Fatal(err)
@@ -151,8 +151,7 @@ func BenchmarkDistanceLosses(b *testing.B) {
 				}
 				value := first["loss"].Float64s()[0]
 				times := make([]time.Duration, 0, b.N)
-				var ru0, ru1 syscall.Rusage
-				_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+				cpu0 := procstat.CPUTime()
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
 					start := time.Now()
@@ -162,8 +161,7 @@ func BenchmarkDistanceLosses(b *testing.B) {
 					times = append(times, time.Since(start))
 				}
 				b.StopTimer()
-				_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
-				cpu := ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano()
+				cpu := (procstat.CPUTime() - cpu0).Nanoseconds()
 				b.ReportMetric(float64(cpu)/1e6/float64(b.N), "cpu-ms/call")
 				for i := 1; i < len(times); i++ {
 					for j := i; j > 0 && times[j] < times[j-1]; j-- {
@@ -172,7 +170,7 @@ func BenchmarkDistanceLosses(b *testing.B) {
 				}
 				b.ReportMetric(float64(times[len(times)/2].Microseconds())/1000, "ms/call")
 				b.ReportMetric(float64(times[0].Microseconds())/1000, "min-ms/call")
-				b.ReportMetric(float64(distResident("VmHWM:"))/(1<<20), "peakRSS-MiB")
+				b.ReportMetric(float64(procstat.Peak())/(1<<20), "peakRSS-MiB")
 				b.ReportMetric(float64(base)/(1<<20), "baseRSS-MiB")
 				b.ReportMetric(value, "loss")
 			})
@@ -187,23 +185,4 @@ func hasParam(s *losses.Spec, name string) bool {
 		}
 	}
 	return false
-}
-
-// distResident reads a field of /proc/self/status (VmRSS:, VmHWM:) in bytes
-// (0 elsewhere).
-func distResident(field string) int64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, field) {
-			f := strings.Fields(line)
-			if len(f) >= 2 {
-				kb, _ := strconv.ParseInt(f[1], 10, 64)
-				return kb << 10
-			}
-		}
-	}
-	return 0
 }

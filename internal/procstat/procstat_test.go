@@ -1,0 +1,36 @@
+package procstat
+
+import (
+	"runtime"
+	"testing"
+)
+
+var sink []byte
+
+func TestReadings(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("reads /proc/self/status")
+	}
+	ResetPeak()
+	before := Resident()
+	if before <= 0 {
+		t.Fatalf("resident size %d", before)
+	}
+	// Touch 64 MiB: the peak must rise by about that much.
+	sink = make([]byte, 64<<20)
+	for i := range sink {
+		sink[i] = 1
+	}
+	if peak := Peak(); peak < before+48<<20 {
+		t.Errorf("peak %d MiB after touching 64 MiB from %d MiB", peak>>20, before>>20)
+	}
+	sink = nil
+	c0 := CPUTime()
+	x := 0
+	for i := 0; i < 50_000_000; i++ {
+		x += i & 3
+	}
+	if x == 0 || CPUTime() <= c0 {
+		t.Errorf("CPU time did not advance: %v then %v", c0, CPUTime())
+	}
+}
