@@ -302,9 +302,13 @@ func (c *Ctx) overlapStats(rc regionConv) overlapStats {
 			st = c.spatialSum(Square(t))
 			s = Add(c.spatialSum(Square(p)), st)
 		case rc.l1:
+			// Σmin(p, t), not (S - Σ|p - t|)/2: the latter's gradient adds
+			// the intersection's cotangent, up to 1/smooth_nr under
+			// log_loss, to the sums' own and takes it off again through
+			// |p - t|, which in float32 lost per cents of the gradient.
 			st = c.spatialSum(t)
 			s = Add(c.spatialSum(p), st)
-			in = MulScalar(Sub(s, c.spatialSum(Abs(Sub(p, t)))), 0.5)
+			in = c.spatialSum(Min(p, t))
 		default:
 			in = c.spatialSum(Mul(p, t))
 			st = c.spatialSum(t)
