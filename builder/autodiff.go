@@ -396,6 +396,11 @@ func (ad *autodiff) full(c, v *Value) *Value {
 	if c.shape.Equal(v.shape) {
 		return c
 	}
+	if c.dtype == tensor.BFloat16 {
+		// ONNX Runtime has no bfloat16 Expand: expand in float32 (exact)
+		// and cast back.
+		return Cast(Expand(Cast(c, tensor.Float32), ad.shapeOf(v)), tensor.BFloat16)
+	}
 	return Expand(c, ad.shapeOf(v))
 }
 
