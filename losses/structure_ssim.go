@@ -259,8 +259,13 @@ func (c *Ctx) checkScales(p *Value, w windowSpec, scales int) {
 
 // detached returns a copy of x that every automatic differentiation (ONNX
 // Runtime's too) treats as a constant: x truncated to a multiple of 2^-24
-// through an int32 cast, exact to 6e-8 for values in [0, 1].
+// through an int32 cast, exact to 6e-8 for values in [0, 1]; float64 values
+// to a multiple of 2^-53 through an int64 cast, exact to 1e-16.
 func detached(x *Value) *Value {
+	if x.DType() == tensor.Float64 {
+		const scale = 1 << 53
+		return DivScalar(Cast(Cast(MulScalar(x, scale), tensor.Int64), x.DType()), scale)
+	}
 	const scale = 1 << 24
 	return DivScalar(Cast(Cast(MulScalar(x, scale), tensor.Int32), x.DType()), scale)
 }

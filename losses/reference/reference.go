@@ -28,6 +28,14 @@ type Config struct {
 // Inputs holds the tensors fed to a loss, by graph input name.
 type Inputs map[string]*tensor.Tensor
 
+// DetachedInput names an optional entry of Inputs for losses with parts
+// that carry no gradient (cmssim's weights e): those parts are computed
+// from it instead of from "input". Differentiating the reference with it
+// held at the point of differentiation gives the gradient with those parts
+// held fixed, the one automatic differentiation gives. Other losses
+// ignore it.
+const DetachedInput = "detached:input"
+
 // F returns a float parameter.
 func (c *Config) F(name string) float64 { return c.Params[name].(float64) }
 

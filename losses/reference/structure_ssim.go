@@ -182,6 +182,20 @@ func CMSSIM(in Inputs, c *Config) (*tensor.Tensor, error) {
 		lp = p.LogProbs(c)
 	}
 	c4, beta := c.F("c4"), c.F("beta")
+	// e and the selection are weights without gradient: from the detached
+	// input when given (see DetachedInput).
+	if d := in[DetachedInput]; d != nil {
+		at := Inputs{}
+		for k, v := range in {
+			at[k] = v
+		}
+		at["input"] = d
+		pd, err := Canon(at, c)
+		if err != nil {
+			return nil, err
+		}
+		probs = pd.Probs(c)
+	}
 	e := zeros3(p.N, p.C, p.S)
 	emax := 0.0
 	for n := 0; n < p.N; n++ {
@@ -200,8 +214,8 @@ func CMSSIM(in Inputs, c *Config) (*tensor.Tensor, error) {
 				if !p.Valid[n][ch][i] {
 					continue
 				}
-				sx := math.Sqrt(math.Max(s[2][i]-s[0][i]*s[0][i], 0))
-				sy := math.Sqrt(math.Max(s[3][i]-s[1][i]*s[1][i], 0))
+				sx := math.Sqrt(resolvedVariance(s[2][i], s[0][i]))
+				sy := math.Sqrt(resolvedVariance(s[3][i], s[1][i]))
 				v := math.Abs((y[i]-s[1][i]+c4)/(sy+c4) - (x[i]-s[0][i]+c4)/(sx+c4))
 				e[n][ch][i] = v
 				emax = math.Max(emax, v)
@@ -237,4 +251,17 @@ func CMSSIM(in Inputs, c *Config) (*tensor.Tensor, error) {
 		return Scalar(num), nil
 	}
 	return Scalar(SafeDiv(num, count)), nil
+}
+
+// resolvedVariance returns E[x²] - μ², or 0 where that is below the
+// rounding of the subtraction (a few units in the last place of E[x²]):
+// a uniform window, such as every window of a label map inside an object,
+// has variance 0, and the square root would turn the rounding, some 1e-17,
+// into a standard deviation of 3e-9.
+func resolvedVariance(ex2, mu float64) float64 {
+	v := ex2 - mu*mu
+	if v <= 8*0x1p-52*ex2 {
+		return 0
+	}
+	return v
 }
