@@ -339,7 +339,14 @@ func init() {
 			fnSum := c.spatialSum(Mul(q, t))
 			sq := c.spatialSum(q)
 			m := c.columns(rc, c.spatialCount(st))
+			// FP = Σp(1-t) and TN = Σq(1-t) are sums of their own, not
+			// Σp - TP and Σq - FN: where the background is small (a full
+			// target) the numerator's cotangents are large, up to 1/eps,
+			// and the differences' gradients lost the rest in float32.
+			fpSum := c.spatialSum(Mul(p, OneMinus(t)))
+			tnSum := c.spatialSum(Mul(q, OneMinus(t)))
 			in, sp, st, fnSum, sq = c.columns(rc, in), c.columns(rc, sp), c.columns(rc, st), c.columns(rc, fnSum), c.columns(rc, sq)
+			fpSum, tnSum = c.columns(rc, fpSum), c.columns(rc, tnSum)
 			// Counts as fractions of the entries: the MCC is homogeneous of
 			// degree 0 in them, and large volumes cannot overflow.
 			scale := Reciprocal(ClipMin(m, 1))
@@ -350,9 +357,9 @@ func init() {
 				return Mul(v, scale)
 			}
 			tp := frac(in, eps)
-			fp := frac(Sub(sp, in), eps)
+			fp := frac(fpSum, eps)
 			fn := frac(fnSum, eps)
-			tn := frac(Sub(sq, fnSum), eps)
+			tn := frac(tnSum, eps)
 			num := Sub(Mul(tp, tn), Mul(fp, fn))
 			prod := func(a, b *Value) *Value { return Sqrt(ClipMin(Mul(a, b), reference.ProbFloor)) }
 			den := Mul(prod(frac(sp, 2*eps), frac(st, 2*eps)), prod(frac(Sub(m, st), 2*eps), frac(sq, 2*eps)))
