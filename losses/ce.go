@@ -281,6 +281,9 @@ func init() {
 		},
 		IgnoreIndex: true, ClassWeights: true,
 		Reductions: []string{"mean", "sum"},
+		Notes: []string{
+			"Gradient (--grad): through the selected pixels only, the selection held fixed, as PyTorch's autograd gives for torch.topk of the pixel losses: each kept pixel's (weighted) cross-entropy has weight 1/k (mean) or 1 (sum), every other pixel gets 0; among pixels tied at the cut, those TopK returns are the kept ones.",
+		},
 		Build: func(c *Ctx) *Value {
 			l := MulMaybe(MulMaybe(c.NLL(), c.ClassWeightMap()), c.PixelValid())
 			flat := ReshapeDims(l, 1, -1)
@@ -323,6 +326,9 @@ func init() {
 		},
 		IgnoreIndex: true, ClassWeights: true,
 		NoneShape: "the per-pixel loss [N,*spatial], 0 where a pixel is not kept",
+		Notes: []string{
+			"Gradient (--grad): through the kept pixels only, the threshold and the kept set held fixed (they come from the probabilities with their gradient stopped), as PyTorch's autograd gives for the same formula with the mask computed under no_grad, as mmsegmentation's OHEMPixelSampler does: Σ_keep w_y·∂(-log p_y) / Σ_keep w_y.",
+		},
 		Build: func(c *Ctx) *Value {
 			nll := c.NLL()
 			py := StopGradient(Exp(Neg(nll)))

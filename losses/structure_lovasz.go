@@ -16,6 +16,9 @@ var lovaszSoftmaxParams = []Param{
 
 const lovaszIgnoreNote = "Ignored pixels get error 0 and ground truth 0 instead of being removed (no dynamic shapes). That is exactly the loss without them: they sort after every entry with a positive error, so the sorted prefix that carries the loss and the total ground truth are unchanged, and an entry with error 0 adds 0 whatever its weight."
 
+// lovaszGradNote states the gradient convention of the Lovász losses.
+const lovaszGradNote = "Gradient (--grad): through the sorted errors with the permutation held fixed, as PyTorch's autograd gives for Berman et al.'s code (torch.sort's indices carry no gradient): each error gets the Lovász gradient at its sorted position, computed from the labels only. Where errors tie, the order of the sort decides which position each gets."
+
 func init() {
 	Register(&Spec{
 		Name:    "lovasz-hinge",
@@ -43,6 +46,7 @@ func init() {
 			"--reduction sum adds the losses of the problems (images × channel groups) instead of averaging them.",
 			"With --from-logits=false the probabilities are turned into logits log p - log(1-p), clamped as ClampedLog does.",
 			lovaszIgnoreNote,
+			lovaszGradNote,
 		},
 		Build:     buildLovaszHinge,
 		Reference: reference.LovaszHinge,
@@ -76,6 +80,7 @@ func init() {
 			"Class weights: Σ w_c l_c / Σ w_c over the classes counted (kornia multiplies by w_c and divides by C). A problem with no class counted (every pixel ignored) gives 0 and, with --per-image, still counts in the mean over images, as in Berman et al.'s code.",
 			"--reduction sum adds the weighted class losses of every problem instead of averaging.",
 			lovaszIgnoreNote,
+			lovaszGradNote,
 		},
 		Build:     func(c *Ctx) *Value { return c.lovaszSoftmax() },
 		Reference: reference.LovaszSoftmax,
