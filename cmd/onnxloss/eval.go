@@ -177,7 +177,7 @@ func evalGrad(e *env, s *losses.Spec, cfg *losses.Config, in reference.Inputs, g
 		fmt.Fprintln(e.stdout, "(probabilities are compared along the simplex Σ_c p_c = 1: each pixel's mean over classes is subtracted from both)")
 	}
 	if res.Kinks > 0 || res.Edges > 0 {
-		fmt.Fprintf(e.stdout, "%d entries at a kink of the reference (judged by their one-sided derivatives), %d probabilities of exactly 0 or 1 (checked finite)\n", res.Kinks, res.Edges)
+		fmt.Fprintf(e.stdout, "%d entries at a kink of the reference (one-sided derivatives disagree: checked finite), %d probabilities of exactly 0 or 1 (checked finite)\n", res.Kinks, res.Edges)
 	}
 	if !res.OK() {
 		return &failure{msg: "input_grad and the finite differences disagree beyond the verification budget: " + res.Worst}

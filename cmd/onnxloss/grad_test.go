@@ -1,0 +1,108 @@
+package main
+
+import (
+	"math"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/onnxloss/onnxloss/export"
+	"github.com/onnxloss/onnxloss/internal/testutil"
+	"github.com/onnxloss/onnxloss/losses"
+	"github.com/onnxloss/onnxloss/tensor"
+)
+
+// TestExportGrad exports every registered loss with --grad and checks the
+// written model's outputs: loss, a float32 scalar, and input_grad, with
+// the type and the symbolic shape of input.
+func TestExportGrad(t *testing.T) {
+	dir := t.TempDir()
+	for _, s := range losses.All() {
+		out := filepath.Join(dir, s.Name+".onnx")
+		code, _, errOut := cli("export", s.Name, "--grad", "--out", out)
+		if code != 0 {
+			t.Errorf("%s: exit %d: %s", s.Name, code, errOut)
+			continue
+		}
+		m, err := export.LoadModel(out)
+		if err != nil {
+			t.Errorf("%s: %v", s.Name, err)
+			continue
+		}
+		sum := summarize(m.Proto)
+		in := between(sum, "input:", " ")
+		if !strings.Contains(sum, "loss:float32[]") || in == "" || !strings.Contains(sum, "input_grad:"+in) {
+			t.Errorf("%s: outputs %q: want loss:float32[] and input_grad:%s", s.Name, sum, in)
+		}
+	}
+}
+
+// between returns the text after prefix up to the next stop (or the end).
+func between(s, prefix, stop string) string {
+	_, after, ok := strings.Cut(s, prefix)
+	if !ok {
+		return ""
+	}
+	v, _, _ := strings.Cut(after, stop)
+	return strings.TrimRight(v, ",;")
+}
+
+// TestEvalGradOut runs eval with --grad-out on cross-entropy, whose
+// gradient is known in closed form: (softmax(x) - onehot(y))/n per pixel,
+// n the number of pixels, and checks the saved .npy against it and the
+// report of the comparison with finite differences.
+func TestEvalGradOut(t *testing.T) {
+	testutil.RequireRuntime(t)
+	dir := t.TempDir()
+	x := []float32{2, 0, 0, 1, 0, 2, 1, 0, 0, 0, 3, -1}
+	y := []int64{0, 1, 2, 1}
+	tensor.SaveNPY(filepath.Join(dir, "x.npy"), tensor.FromFloat32([]int{1, 3, 2, 2}, x))
+	tensor.SaveNPY(filepath.Join(dir, "y.npy"), tensor.FromInt64([]int{1, 2, 2}, y))
+	gradPath := filepath.Join(dir, "grad.npy")
+	code, out, errOut := cli("eval", "cross-entropy", "--input", filepath.Join(dir, "x.npy"), "--target", filepath.Join(dir, "y.npy"),
+		"--grad-out", gradPath)
+	if code != 0 || !strings.Contains(out, "input_grad vs finite differences") {
+		t.Fatalf("eval --grad-out: %d\n%s%s", code, out, errOut)
+	}
+	g, err := tensor.LoadNPY(gradPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.DType != tensor.Float32 || len(g.Shape) != 4 || g.Shape[1] != 3 || g.Shape[2] != 2 || g.Shape[3] != 2 {
+		t.Fatalf("saved gradient %v %v, want float32 [1 3 2 2]", g.DType, g.Shape)
+	}
+	got := g.Float64s()
+	for p := 0; p < 4; p++ {
+		var z float64
+		for c := 0; c < 3; c++ {
+			z += math.Exp(float64(x[c*4+p]))
+		}
+		for c := 0; c < 3; c++ {
+			want := math.Exp(float64(x[c*4+p])) / z
+			if int64(c) == y[p] {
+				want--
+			}
+			want /= 4
+			if d := math.Abs(got[c*4+p] - want); d > 1e-6 {
+				t.Errorf("input_grad[0,%d,%d] = %.8g, want %.8g", c, p, got[c*4+p], want)
+			}
+		}
+	}
+}
+
+// TestVerifyGrad runs verify --grad on two losses: a table row each, ok.
+func TestVerifyGrad(t *testing.T) {
+	testutil.RequireRuntime(t)
+	code, out, errOut := cli("verify", "--grad", "bce", "topk-ce")
+	if code != 0 {
+		t.Fatalf("verify --grad: %d\n%s%s", code, out, errOut)
+	}
+	for _, w := range []string{"KINKS", "bce", "topk-ce"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("verify --grad prints %q, without %q", out, w)
+		}
+	}
+	if strings.Count(out, " ok") < 2 {
+		t.Errorf("verify --grad: %s", out)
+	}
+}
