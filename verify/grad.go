@@ -40,33 +40,37 @@ import (
 //
 // Tolerance. Entry i passes when
 //
-//	|graph - fd| <= Rel·|fd| + (Abs + Cond·max|x|)·scale + noise + Floor + Unit·|f|/n
+//	|graph - fd| <= Rel·|fd| + (Abs + Cond·max|x|)·scale + noise + |d+ - d-| + Floor + Unit·|f|/n
 //
 // with scale the gradient's scale at the case's geometry: the largest |fd|
 // of the case and of the cases of the same geometry at logits of moderate
-// size (random values, empty and full targets), entries at kinks left out.
-// A float32 gradient's rounding follows the size of the cotangents flowing
+// size (random values, empty and full targets), entries at kinks left out. A
+// float32 gradient's rounding follows the size of the cotangents flowing
 // through the graph, not each entry's: an entry that is a difference of
 // terms of the size of the scale (p - 1 for a confident softmax, the
 // gradient of a masked or saturated pixel next to large ones) keeps only
 // their absolute error, and saturated logits or an empty target do not
-// shrink those terms even where they make the gradient itself vanish
-// (2^-24, not 0, for a saturated softmax). Hence a part proportional to the
-// scale next to one proportional to the entry; where the gradient vanishes
-// at every point of a geometry (a one-pixel MCC), one rounding of the loss
-// spread over the input's entries, 2^-24·|f|/n, stands in for it. Rel = GradRelTol = 1e-4 and
-// Abs = GradAbsTol = 1e-5 are about ten times the largest errors seen at
-// random points in float32 (a few float32 roundings, 6e-8 each, through
-// chains of some ten ops). Cond·max|x| (Cond = 16·2^-24) covers inputs of
-// large magnitude: a float32 logit of 1e4 is only known to 6e-4, and
-// products with the large intermediates it makes (a pixel loss of 2e4)
-// carry that into the gradient. float64 graphs are held to 1e-8 and 1e-8;
-// half-precision inputs, whose gradient is rounded to the input's type on
-// output, add a unit in the last place of the type (2^-10 or 2^-7 relative;
-// rounding to nearest needs half of it, some providers truncate) and, for
-// float16, the spacing of its subnormal numbers. TestCompareGradDetects
-// checks that the budget still fails a gradient scaled by 1.001, swapped
-// entries, a small entry off by 1e-4 of the scale, and a NaN.
+// shrink those terms even where they make the gradient itself vanish (2^-24,
+// not 0, for a saturated softmax). Hence a part proportional to the scale
+// next to one proportional to the entry; where the gradient vanishes at
+// every point of a geometry (a one-pixel MCC), one rounding of the loss
+// spread over the input's entries, Unit·|f|/n with Unit = 2^-24, stands in
+// for it. Rel = GradRelTol = 1e-4 and Abs = GradAbsTol = 1e-5 allow a few
+// float32 roundings (6e-8 each) through chains of some hundred ops: the
+// largest float32 errors over every loss are 0.5 of the budget (a single-
+// pixel region loss on probabilities) and below 0.2 for most losses, while
+// the entries of a wrong gradient (scaled by 1.001, swapped, a small entry
+// off by 1e-4 of the scale) exceed it. Cond·max|x| (Cond = 16·2^-24) covers
+// inputs of large magnitude: a float32 logit of 1e4 is only known to 6e-4,
+// and products with the large intermediates it makes (a pixel loss of 2e4)
+// carry that into the gradient. float64 graphs are held to 1e-8 and 1e-8
+// (Unit 2^-53); half-precision inputs, whose gradient is rounded to the
+// input's type on output, add a unit in the last place of the type (2^-10 or
+// 2^-7 relative; rounding to nearest needs half of it, some providers
+// truncate) and, for float16, the spacing of its subnormal numbers.
+// TestCompareGradDetects checks that the budget still fails a gradient
+// scaled by 1.001, swapped entries, a small entry off by 1e-4 of the scale,
+// and a NaN.
 //
 // Kinks. Losses defined through selections and clamps (TopK, OHEM's
 // threshold, Lovász's sort, MaxPool, an L1 overlap |p - t|, the clamp of
