@@ -176,10 +176,18 @@ func Floor(s *losses.Spec, cfg *losses.Config) ([]byte, error) {
 	return export.Marshal(m)
 }
 
+// warmups is the number of untimed calls of each graph before the timed
+// ones. ONNX Runtime's first calls grow its memory arena; a gradient graph,
+// with more intermediates, takes two or three calls to reach its steady
+// time (its median over 5 timed calls after one warm-up came out 3x the
+// median over 20).
+const warmups = 3
+
 // Options of a measurement.
 type Options struct {
 	Runtime runtime.Options
-	// Iters is the number of timed calls of each graph (after one warm-up).
+	// Iters is the number of timed calls of each graph (after warmups
+	// untimed ones).
 	Iters int
 	Seed  uint64
 	// Grad also times the loss with its gradient output, d loss / d input
@@ -227,9 +235,11 @@ func Measure(s *losses.Spec, cfg *losses.Config, shape []int, o Options) (Result
 		return res, err
 	}
 	defer loss.Close()
-	for _, sess := range []*runtime.Session{loss, floor} { // warm-up
-		if _, err := sess.Run(in); err != nil {
-			return res, err
+	for range warmups {
+		for _, sess := range []*runtime.Session{loss, floor} {
+			if _, err := sess.Run(in); err != nil {
+				return res, err
+			}
 		}
 	}
 	if peak := procstat.Peak(); peak > base {
@@ -248,9 +258,11 @@ func Measure(s *losses.Spec, cfg *losses.Config, shape []int, o Options) (Result
 			return res, err
 		}
 		defer grad.Close()
-		out, err := grad.Run(in) // warm-up
-		if err != nil {
-			return res, err
+		var out map[string]*tensor.Tensor
+		for range warmups {
+			if out, err = grad.Run(in); err != nil {
+				return res, err
+			}
 		}
 		if out["input_grad"] == nil {
 			return res, fmt.Errorf("the graph with the grad option has no input_grad output")
