@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/onnxloss/onnxloss/export"
+	"github.com/onnxloss/onnxloss/internal/testutil"
 	"github.com/onnxloss/onnxloss/losses"
 	"github.com/onnxloss/onnxloss/runtime"
 	"github.com/onnxloss/onnxloss/tensor"
@@ -62,7 +63,7 @@ func distanceTargets(spatial []int) map[string]func(i int, coord []int) int {
 // 2-D and 3-D, on the targets of distanceTargets, and compares ONNX Runtime
 // with the reference.
 func TestDistanceLossesEdgeTargets(t *testing.T) {
-	requireRuntime(t)
+	testutil.RequireRuntime(t)
 	r := &Runner{Seed: 1}
 	for _, name := range distanceLosses {
 		s, err := losses.Lookup(name)

@@ -2,31 +2,18 @@ package verify
 
 import (
 	"fmt"
-	"os"
 	"sort"
 	"testing"
 
+	"github.com/onnxloss/onnxloss/internal/testutil"
 	"github.com/onnxloss/onnxloss/losses"
-	"github.com/onnxloss/onnxloss/runtime"
 )
-
-// requireRuntime skips without ONNX Runtime, except under CI, where a
-// missing runtime is a failure: a skipped test is not a pass.
-func requireRuntime(t testing.TB) {
-	t.Helper()
-	if err := runtime.Init(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("ONNX Runtime is required in CI: %v", err)
-		}
-		t.Skipf("ONNX Runtime not available: %v", err)
-	}
-}
 
 // TestRegistry runs every registered loss, in every mode and the option sets
 // of Configs, on generated inputs through ONNX Runtime and compares each
 // output with the loss's Go reference within the error budget.
 func TestRegistry(t *testing.T) {
-	requireRuntime(t)
+	testutil.RequireRuntime(t)
 	r := &Runner{Seed: 1}
 	for _, s := range losses.All() {
 		t.Run(s.Name, func(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/onnxloss/onnxloss/builder"
 	"github.com/onnxloss/onnxloss/export"
+	"github.com/onnxloss/onnxloss/internal/testutil"
 	"github.com/onnxloss/onnxloss/losses"
 	"github.com/onnxloss/onnxloss/losses/reference"
 	"github.com/onnxloss/onnxloss/runtime"
@@ -52,7 +53,7 @@ func session(t *testing.T, loss string, opts losses.Options) (*losses.Spec, *los
 // window, so they exercise clipped windows) and where MS-SSIM's later
 // scales clip, against the references.
 func TestStructureWindowsThatFit(t *testing.T) {
-	requireRuntime(t)
+	testutil.RequireRuntime(t)
 	shapes := map[string][]shapeCase{
 		"2": {{2, []int{23, 19}}, {1, []int{40, 37}}},
 		"3": {{1, []int{13, 12, 14}}},
@@ -114,7 +115,7 @@ func TestStructureWindowsThatFit(t *testing.T) {
 // C4 = 0.01, so the statistics must stay exact there (the textbook
 // E[x²] - μ² would lose about 1e-7 of E[x²] and move e by per cents).
 func TestCMSSIMNearlyUniform(t *testing.T) {
-	requireRuntime(t)
+	testutil.RequireRuntime(t)
 	for _, opts := range []losses.Options{
 		{"classes": "3"}, {"classes": "3", "padding": "zeros"}, {"mode": "binary", "win_size": "5"},
 	} {
@@ -143,7 +144,7 @@ func TestCMSSIMNearlyUniform(t *testing.T) {
 // check, and accepts the smallest input that fits: 11 for one valid
 // window, 161 for five valid scales, 81 for five reflected scales.
 func TestStructureSmallInputError(t *testing.T) {
-	requireRuntime(t)
+	testutil.RequireRuntime(t)
 	cases := []struct {
 		loss      string
 		opts      losses.Options
@@ -179,7 +180,7 @@ const ssimTol = 2e-4
 // TestSSIMConstantImages compares SSIM on constant maps with its closed
 // form: every window has σ = 0, so SSIM = (2ab + C1)/(a² + b² + C1).
 func TestSSIMConstantImages(t *testing.T) {
-	requireRuntime(t)
+	testutil.RequireRuntime(t)
 	for _, opts := range []losses.Options{
 		{"from_logits": "false"},
 		{"from_logits": "false", "padding": "reflect"},
@@ -288,7 +289,7 @@ func korniaStyle(p [][][]float64, y []int64, n, c, s int) float64 {
 // errors, so every class present counts 1 and the loss is 1. kornia's use
 // of class ids in the Lovász gradient gives less.
 func TestLovaszSoftmaxAllWrong(t *testing.T) {
-	requireRuntime(t)
+	testutil.RequireRuntime(t)
 	const n, c, h, w = 2, 4, 5, 6
 	x, labels, y := allWrong(n, c, h, w, 9)
 	for _, opts := range []losses.Options{
@@ -371,7 +372,7 @@ func compact(x *tensor.Tensor, target *tensor.Tensor, keep func(b, i int) bool, 
 // that remain (pooled into one image for batch statistics, image by image
 // with per_image).
 func TestLovaszIgnoredPixelsRemoved(t *testing.T) {
-	requireRuntime(t)
+	testutil.RequireRuntime(t)
 	const n, c, h, w, ignore = 3, 4, 5, 7, 255
 	rng := rand.New(rand.NewPCG(11, 2))
 	s := h * w
