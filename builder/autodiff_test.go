@@ -1012,11 +1012,24 @@ func TestVJPWindow(t *testing.T) {
 		})
 	}
 	t.Run("MaxPool/opset 13", func(t *testing.T) {
+		// Strided windows need ScatterElements' reduction (opset 16).
 		g := NewGraph("m", 13)
 		x := g.Input("x", tensor.Float32, Dims(1, 1, 4, 4))
-		Gradient(ReduceSum(MaxPool(x, Window{Kernel: []int64{2, 2}}), false), x)
+		Gradient(ReduceSum(MaxPool(x, Window{Kernel: []int64{2, 2}, Strides: []int64{2, 2}}), false), x)
 		if err := g.Err(); err == nil || !strings.Contains(err.Error(), "opset 16") {
 			t.Errorf("error %v", err)
+		}
+		// Unit strides do not, with any padding.
+		for j, w := range []Window{
+			{Kernel: []int64{3, 3}, Pads: []int64{1, 1, 1, 1}},
+			{Kernel: []int64{3, 1}, Pads: []int64{2, 0, 0, 0}},
+			{Kernel: []int64{2, 3}},
+		} {
+			a := x1(spaced(uint64(290+j), 1, 2, 4, 5))
+			checkGrad(t, a, func(_ *Graph, v map[string]*Value) *Value {
+				y := MaxPool(v["x"], w)
+				return ReduceSum(Mul(y, Sigmoid(y)), false)
+			}, gradOpts{tol: 1e-3, opsets: []int{13, 17}})
 		}
 	})
 	t.Run("Pad", func(t *testing.T) {
