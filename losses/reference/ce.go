@@ -65,22 +65,35 @@ func meanOverAll(c *Config) bool {
 // BCE is binary cross-entropy per entry: -(pw·t·log p + (1-t)·log(1-p)),
 // with smp-style label smoothing t(1-s)+(1-t)s.
 func BCE(in Inputs, c *Config) (*tensor.Tensor, error) {
+	pw := c.L("pos_weight")
+	return weightedBCE(in, c, c.F("label_smoothing"), func(ch int) float64 {
+		switch {
+		case pw == nil:
+			return 1
+		case len(pw) > 1:
+			return pw[ch]
+		}
+		return pw[0]
+	})
+}
+
+// WeightedBCE is -(β·t·log p + (1-t)·log(1-p)).
+func WeightedBCE(in Inputs, c *Config) (*tensor.Tensor, error) {
+	beta := c.F("beta")
+	return weightedBCE(in, c, 0, func(int) float64 { return beta })
+}
+
+// weightedBCE is -(w_c·t·log p + (1-t)·log(1-p)) per entry, times the
+// class weight, with targets smoothed to t(1-s)+(1-t)s when s > 0.
+func weightedBCE(in Inputs, c *Config, s float64, posWeight func(ch int) float64) (*tensor.Tensor, error) {
 	p, err := Canon(in, c)
 	if err != nil {
 		return nil, err
 	}
-	pw := c.L("pos_weight")
-	s := c.F("label_smoothing")
 	l := zeros3(p.N, p.C, p.S)
 	for n := 0; n < p.N; n++ {
 		for ch := 0; ch < p.C; ch++ {
-			w := 1.0
-			if pw != nil {
-				w = pw[0]
-				if len(pw) > 1 {
-					w = pw[ch]
-				}
-			}
+			w := posWeight(ch)
 			for i := 0; i < p.S; i++ {
 				if !p.Valid[n][ch][i] {
 					continue
@@ -91,29 +104,6 @@ func BCE(in Inputs, c *Config) (*tensor.Tensor, error) {
 				}
 				lp, l1p := logSigmoidPair(c, p.X[n][ch][i])
 				l[n][ch][i] = -(w*t*lp + (1-t)*l1p) * classWeight(c, ch)
-			}
-		}
-	}
-	return reduceElements(p, c, l, meanOverAll(c)), nil
-}
-
-// WeightedBCE is -(β·t·log p + (1-t)·log(1-p)).
-func WeightedBCE(in Inputs, c *Config) (*tensor.Tensor, error) {
-	p, err := Canon(in, c)
-	if err != nil {
-		return nil, err
-	}
-	beta := c.F("beta")
-	l := zeros3(p.N, p.C, p.S)
-	for n := 0; n < p.N; n++ {
-		for ch := 0; ch < p.C; ch++ {
-			for i := 0; i < p.S; i++ {
-				if !p.Valid[n][ch][i] {
-					continue
-				}
-				t := p.T[n][ch][i]
-				lp, l1p := logSigmoidPair(c, p.X[n][ch][i])
-				l[n][ch][i] = -(beta*t*lp + (1-t)*l1p) * classWeight(c, ch)
 			}
 		}
 	}
