@@ -240,7 +240,7 @@ func checkSpliced(t *testing.T, dir, outDir string, mm manifestModel, c spliceCa
 		return ""
 	}
 	cfg := rep.Config
-	if cfg.Mode != wantMode || cfg.Layout != mm.Layout || cfg.Opset != mm.Opset {
+	if cfg.Mode != wantMode || string(cfg.Layout) != mm.Layout || cfg.Opset != mm.Opset {
 		t.Errorf("%s on %s: inferred mode %s, layout %s, opset %d; want %s, %s, %d", c, mm.Name, cfg.Mode, cfg.Layout, cfg.Opset, wantMode, mm.Layout, mm.Opset)
 	}
 	if cfg.Mode != losses.Binary && cfg.Classes != mm.Classes {

@@ -182,7 +182,7 @@ func TestAppendInference(t *testing.T) {
 		lm := loadCommitted(t, mm.Name)
 		_, rep := mustAppend(t, lm.Proto, export.AppendOptions{Loss: "focal"})
 		c := rep.Config
-		if c.Layout != mm.Layout || c.SpatialDims != 2 || c.Opset != mm.Opset || !c.FromLogits {
+		if string(c.Layout) != mm.Layout || c.SpatialDims != 2 || c.Opset != mm.Opset || !c.FromLogits {
 			t.Errorf("%s: layout %s, spatial dims %d, opset %d, from_logits %t", mm.Name, c.Layout, c.SpatialDims, c.Opset, c.FromLogits)
 		}
 		if c.Classes != mm.Classes {

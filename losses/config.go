@@ -2,14 +2,14 @@ package losses
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/onnxloss/onnxloss/builder"
+	"github.com/onnxloss/onnxloss/losses/param"
 	"github.com/onnxloss/onnxloss/losses/reference"
 	"github.com/onnxloss/onnxloss/tensor"
 )
@@ -21,29 +21,19 @@ import (
 //	losses.Options{"mode": "multiclass", "classes": "21", "smooth_nr": "1"}
 type Options map[string]string
 
-// Config is a resolved, validated set of options.
+// Config is a resolved, validated set of options: the common options, set
+// in full, and the loss's own parameters.
 type Config struct {
 	Loss string
-	Mode Mode
-	// Classes is the number of channels C, or 0 when the graph takes it from
-	// the input at run time.
-	Classes     int
-	Layout      string // "nchw" or "nhwc"
-	SpatialDims int
-	FromLogits  bool
-	Reduction   string // "mean", "sum" or "none"
-	DType       tensor.DType
-	Opset       int
-	// IgnoreIndex is the label whose pixels are masked, or nil.
-	IgnoreIndex  *int64
-	ClassWeights []float64
-	// TargetForm is "labels" or "onehot" in multiclass mode, "float" otherwise.
-	TargetForm string
-	Preset     string
-	// Grad adds the input_grad output.
-	Grad bool
-	// Params holds every loss-specific parameter, defaults included.
+	param.Common
+	// Params holds every loss-specific parameter by name, defaults included.
 	Params map[string]any
+	// P is the loss's typed parameter struct (a pointer, such as *Dice),
+	// or nil for a loss without one.
+	P param.Declarer
+	// explicit holds the options the caller gave (not filled by a preset
+	// or a default), normalised.
+	explicit map[string]bool
 }
 
 // OptionError is a usage error in the options: an unknown name, a bad value
@@ -129,14 +119,31 @@ func (s *Spec) OptionNames() []string {
 // Resolve checks opts against the loss and returns the full configuration,
 // defaults filled in. A preset's values apply first; explicit options
 // override them. Errors are *OptionError and name the loss, the option and
-// the allowed values.
+// the allowed values. The same option given twice (in two spellings, such
+// as smooth_nr and smooth-nr) is an error, and so is a loss parameter given
+// where it has no effect under the other options.
 func Resolve(s *Spec, opts Options) (*Config, error) {
 	fail := func(format string, args ...any) (*Config, error) {
 		return nil, &OptionError{Loss: s.Name, Err: fmt.Errorf(format, args...)}
 	}
 	merged := map[string]string{}
-	for k, v := range opts {
-		merged[normKey(k)] = v
+	spelled := map[string]string{}
+	keys := make([]string, 0, len(opts))
+	for k := range opts {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		n := normKey(k)
+		if prev, dup := spelled[n]; dup {
+			return fail("option %s is given twice (as %q and %q)", dashed(n), prev, k)
+		}
+		spelled[n] = k
+		merged[n] = opts[k]
+	}
+	explicit := map[string]bool{}
+	for k := range merged {
+		explicit[k] = true
 	}
 	if p, ok := merged["preset"]; ok && p != "" {
 		pr := s.Preset(p)
@@ -151,7 +158,7 @@ func Resolve(s *Spec, opts Options) (*Config, error) {
 			return nil, &OptionError{Loss: s.Name, Err: &UnknownError{What: "preset", Name: p, Suggestion: Closest(p, names), Valid: names}}
 		}
 		for k, v := range pr.Values {
-			if _, explicit := merged[k]; !explicit {
+			if _, given := merged[k]; !given {
 				merged[k] = v
 			}
 		}
@@ -159,15 +166,14 @@ func Resolve(s *Spec, opts Options) (*Config, error) {
 	valid := s.OptionNames()
 	for k := range merged {
 		if !contains(valid, k) {
-			err := &UnknownError{What: "option", Name: strings.ReplaceAll(k, "_", "-"), Suggestion: strings.ReplaceAll(Closest(k, valid), "_", "-")}
+			err := &UnknownError{What: "option", Name: dashed(k), Suggestion: dashed(Closest(k, valid))}
 			if _, common := commonOptions[k]; common {
-				return fail("option --%s does not apply to this loss", strings.ReplaceAll(k, "_", "-"))
+				return fail("option --%s does not apply to this loss", dashed(k))
 			}
 			return nil, &OptionError{Loss: s.Name, Err: err}
 		}
 	}
-	c := &Config{Loss: s.Name, Mode: s.Modes[0], Layout: "nchw", SpatialDims: 2, FromLogits: true, Reduction: "mean",
-		DType: tensor.Float32, Opset: builder.DefaultOpset, TargetForm: "labels", Params: map[string]any{}}
+	c := &Config{Loss: s.Name, Common: s.defaultCommon(), Params: map[string]any{}, explicit: explicit}
 	var err error
 	get := func(k string) (string, bool) { v, ok := merged[k]; return strings.TrimSpace(v), ok }
 	if v, ok := get("mode"); ok {
@@ -186,9 +192,11 @@ func Resolve(s *Spec, opts Options) (*Config, error) {
 		}
 	}
 	if v, ok := get("layout"); ok {
-		if c.Layout, err = parseChoice("layout", v, commonOptions["layout"].choices); err != nil {
+		var l string
+		if l, err = param.ParseChoice("layout", v, commonOptions["layout"].choices); err != nil {
 			return fail("%v", err)
 		}
+		c.Layout = Layout(l)
 	}
 	if v, ok := get("spatial_dims"); ok {
 		if c.SpatialDims, err = parseIntRange("spatial_dims", v, 1, 3); err != nil {
@@ -196,18 +204,20 @@ func Resolve(s *Spec, opts Options) (*Config, error) {
 		}
 	}
 	if v, ok := get("from_logits"); ok {
-		if c.FromLogits, err = parseBool("from_logits", v); err != nil {
+		if c.FromLogits, err = param.ParseBool("from_logits", v); err != nil {
 			return fail("%v", err)
 		}
 	}
 	if v, ok := get("reduction"); ok {
-		if c.Reduction, err = parseChoice("reduction", v, s.ReductionsList()); err != nil {
+		var r string
+		if r, err = param.ParseChoice("reduction", v, s.ReductionsList()); err != nil {
 			return fail("%v", err)
 		}
+		c.Reduction = Reduction(r)
 	}
 	if v, ok := get("dtype"); ok {
 		var name string
-		if name, err = parseChoice("dtype", v, commonOptions["dtype"].choices); err != nil {
+		if name, err = param.ParseChoice("dtype", v, commonOptions["dtype"].choices); err != nil {
 			return fail("%v", err)
 		}
 		c.DType, _ = tensor.ParseDType(name)
@@ -225,7 +235,7 @@ func Resolve(s *Spec, opts Options) (*Config, error) {
 		c.IgnoreIndex = &n
 	}
 	if v, ok := get("class_weights"); ok && v != "" {
-		if c.ClassWeights, err = parseFloats("class_weights", v); err != nil {
+		if c.ClassWeights, err = param.ParseFloats("class_weights", v); err != nil {
 			return fail("%v", err)
 		}
 		for _, w := range c.ClassWeights {
@@ -235,29 +245,19 @@ func Resolve(s *Spec, opts Options) (*Config, error) {
 		}
 	}
 	if v, ok := get("target"); ok {
-		if c.TargetForm, err = parseChoice("target", v, commonOptions["target"].choices); err != nil {
+		var t string
+		if t, err = param.ParseChoice("target", v, commonOptions["target"].choices); err != nil {
 			return fail("%v", err)
 		}
+		c.TargetForm = TargetForm(t)
 	}
 	if v, ok := get("preset"); ok {
 		c.Preset = v
 	}
 	if v, ok := get("grad"); ok {
-		if c.Grad, err = parseBool("grad", v); err != nil {
+		if c.Grad, err = param.ParseBool("grad", v); err != nil {
 			return fail("%v", err)
 		}
-	}
-	for _, p := range s.Params {
-		v, ok := get(p.Name)
-		if !ok {
-			c.Params[p.Name] = p.defaultValue()
-			continue
-		}
-		val, err := p.parse(v)
-		if err != nil {
-			return fail("%v", err)
-		}
-		c.Params[p.Name] = val
 	}
 	// Cross-option rules.
 	switch c.Mode {
@@ -266,14 +266,14 @@ func Resolve(s *Spec, opts Options) (*Config, error) {
 			return fail("binary mode has one channel; --classes %d does not fit (use multilabel or multiclass)", c.Classes)
 		}
 		c.Classes = 1
-		c.TargetForm = "float"
+		c.TargetForm = param.TargetFloat
 	case Multilabel:
-		c.TargetForm = "float"
+		c.TargetForm = param.TargetFloat
 	case Multiclass:
-		if c.TargetForm == "onehot" && !s.OneHotTarget {
+		if c.TargetForm == param.TargetOneHot && !s.OneHotTarget {
 			return fail("does not accept --target onehot")
 		}
-		if c.TargetForm == "onehot" && c.IgnoreIndex != nil {
+		if c.TargetForm == param.TargetOneHot && c.IgnoreIndex != nil {
 			return fail("--ignore-index needs label targets (--target labels); one-hot targets follow PyTorch's probability-target semantics, which have no ignore index")
 		}
 	}
@@ -285,39 +285,78 @@ func Resolve(s *Spec, opts Options) (*Config, error) {
 			return fail("class_weights has %d entries but there are %d classes", len(c.ClassWeights), c.Classes)
 		}
 	}
-	if c.Grad && c.Reduction == "none" {
+	if c.Grad && c.Reduction == param.None {
 		return fail("--grad needs a scalar loss: use --reduction mean or sum")
 	}
+	if err := s.resolveParams(c, get); err != nil {
+		return fail("%v", err)
+	}
 	if s.Validate != nil {
-		if err := validate(s, c); err != nil {
+		if err := s.Validate(c); err != nil {
 			return fail("%v", err)
 		}
+	}
+	if c.P != nil {
+		// Validate may complete common options (C from a list of weights).
+		*c.P.CommonOf() = c.Common
 	}
 	return c, nil
 }
 
-// validate runs a Spec's Validate, turning a panic (a programming error such
-// as a misnamed parameter) into an error.
-func validate(s *Spec, c *Config) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("validating options: %v", r)
-		}
-	}()
-	return s.Validate(c)
+// defaultCommon is the loss's common options with nothing given.
+func (s *Spec) defaultCommon() param.Common {
+	return param.Common{Mode: s.Modes[0], Layout: param.NCHW, SpatialDims: 2, FromLogits: true, Reduction: param.Mean,
+		DType: tensor.Float32, Opset: builder.DefaultOpset, TargetForm: param.TargetLabels}
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
+// resolveParams fills the loss's own parameters: defaults, then the values
+// in get, then the check that every explicitly given parameter matters.
+func (s *Spec) resolveParams(c *Config, get func(string) (string, bool)) error {
+	if s.newParams == nil {
+		for _, p := range s.Params {
+			v, ok := get(p.Name)
+			if !ok {
+				c.Params[p.Name] = defaultValue(&p)
+				continue
+			}
+			val, err := p.Parse(v)
+			if err != nil {
+				return err
+			}
+			c.Params[p.Name] = val
+		}
+		return nil
+	}
+	p := s.newParams()
+	common := p.CommonOf()
+	set := param.NewSet(common)
+	p.Declare(set)
+	*common = c.Common
+	for _, d := range set.Params() {
+		if v, ok := get(d.Name); ok {
+			val, err := d.Parse(v)
+			if err != nil {
+				return err
+			}
+			d.SetValue(val)
 		}
 	}
-	return false
+	for _, d := range set.Params() {
+		if c.explicit[d.Name] && !d.Applies() {
+			return fmt.Errorf("--%s has no effect here: it needs %s", dashed(d.Name), d.Needs())
+		}
+		c.Params[d.Name] = d.Value()
+	}
+	c.P = p
+	return nil
 }
 
+func dashed(k string) string { return strings.ReplaceAll(k, "_", "-") }
+
+func contains(list []string, s string) bool { return slices.Contains(list, s) }
+
 // defaultValue returns the default with its Go type, also when unset.
-func (p *Param) defaultValue() any {
+func defaultValue(p *Param) any {
 	if p.Kind == KindFloats {
 		v, _ := p.Default.([]float64)
 		return v
@@ -325,129 +364,7 @@ func (p *Param) defaultValue() any {
 	return p.Default
 }
 
-func (p *Param) parse(v string) (any, error) {
-	switch p.Kind {
-	case KindFloat:
-		f, err := strconv.ParseFloat(v, 64)
-		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-			return nil, fmt.Errorf("%s %q is not a finite number", p.Name, v)
-		}
-		if err := p.checkRange(f); err != nil {
-			return nil, err
-		}
-		return f, nil
-	case KindInt:
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return nil, fmt.Errorf("%s %q is not an integer", p.Name, v)
-		}
-		if err := p.checkRange(float64(n)); err != nil {
-			return nil, err
-		}
-		return n, nil
-	case KindBool:
-		return parseBool(p.Name, v)
-	case KindEnum:
-		return parseChoice(p.Name, v, p.Choices)
-	case KindFloats:
-		if v == "" {
-			return []float64(nil), nil
-		}
-		fs, err := parseFloats(p.Name, v)
-		if err != nil {
-			return nil, err
-		}
-		for _, f := range fs {
-			if err := p.checkRange(f); err != nil {
-				return nil, err
-			}
-		}
-		return fs, nil
-	}
-	return nil, fmt.Errorf("%s: unknown kind", p.Name)
-}
-
-// RangeString describes the allowed values, e.g. "[0, 1)" or "one of a, b".
-func (p *Param) RangeString() string {
-	switch p.Kind {
-	case KindBool:
-		return "true or false"
-	case KindEnum:
-		return "one of " + strings.Join(p.Choices, ", ")
-	}
-	if p.Min == nil && p.Max == nil {
-		return "any"
-	}
-	lo, hi := "(-inf", "inf)"
-	if p.Min != nil {
-		lo = "[" + strconv.FormatFloat(*p.Min, 'g', -1, 64)
-		if p.MinExclusive {
-			lo = "(" + lo[1:]
-		}
-	}
-	if p.Max != nil {
-		hi = strconv.FormatFloat(*p.Max, 'g', -1, 64) + "]"
-		if p.MaxExclusive {
-			hi = hi[:len(hi)-1] + ")"
-		}
-	}
-	return lo + ", " + hi
-}
-
-func (p *Param) checkRange(f float64) error {
-	bad := (p.Min != nil && (f < *p.Min || (p.MinExclusive && f == *p.Min))) ||
-		(p.Max != nil && (f > *p.Max || (p.MaxExclusive && f == *p.Max)))
-	if bad {
-		return fmt.Errorf("%s = %v is out of range %s", p.Name, f, p.RangeString())
-	}
-	return nil
-}
-
-// DefaultString formats the default for help and describe.
-func (p *Param) DefaultString() string { return formatValue(p.Default) }
-
-func formatValue(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return "unset"
-	case float64:
-		return strconv.FormatFloat(x, 'g', -1, 64)
-	case []float64:
-		if x == nil {
-			return "unset"
-		}
-		parts := make([]string, len(x))
-		for i, f := range x {
-			parts[i] = strconv.FormatFloat(f, 'g', -1, 64)
-		}
-		return strings.Join(parts, ",")
-	}
-	return fmt.Sprint(v)
-}
-
-func parseBool(name, v string) (bool, error) {
-	switch strings.ToLower(v) {
-	case "true", "1", "yes", "on":
-		return true, nil
-	case "false", "0", "no", "off":
-		return false, nil
-	}
-	return false, fmt.Errorf("%s %q is not a boolean (true or false)", name, v)
-}
-
-func parseChoice(name, v string, choices []string) (string, error) {
-	l := strings.ToLower(v)
-	for _, c := range choices {
-		if c == l {
-			return c, nil
-		}
-	}
-	msg := fmt.Sprintf("%s %q is not valid (valid: %s)", name, v, strings.Join(choices, ", "))
-	if s := Closest(l, choices); s != "" {
-		msg += fmt.Sprintf("; did you mean %q?", s)
-	}
-	return "", errors.New(msg)
-}
+func formatValue(v any) string { return param.Format(v) }
 
 func parseIntRange(name, v string, lo, hi int) (int, error) {
 	n, err := strconv.Atoi(v)
@@ -458,21 +375,6 @@ func parseIntRange(name, v string, lo, hi int) (int, error) {
 		return 0, fmt.Errorf("%s = %d is out of range [%d, %d]", name, n, lo, hi)
 	}
 	return n, nil
-}
-
-func parseFloats(name, v string) ([]float64, error) {
-	var out []float64
-	for _, part := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ';' || r == ' ' }) {
-		f, err := strconv.ParseFloat(part, 64)
-		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-			return nil, fmt.Errorf("%s: %q is not a finite number", name, part)
-		}
-		out = append(out, f)
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("%s: empty list", name)
-	}
-	return out, nil
 }
 
 // Float returns a Float parameter. Asking for a parameter the loss does not
@@ -527,11 +429,8 @@ func (c *Config) Reference() *reference.Config {
 	for k, v := range c.Params {
 		params[k] = v
 	}
-	r := &reference.Config{
-		Mode: string(c.Mode), Classes: c.Classes, Layout: c.Layout, SpatialDims: c.SpatialDims,
-		FromLogits: c.FromLogits, Reduction: c.Reduction, Target: c.TargetForm,
-		ClassWeights: append([]float64(nil), c.ClassWeights...), Params: params,
-	}
+	r := &reference.Config{Common: c.Common, Params: params, P: c.P}
+	r.ClassWeights = append([]float64(nil), c.ClassWeights...)
 	if c.IgnoreIndex != nil {
 		v := *c.IgnoreIndex
 		r.IgnoreIndex = &v
@@ -543,15 +442,15 @@ func (c *Config) Reference() *reference.Config {
 // maps to the same configuration.
 func (c *Config) Options() Options {
 	o := Options{
-		"mode": string(c.Mode), "layout": c.Layout, "spatial_dims": strconv.Itoa(c.SpatialDims),
-		"from_logits": strconv.FormatBool(c.FromLogits), "reduction": c.Reduction, "dtype": c.DType.String(),
+		"mode": string(c.Mode), "layout": string(c.Layout), "spatial_dims": strconv.Itoa(c.SpatialDims),
+		"from_logits": strconv.FormatBool(c.FromLogits), "reduction": string(c.Reduction), "dtype": c.DType.String(),
 		"opset": strconv.Itoa(c.Opset), "grad": strconv.FormatBool(c.Grad),
 	}
 	if c.Mode != Binary {
 		o["classes"] = strconv.Itoa(c.Classes)
 	}
 	if c.Mode == Multiclass {
-		o["target"] = c.TargetForm
+		o["target"] = string(c.TargetForm)
 	}
 	if c.IgnoreIndex != nil {
 		o["ignore_index"] = strconv.FormatInt(*c.IgnoreIndex, 10)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	. "github.com/onnxloss/onnxloss/builder"
+	"github.com/onnxloss/onnxloss/losses/param"
 	"github.com/onnxloss/onnxloss/losses/reference"
 )
 
@@ -128,11 +129,10 @@ func validateCompoundCE(c *Config) error {
 		if c.Floats("pos_weight") != nil {
 			return fmt.Errorf("pos_weight applies to the binary cross-entropy of binary and multilabel mode; multiclass mode uses class_weights")
 		}
-		s, _ := Lookup("cross-entropy")
-		if err := s.Validate(c); err != nil {
+		if err := validateLabelSmoothing(c, c.Float("label_smoothing")); err != nil {
 			return err
 		}
-	} else if err := validatePosWeight(c); err != nil {
+	} else if err := validatePosWeight(c, c.Floats("pos_weight")); err != nil {
 		return err
 	}
 	return validateRegion(c)
@@ -267,12 +267,12 @@ func init() {
 		Validate: validateCompoundCE,
 		Build: func(c *Ctx) *Value {
 			dice := c.overlapLoss(diceIndex, nil)
-			name := "bce"
+			var ce *Value
 			if c.Mode == Multiclass {
-				name = "cross-entropy"
+				ce = buildCrossEntropy(c, &CrossEntropy{LabelSmoothing: c.Float("label_smoothing")})
+			} else {
+				ce = buildBCE(c, &param.BCETerm{PosWeight: c.Floats("pos_weight"), LabelSmoothing: c.Float("label_smoothing"), MeanOver: param.MeanOver(c.Enum("mean_over"))})
 			}
-			s, _ := Lookup(name)
-			ce := s.Build(c)
 			return Add(MulScalar(dice, c.Float("lambda_dice")), MulScalar(ce, c.Float("lambda_ce")))
 		},
 		Reference: reference.DiceCE,
@@ -307,15 +307,14 @@ func init() {
 			"MONAI's FocalLoss mean divides by every entry of [N,C,*] (mean_over all, per channel); in multiclass mode onnxloss's softmax focal term is per pixel.",
 		},
 		Validate: func(c *Config) error {
-			s, _ := Lookup("focal")
-			if err := s.Validate(c); err != nil {
+			if err := validateFocal(c, focalTermOf(c)); err != nil {
 				return err
 			}
 			return validateRegion(c)
 		},
 		Build: func(c *Ctx) *Value {
 			dice := c.overlapLoss(diceIndex, nil)
-			return Add(MulScalar(dice, c.Float("lambda_dice")), MulScalar(buildFocal(c), c.Float("lambda_focal")))
+			return Add(MulScalar(dice, c.Float("lambda_dice")), MulScalar(buildFocal(c, focalTermOf(c.Config)), c.Float("lambda_focal")))
 		},
 		Reference: reference.DiceFocal,
 		Variants: []Options{

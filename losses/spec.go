@@ -15,56 +15,67 @@ import (
 	"strings"
 
 	"github.com/onnxloss/onnxloss/builder"
+	"github.com/onnxloss/onnxloss/losses/param"
 	"github.com/onnxloss/onnxloss/losses/reference"
 	"github.com/onnxloss/onnxloss/tensor"
 )
 
-// Mode says what the input and target hold.
-type Mode string
+// Mode says what the input and target hold: Binary, Multilabel or Multiclass.
+type Mode = param.Mode
 
 // The three modes of segmentation losses.
 const (
-	// Binary: one foreground channel, input [N,1,*spatial], float target of the same shape.
-	Binary Mode = "binary"
-	// Multilabel: C independent channels, input [N,C,*spatial], float target of the same shape.
-	Multilabel Mode = "multilabel"
-	// Multiclass: C exclusive classes, input [N,C,*spatial], int64 label map [N,*spatial].
-	Multiclass Mode = "multiclass"
+	Binary     = param.Binary
+	Multilabel = param.Multilabel
+	Multiclass = param.Multiclass
 )
 
+// Layout is the order of the input's axes: NCHW or NHWC.
+type Layout = param.Layout
+
+// The layouts.
+const (
+	NCHW = param.NCHW
+	NHWC = param.NHWC
+)
+
+// Reduction is Mean, Sum or None.
+type Reduction = param.Reduction
+
+// The reductions.
+const (
+	Mean = param.Mean
+	Sum  = param.Sum
+	None = param.None
+)
+
+// TargetForm is TargetLabels, TargetOneHot or TargetFloat.
+type TargetForm = param.TargetForm
+
+// The target forms.
+const (
+	TargetLabels = param.TargetLabels
+	TargetOneHot = param.TargetOneHot
+	TargetFloat  = param.TargetFloat
+)
+
+// Common holds the options every loss takes.
+type Common = param.Common
+
 // ParamKind is the type of a loss parameter.
-type ParamKind int
+type ParamKind = param.Kind
 
 // Parameter kinds.
 const (
-	KindFloat ParamKind = iota
-	KindInt
-	KindBool
-	KindEnum
-	KindFloats
+	KindFloat  = param.KindFloat
+	KindInt    = param.KindInt
+	KindBool   = param.KindBool
+	KindEnum   = param.KindEnum
+	KindFloats = param.KindFloats
 )
 
-func (k ParamKind) String() string {
-	return [...]string{"float", "int", "bool", "enum", "float list"}[k]
-}
-
 // Param describes one loss-specific parameter.
-type Param struct {
-	// Name in snake_case; the command line spells it with dashes.
-	Name string
-	Kind ParamKind
-	// Default is a float64, int, bool, string or []float64 by Kind. A nil
-	// FloatList default means "not set".
-	Default any
-	// Min and Max bound Float and Int parameters (inclusive unless the
-	// Exclusive flags say otherwise). Nil means unbounded.
-	Min, Max                   *float64
-	MinExclusive, MaxExclusive bool
-	// Choices lists the values of an Enum.
-	Choices []string
-	// Doc says what the parameter does and which library uses which value.
-	Doc string
-}
+type Param = param.Param
 
 // Preset sets a group of parameters to reproduce another library's defaults.
 type Preset struct {
@@ -141,6 +152,10 @@ type Spec struct {
 	Tolerance float64
 	// Variants are extra option sets that verification covers besides the defaults.
 	Variants []Options
+
+	// newParams returns a fresh typed parameter struct (nil for a loss
+	// without one); see Define.
+	newParams func() param.Declarer
 }
 
 // SupportsMode reports whether the loss is defined in mode m.
@@ -158,7 +173,7 @@ func (s *Spec) ReductionsList() []string {
 	if s.Reductions != nil {
 		return s.Reductions
 	}
-	return []string{"mean", "sum", "none"}
+	return []string{string(Mean), string(Sum), string(None)}
 }
 
 // Param returns the parameter called name, or nil.
@@ -267,41 +282,6 @@ func Lookup(name string) (*Spec, error) {
 
 // Closest returns the candidate nearest to s by edit distance, or "" when
 // none is near enough to be a plausible typo.
-func Closest(s string, candidates []string) string {
-	best, bestD := "", 1<<30
-	for _, c := range candidates {
-		d := editDistance(s, c)
-		if strings.HasPrefix(c, s) && len(s) >= 3 {
-			d = min(d, 1)
-		}
-		if d < bestD {
-			best, bestD = c, d
-		}
-	}
-	if bestD <= max(2, len(s)/3) {
-		return best
-	}
-	return ""
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
-}
+func Closest(s string, candidates []string) string { return param.Closest(s, candidates) }
 
 func fptr(v float64) *float64 { return &v }

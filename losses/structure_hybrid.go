@@ -21,7 +21,6 @@ func validateTermWeights(c *Config) error {
 }
 
 func init() {
-	focal := func() *Spec { return registry["focal"] }
 	Register(&Spec{
 		Name:    "unet3p-hybrid",
 		Family:  "structure",
@@ -45,7 +44,7 @@ func init() {
 			"SemSegLoss's unet3p_hybrid_loss uses single-scale SSIM (tf.image.ssim) and an unsmoothed Jaccard term instead.",
 		},
 		Validate: func(c *Config) error {
-			for _, v := range []func(*Config) error{focal().Validate, validateWindow, validateTermWeights} {
+			for _, v := range []func(*Config) error{func(c *Config) error { return validateFocal(c, focalTermOf(c)) }, validateWindow, validateTermWeights} {
 				if err := v(c); err != nil {
 					return err
 				}
@@ -54,7 +53,7 @@ func init() {
 		},
 		Build: func(c *Ctx) *Value {
 			w := termWeights(c)
-			f := buildFocal(c)
+			f := buildFocal(c, focalTermOf(c.Config))
 			ms := ReduceMean(OneMinus(c.msssim(c.Probs(), c.Target())), false)
 			return Add(Add(MulScalar(f, w[0]), MulScalar(ms, w[1])), MulScalar(c.iouLoss(), w[2]))
 		},

@@ -613,7 +613,7 @@ func (r *GradRunner) Entries(cs Case, cfg *losses.Config) []int {
 }
 
 // splitShape returns N, C and the spatial shape of an input in its layout.
-func splitShape(shape []int, layout string) (n, c int, spatial []int) {
+func splitShape(shape []int, layout losses.Layout) (n, c int, spatial []int) {
 	if layout == "nhwc" {
 		return shape[0], shape[len(shape)-1], shape[1 : len(shape)-1]
 	}
@@ -622,7 +622,7 @@ func splitShape(shape []int, layout string) (n, c int, spatial []int) {
 
 // pixelEntries lists, in increasing order, the entries of every channel of
 // the given pixels (indices into N×spatial).
-func pixelEntries(shape []int, layout string, pixels []int) []int {
+func pixelEntries(shape []int, layout losses.Layout, pixels []int) []int {
 	_, c, spatial := splitShape(shape, layout)
 	sz := tensor.NumElements(spatial)
 	var out []int

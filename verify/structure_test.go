@@ -13,6 +13,7 @@ import (
 	"github.com/onnxloss/onnxloss/export"
 	"github.com/onnxloss/onnxloss/internal/testutil"
 	"github.com/onnxloss/onnxloss/losses"
+	"github.com/onnxloss/onnxloss/losses/param"
 	"github.com/onnxloss/onnxloss/losses/reference"
 	"github.com/onnxloss/onnxloss/runtime"
 	"github.com/onnxloss/onnxloss/tensor"
@@ -309,7 +310,7 @@ func TestLovaszSoftmaxAllWrong(t *testing.T) {
 			t.Errorf("%v: loss %v, want %v", opts, got, want)
 		}
 	}
-	cfg := &reference.Config{Mode: "multiclass", Layout: "nchw", FromLogits: true, Target: "labels"}
+	cfg := &reference.Config{Common: param.Common{Mode: "multiclass", Layout: "nchw", FromLogits: true, TargetForm: "labels"}}
 	prob, err := reference.Canon(reference.Inputs{"input": x, "target": labels}, cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -318,7 +318,7 @@ func toProbabilities(x []float64, n, C, S int, softmax bool) []float64 {
 }
 
 // layout builds a tensor from channel-first values in the wanted layout and dtype.
-func layout(v []float64, n, C int, spatial []int, lay string, dt tensor.DType) *tensor.Tensor {
+func layout(v []float64, n, C int, spatial []int, lay losses.Layout, dt tensor.DType) *tensor.Tensor {
 	S := len(v) / (n * C)
 	if lay != "nhwc" {
 		return tensor.FromFloat64(append([]int{n, C}, spatial...), append([]float64{}, v...)).Convert(dt)

@@ -4,6 +4,7 @@ import (
 	"math"
 	"sort"
 
+	"github.com/onnxloss/onnxloss/losses/param"
 	"github.com/onnxloss/onnxloss/tensor"
 )
 
@@ -57,16 +58,16 @@ func classWeight(c *Config, ch int) float64 {
 	return c.ClassWeights[ch]
 }
 
-func meanOverAll(c *Config) bool {
-	v, ok := c.Params["mean_over"].(string)
-	return ok && v == "all"
-}
-
 // BCE is binary cross-entropy per entry: -(pw·t·log p + (1-t)·log(1-p)),
 // with smp-style label smoothing t(1-s)+(1-t)s.
-func BCE(in Inputs, c *Config) (*tensor.Tensor, error) {
-	pw := c.L("pos_weight")
-	return weightedBCE(in, c, c.F("label_smoothing"), func(ch int) float64 {
+func BCE(in Inputs, c *Config, p *param.BCE) (*tensor.Tensor, error) {
+	return BCETerm(in, c, &p.BCETerm)
+}
+
+// BCETerm is BCE with the term's options, for compound losses too.
+func BCETerm(in Inputs, c *Config, b *param.BCETerm) (*tensor.Tensor, error) {
+	pw := b.PosWeight
+	return weightedBCE(in, c, b.LabelSmoothing, b.MeanOver, func(ch int) float64 {
 		switch {
 		case pw == nil:
 			return 1
@@ -78,14 +79,13 @@ func BCE(in Inputs, c *Config) (*tensor.Tensor, error) {
 }
 
 // WeightedBCE is -(β·t·log p + (1-t)·log(1-p)).
-func WeightedBCE(in Inputs, c *Config) (*tensor.Tensor, error) {
-	beta := c.F("beta")
-	return weightedBCE(in, c, 0, func(int) float64 { return beta })
+func WeightedBCE(in Inputs, c *Config, p *param.WeightedBCE) (*tensor.Tensor, error) {
+	return weightedBCE(in, c, 0, p.MeanOver, func(int) float64 { return p.Beta })
 }
 
 // weightedBCE is -(w_c·t·log p + (1-t)·log(1-p)) per entry, times the
 // class weight, with targets smoothed to t(1-s)+(1-t)s when s > 0.
-func weightedBCE(in Inputs, c *Config, s float64, posWeight func(ch int) float64) (*tensor.Tensor, error) {
+func weightedBCE(in Inputs, c *Config, s float64, meanOver param.MeanOver, posWeight func(ch int) float64) (*tensor.Tensor, error) {
 	p, err := Canon(in, c)
 	if err != nil {
 		return nil, err
@@ -107,12 +107,12 @@ func weightedBCE(in Inputs, c *Config, s float64, posWeight func(ch int) float64
 			}
 		}
 	}
-	return reduceElements(p, c, l, meanOverAll(c)), nil
+	return reduceElements(p, c, l, meanOver == param.MeanOverAll), nil
 }
 
 // BalancedBCE is -(β·t·log p + (1-β)·(1-t)·log(1-p)) with β the fraction of
 // negatives among valid entries (of the batch or of each image) or fixed.
-func BalancedBCE(in Inputs, c *Config) (*tensor.Tensor, error) {
+func BalancedBCE(in Inputs, c *Config, bp *param.BalancedBCE) (*tensor.Tensor, error) {
 	p, err := Canon(in, c)
 	if err != nil {
 		return nil, err
@@ -137,10 +137,10 @@ func BalancedBCE(in Inputs, c *Config) (*tensor.Tensor, error) {
 		all[n] = n
 	}
 	for n := range beta {
-		switch c.S("beta_from") {
-		case "fixed":
-			beta[n] = c.F("beta")
-		case "image":
+		switch bp.BetaFrom {
+		case param.BetaFromFixed:
+			beta[n] = bp.Beta
+		case param.BetaFromImage:
 			beta[n] = betaOf([]int{n})
 		default:
 			beta[n] = betaOf(all)
@@ -159,25 +159,25 @@ func BalancedBCE(in Inputs, c *Config) (*tensor.Tensor, error) {
 			}
 		}
 	}
-	return reduceElements(p, c, l, meanOverAll(c)), nil
+	return reduceElements(p, c, l, bp.MeanOver == param.MeanOverAll), nil
 }
 
 // CrossEntropy follows PyTorch's F.cross_entropy: class weights, ignore
 // index and label smoothing for label targets; probability-target rules for
 // one-hot targets.
-func CrossEntropy(in Inputs, c *Config) (*tensor.Tensor, error) {
+func CrossEntropy(in Inputs, c *Config, cp *param.CrossEntropy) (*tensor.Tensor, error) {
 	p, err := Canon(in, c)
 	if err != nil {
 		return nil, err
 	}
 	lp := p.LogProbs(c)
-	eps := c.F("label_smoothing")
+	eps := cp.LabelSmoothing
 	pix := make([][]float64, p.N)
 	num, den := 0.0, 0.0
 	for n := 0; n < p.N; n++ {
 		pix[n] = make([]float64, p.S)
 		for s := 0; s < p.S; s++ {
-			if c.Target == "onehot" {
+			if c.TargetForm == "onehot" {
 				v := 0.0
 				for ch := 0; ch < p.C; ch++ {
 					t := p.T[n][ch][s]*(1-eps) + eps/float64(p.C)
@@ -203,13 +203,7 @@ func CrossEntropy(in Inputs, c *Config) (*tensor.Tensor, error) {
 			den += wy
 		}
 	}
-	switch c.Reduction {
-	case "none":
-		return p.PixelMap(pix), nil
-	case "sum":
-		return Scalar(num), nil
-	}
-	return Scalar(SafeDiv(num, den)), nil
+	return reduce(c, func() *tensor.Tensor { return p.PixelMap(pix) }, num, den), nil
 }
 
 // log1mExp returns log(1 - e^a) for a ≤ 0 accurately.
@@ -224,14 +218,17 @@ func log1mExp(a float64) float64 {
 // mode (modulation σ(-x(2t-1))^γ from logits, (p+t-2pt)^γ from
 // probabilities), softmax form -α_y (1-p_y)^γ log p_y per pixel in
 // multiclass mode.
-func Focal(in Inputs, c *Config) (*tensor.Tensor, error) {
+func Focal(in Inputs, c *Config, f *param.Focal) (*tensor.Tensor, error) {
+	return FocalTerm(in, c, &f.FocalTerm)
+}
+
+// FocalTerm is Focal with the term's options, for compound losses too.
+func FocalTerm(in Inputs, c *Config, f *param.FocalTerm) (*tensor.Tensor, error) {
 	p, err := Canon(in, c)
 	if err != nil {
 		return nil, err
 	}
-	gamma := c.F("gamma")
-	alpha := c.L("alpha")
-	normalized := c.B("normalized")
+	gamma, alpha, normalized := f.Gamma, f.Alpha, f.Normalized
 	pow := func(logBase float64) float64 {
 		if gamma == 0 {
 			return 1
@@ -287,7 +284,7 @@ func Focal(in Inputs, c *Config) (*tensor.Tensor, error) {
 		case "sum":
 			return Scalar(num / norm), nil
 		}
-		if meanOverAll(c) {
+		if f.MeanOver == param.MeanOverAll {
 			den = float64(p.N * p.S)
 		}
 		return Scalar(SafeDiv(num/norm, den)), nil
@@ -332,7 +329,7 @@ func Focal(in Inputs, c *Config) (*tensor.Tensor, error) {
 			}
 		}
 	}
-	return reduceElements(p, c, l, meanOverAll(c)), nil
+	return reduceElements(p, c, l, f.MeanOver == param.MeanOverAll), nil
 }
 
 // pixelCE returns the class-weighted NLL of every valid pixel, in order.
@@ -353,7 +350,7 @@ func pixelCE(p *Problem, c *Config) [][]float64 {
 
 // TopKCE averages (or sums) the largest ⌈k/100·#valid⌉ (at least 1) pixel
 // losses of the batch.
-func TopKCE(in Inputs, c *Config) (*tensor.Tensor, error) {
+func TopKCE(in Inputs, c *Config, tp *param.TopKCE) (*tensor.Tensor, error) {
 	p, err := Canon(in, c)
 	if err != nil {
 		return nil, err
@@ -371,7 +368,7 @@ func TopKCE(in Inputs, c *Config) (*tensor.Tensor, error) {
 	}
 	sort.Sort(sort.Reverse(sort.Float64Slice(vals)))
 	// The count is computed in float32 in the graph; mirror its rounding.
-	kept := int(math.Max(math.Ceil(float64(float32(float32(valid)*float32(c.F("k")/100)))), 1))
+	kept := int(math.Max(math.Ceil(float64(float32(float32(valid)*float32(tp.K/100)))), 1))
 	sum := 0.0
 	for _, v := range vals[:kept] {
 		sum += v
@@ -385,7 +382,7 @@ func TopKCE(in Inputs, c *Config) (*tensor.Tensor, error) {
 // OHEMCE keeps valid pixels whose true-class probability is at most the
 // threshold, raised to the min_kept-th smallest probability when larger, and
 // averages their class-weighted cross-entropy.
-func OHEMCE(in Inputs, c *Config) (*tensor.Tensor, error) {
+func OHEMCE(in Inputs, c *Config, op *param.OHEMCE) (*tensor.Tensor, error) {
 	p, err := Canon(in, c)
 	if err != nil {
 		return nil, err
@@ -399,8 +396,8 @@ func OHEMCE(in Inputs, c *Config) (*tensor.Tensor, error) {
 			}
 		}
 	}
-	thr := c.F("thresh")
-	if mk := c.I("min_kept"); mk > 0 && len(probs) > 0 {
+	thr := op.Thresh
+	if mk := op.MinKept; mk > 0 && len(probs) > 0 {
 		sort.Float64s(probs)
 		thr = math.Max(thr, probs[min(mk, len(probs))-1])
 	}
@@ -422,18 +419,12 @@ func OHEMCE(in Inputs, c *Config) (*tensor.Tensor, error) {
 			den += w
 		}
 	}
-	switch c.Reduction {
-	case "none":
-		return p.PixelMap(pix), nil
-	case "sum":
-		return Scalar(num), nil
-	}
-	return Scalar(SafeDiv(num, den)), nil
+	return reduce(c, func() *tensor.Tensor { return p.PixelMap(pix) }, num, den), nil
 }
 
 // WeightedCE multiplies cross-entropy (softmax in multiclass mode, binary per
 // channel otherwise) by the pixel_weight map.
-func WeightedCE(in Inputs, c *Config) (*tensor.Tensor, error) {
+func WeightedCE(in Inputs, c *Config, wp *param.WeightedCE) (*tensor.Tensor, error) {
 	p, err := Canon(in, c)
 	if err != nil {
 		return nil, err
@@ -442,7 +433,7 @@ func WeightedCE(in Inputs, c *Config) (*tensor.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	byWeight := c.S("normalize") == "weights"
+	byWeight := wp.Normalize == param.NormalizeWeights
 	if c.Mode == "multiclass" {
 		ce := pixelCE(p, c)
 		num, den := 0.0, 0.0
@@ -460,13 +451,7 @@ func WeightedCE(in Inputs, c *Config) (*tensor.Tensor, error) {
 				}
 			}
 		}
-		switch c.Reduction {
-		case "none":
-			return p.PixelMap(ce), nil
-		case "sum":
-			return Scalar(num), nil
-		}
-		return Scalar(SafeDiv(num, den)), nil
+		return reduce(c, func() *tensor.Tensor { return p.PixelMap(ce) }, num, den), nil
 	}
 	l := zeros3(p.N, p.C, p.S)
 	num, den := 0.0, 0.0
@@ -489,11 +474,5 @@ func WeightedCE(in Inputs, c *Config) (*tensor.Tensor, error) {
 			}
 		}
 	}
-	switch c.Reduction {
-	case "none":
-		return p.ElementwiseMap(l, c), nil
-	case "sum":
-		return Scalar(num), nil
-	}
-	return Scalar(SafeDiv(num, den)), nil
+	return reduce(c, func() *tensor.Tensor { return p.ElementwiseMap(l, c) }, num, den), nil
 }

@@ -8,21 +8,19 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/onnxloss/onnxloss/losses/param"
 	"github.com/onnxloss/onnxloss/tensor"
 )
 
-// Config mirrors the resolved options of a loss (see losses.Config).
+// Config mirrors the resolved options of a loss (see losses.Config): the
+// common options and the loss's typed parameters.
 type Config struct {
-	Mode         string // "binary", "multilabel" or "multiclass"
-	Classes      int
-	Layout       string // "nchw" or "nhwc"
-	SpatialDims  int
-	FromLogits   bool
-	Reduction    string // "mean", "sum" or "none"
-	IgnoreIndex  *int64
-	ClassWeights []float64
-	Target       string // "labels", "onehot" or "float"
-	Params       map[string]any
+	param.Common
+	// Params holds the parameters by name, for the references that read
+	// them so.
+	Params map[string]any
+	// P is the loss's typed parameter struct (a pointer), or nil.
+	P param.Declarer
 }
 
 // Inputs holds the tensors fed to a loss, by graph input name.
@@ -100,7 +98,7 @@ func Canon(in Inputs, c *Config) (*Problem, error) {
 			}
 		}
 	}
-	if c.Mode == "multiclass" && c.Target == "labels" {
+	if c.Mode == "multiclass" && c.TargetForm == "labels" {
 		ys := t.Int64s()
 		if len(ys) != p.N*p.S {
 			return nil, fmt.Errorf("label map has %d entries, want %d", len(ys), p.N*p.S)
@@ -156,7 +154,7 @@ func zeros3(a, b, c int) [][][]float64 {
 }
 
 // channelMajor rearranges a flat [N,C,S] or [N,S,C] array as x[n][c][s].
-func channelMajor(flat []float64, n, c, s int, layout string) [][][]float64 {
+func channelMajor(flat []float64, n, c, s int, layout param.Layout) [][][]float64 {
 	out := zeros3(n, c, s)
 	for i := 0; i < n; i++ {
 		for j := 0; j < c; j++ {
@@ -330,4 +328,17 @@ func SafeDiv(a, b float64) float64 {
 		return 0
 	}
 	return a / b
+}
+
+// reduce applies c's reduction to a loss given as its tensor for
+// reduction none (made only then), its sum num, and the denominator den of
+// its mean (a mean over nothing is 0).
+func reduce(c *Config, none func() *tensor.Tensor, num, den float64) *tensor.Tensor {
+	switch c.Reduction {
+	case param.None:
+		return none()
+	case param.Sum:
+		return Scalar(num)
+	}
+	return Scalar(SafeDiv(num, den))
 }

@@ -3,6 +3,7 @@ package reference
 import (
 	"math"
 
+	"github.com/onnxloss/onnxloss/losses/param"
 	"github.com/onnxloss/onnxloss/tensor"
 )
 
@@ -137,11 +138,12 @@ func DiceCE(in Inputs, c *Config) (*tensor.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	ce := BCE
+	var t *tensor.Tensor
 	if c.Mode == "multiclass" {
-		ce = CrossEntropy
+		t, err = CrossEntropy(in, c, &param.CrossEntropy{LabelSmoothing: c.F("label_smoothing")})
+	} else {
+		t, err = BCETerm(in, c, &param.BCETerm{PosWeight: c.L("pos_weight"), LabelSmoothing: c.F("label_smoothing"), MeanOver: param.MeanOver(c.S("mean_over"))})
 	}
-	t, err := ce(in, c)
 	if err != nil {
 		return nil, err
 	}
@@ -154,9 +156,19 @@ func DiceFocal(in Inputs, c *Config) (*tensor.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := Focal(in, c)
+	f, err := FocalTerm(in, c, focalTermOf(c))
 	if err != nil {
 		return nil, err
 	}
 	return Scalar(c.F("lambda_dice")*dice.Float64s()[0] + c.F("lambda_focal")*f.Float64s()[0]), nil
+}
+
+// focalTermOf reads the focal options of a loss that keeps its parameters
+// by name.
+func focalTermOf(c *Config) *param.FocalTerm {
+	f := &param.FocalTerm{Gamma: c.F("gamma"), Alpha: c.L("alpha"), Normalized: c.B("normalized"), MeanOver: param.MeanOverValid}
+	if m, ok := c.Params["mean_over"].(string); ok {
+		f.MeanOver = param.MeanOver(m)
+	}
+	return f
 }

@@ -41,7 +41,7 @@ func mean2(v [][]float64) float64 {
 
 // UNet3PHybrid is focal + (1 - MS-SSIM) + IoU loss, each weighted.
 func UNet3PHybrid(in Inputs, c *Config) (*tensor.Tensor, error) {
-	focal, err := Focal(in, c)
+	focal, err := FocalTerm(in, c, focalTermOf(c))
 	if err != nil {
 		return nil, err
 	}

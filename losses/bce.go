@@ -1,0 +1,54 @@
+package losses
+
+import (
+	. "github.com/onnxloss/onnxloss/builder"
+	"github.com/onnxloss/onnxloss/losses/param"
+	"github.com/onnxloss/onnxloss/losses/reference"
+)
+
+// BCE is the parameter set of the bce loss.
+type BCE = param.BCE
+
+var bce = Define(Spec{
+	Name:    "bce",
+	Family:  "cross-entropy",
+	Summary: "Binary cross-entropy with logits, per channel.",
+	Description: "Binary cross-entropy between each channel's prediction and a (possibly soft) target, " +
+		"computed from logits in the form that never overflows. pos_weight scales the positive term per channel " +
+		"as in PyTorch's BCEWithLogitsLoss; label_smoothing moves hard targets towards 0.5 as " +
+		"segmentation_models_pytorch's SoftBCEWithLogitsLoss does; class_weights multiply each channel's loss " +
+		"(PyTorch's weight argument: the mean still divides by the number of entries).",
+	Citation:    "Standard logistic loss; stable form as in PyTorch's BCEWithLogitsLoss.",
+	Formula:     "l = pw·t·(relu(-x) + log(1+e^-|x|)) + (1-t)·(relu(x) + log(1+e^-|x|)), t' = t(1-s) + (1-t)s",
+	Modes:       []Mode{Binary, Multilabel},
+	IgnoreIndex: true, ClassWeights: true,
+	NoneShape: elementwiseNone,
+	Notes: []string{
+		"segmentation_models_pytorch SoftBCEWithLogitsLoss(ignore_index=-100, smooth_factor=s): --ignore-index -100 --label-smoothing s --mean-over all.",
+		"PyTorch BCEWithLogitsLoss(pos_weight=p, weight=w): --pos-weight p --class-weights w.",
+	},
+	Presets: []Preset{
+		{Name: "smp", Doc: "segmentation_models_pytorch SoftBCEWithLogitsLoss() defaults: ignore_index -100, and a mean over every entry with ignored ones included (mean_over all); its smooth_factor s is --label-smoothing s and pos_weight --pos-weight. Exact.",
+			Values: map[string]string{"ignore_index": "-100", "mean_over": "all", "label_smoothing": "0", "pos_weight": ""}},
+	},
+	Variants: []Options{
+		{"pos_weight": "2.5"}, {"label_smoothing": "0.1"}, {"ignore_index": "-100", "mean_over": "all"},
+	},
+}, Funcs[BCE]{
+	Build:     func(c *Ctx, p *BCE) *Value { return buildBCE(c, &p.BCETerm) },
+	Reference: reference.BCE,
+	Validate:  func(c *Config, p *BCE) error { return validatePosWeight(c, p.PosWeight) },
+})
+
+// buildBCE writes binary cross-entropy per entry with the term's options.
+func buildBCE(c *Ctx, b *param.BCETerm) *Value {
+	t := smoothTarget(c, b.LabelSmoothing)
+	var l *Value
+	if pw := b.PosWeight; pw != nil {
+		logP, log1mP := c.LogSigmoids()
+		l = Neg(Add(Mul(Mul(channelConst(c, pw), t), logP), Mul(OneMinus(t), log1mP)))
+	} else {
+		l = c.BCE(t)
+	}
+	return reduceElementwise(c, MulMaybe(l, c.ClassWeightVec()), b.MeanOver)
+}

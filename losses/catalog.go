@@ -1,0 +1,14 @@
+package losses
+
+// catalog lists every loss. Listings sort it by family and name (All), so
+// its order is free; a new loss is added here.
+var catalog = []*Spec{
+	// cross-entropy
+	bce, weightedBCE, balancedBCE, crossEntropy, focal, topKCE, ohemCE, weightedCE,
+}
+
+func init() {
+	for _, s := range catalog {
+		Register(s)
+	}
+}

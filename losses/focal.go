@@ -1,0 +1,73 @@
+package losses
+
+import (
+	"fmt"
+	. "github.com/onnxloss/onnxloss/builder"
+	"github.com/onnxloss/onnxloss/losses/param"
+	"github.com/onnxloss/onnxloss/losses/reference"
+)
+
+// Focal is the parameter set of the focal loss.
+type Focal = param.Focal
+
+var focal = Define(Spec{
+	Name:    "focal",
+	Family:  "cross-entropy",
+	Summary: "Focal loss: sigmoid (binary, multilabel) or softmax (multiclass), modulation in log space.",
+	Description: "Focal loss down-weights well-classified pixels by (1-p_t)^γ. Binary and multilabel modes use the " +
+		"sigmoid form of torchvision's sigmoid_focal_loss; multiclass mode uses the softmax form " +
+		"-α_y (1-p_y)^γ log p_y. The modulation is computed as exp(γ·log(1-p_t)) from stable log terms, so " +
+		"γ < 1 and saturated logits give neither NaN values nor NaN gradients. alpha is one value (α for " +
+		"positives and 1-α for negatives; in multiclass mode 1-α for class 0 and α for the others, as MONAI " +
+		"and kornia do) or one value per class. normalized divides by the sum of the modulation factors, as " +
+		"segmentation_models_pytorch's normalized focal loss does.",
+	Citation:    "Lin, Goyal, Girshick, He & Dollár, Focal Loss for Dense Object Detection, ICCV 2017.",
+	Formula:     "l = -α_t·exp(γ·log(1-p_t))·log p_t; sigmoid: 1-p_t = σ(-x(2t-1))",
+	Modes:       []Mode{Binary, Multilabel, Multiclass},
+	IgnoreIndex: true, ClassWeights: true,
+	NoneShape: "binary/multilabel: " + elementwiseNone + "; multiclass: " + pixelNone,
+	Notes: []string{
+		"torchvision.ops.sigmoid_focal_loss(alpha=a, gamma=g, reduction=r): --mode binary --alpha a --gamma g --reduction r.",
+		"For soft targets the sigmoid modulation is σ(-x(2t-1))^γ (MONAI's form); torchvision's (1-p_t)^γ agrees for hard targets.",
+		"segmentation_models_pytorch applies sigmoid focal per channel even in multiclass mode; use --mode multilabel with one-hot targets for that.",
+	},
+	Presets: []Preset{
+		{Name: "smp", Doc: "segmentation_models_pytorch FocalLoss(mode) defaults: γ 2, no α, not normalized, mean over the entries that are not ignored (smp drops ignored ones by indexing). smp's multiclass FocalLoss is the same sigmoid focal on each class channel against a one-hot target, i.e. --mode multilabel with one-hot targets here, not the softmax focal of --mode multiclass (smp before 2026 also summed the per-class losses). reduced_threshold is not offered.",
+			Values: map[string]string{"gamma": "2", "alpha": "", "normalized": "false", "mean_over": "valid"}},
+		{Name: "monai", Doc: "MONAI FocalLoss() defaults: the sigmoid form on every channel (use_softmax=False, in multiclass setups too: --mode multilabel with one-hot targets), γ 2, no α, mean over every entry of [N,C,*]. use_softmax=True is --mode multiclass, except that MONAI's mean divides by N·C·spatial, 1/C of onnxloss's per-pixel mean, and its sum first averages over space. MONAI drops α with a warning when include_background=False.",
+			Values: map[string]string{"gamma": "2", "alpha": "", "normalized": "false"}},
+		{Name: "kornia", Doc: "kornia FocalLoss(alpha, gamma=2, reduction='none', ignore_index=-100) (give --alpha; α for the other classes and 1-α for class 0, as here) and BinaryFocalLossWithLogits for --mode binary. kornia floors its one-hot target at 1e-6, so each other class adds 1e-6 times its own focal term: onnxloss leaves that out (a relative difference near 1e-6·C, larger only for saturated logits). kornia's multiclass none keeps the class axis, [N,C,*], nonzero only at the label; onnxloss's is the per-pixel map [N,*], the sum over that axis, and kornia's multiclass mean is 1/C of onnxloss's per-pixel mean. kornia's mean counts ignored entries too (mean_over all).",
+			Values: map[string]string{"gamma": "2", "normalized": "false", "reduction": "none", "ignore_index": "-100", "mean_over": "all"}},
+		{Name: "semsegloss", Doc: "SemSegLoss focal_loss: binary sigmoid focal on probabilities (--from-logits=false), α 0.25, γ 2, mean over entries. SemSegLoss clips probabilities to [1e-7, 1-1e-7] before its logs, capping each entry's cross-entropy near 16.1; onnxloss only clips at 2^-126, so values differ where p < 1e-7 or p > 1-1e-7.",
+			Values: map[string]string{"alpha": "0.25", "gamma": "2", "normalized": "false"}},
+	},
+	Variants: []Options{
+		{"gamma": "0.5", "alpha": "0.25"}, {"gamma": "0"}, {"normalized": "true"},
+		{"mode": "multiclass", "classes": "3", "alpha": "0.2,0.3,0.5", "ignore_index": "0"},
+		{"mode": "multiclass", "alpha": "0.25", "gamma": "0.7", "class_weights": "1,2,3", "normalized": "true"},
+	},
+}, Funcs[Focal]{
+	Build:     func(c *Ctx, p *Focal) *Value { return buildFocal(c, &p.FocalTerm) },
+	Reference: reference.Focal,
+	Validate:  func(c *Config, p *Focal) error { return validateFocal(c, &p.FocalTerm) },
+})
+
+// validateFocal checks alpha against the mode and classes, and takes C from
+// it when C is not given.
+func validateFocal(c *Config, f *param.FocalTerm) error {
+	if a := f.Alpha; len(a) > 1 {
+		if c.Mode == Binary {
+			return fmt.Errorf("binary mode takes one alpha value")
+		}
+		if c.Classes != 0 && len(a) != c.Classes {
+			return fmt.Errorf("alpha has %d values but there are %d classes", len(a), c.Classes)
+		}
+		if c.Classes == 0 {
+			c.Classes = len(a)
+		}
+	}
+	if a := f.Alpha; len(a) == 1 && a[0] > 1 {
+		return fmt.Errorf("a single alpha must lie in [0, 1], got %v", a[0])
+	}
+	return nil
+}

@@ -1,0 +1,181 @@
+package param
+
+// MeanOver is the denominator of --reduction mean when entries are ignored.
+type MeanOver string
+
+// The denominators.
+const (
+	// MeanOverValid divides by the entries that are not ignored (PyTorch).
+	MeanOverValid MeanOver = "valid"
+	// MeanOverAll divides by every entry, ignored ones included
+	// (segmentation_models_pytorch's SoftBCEWithLogitsLoss).
+	MeanOverAll MeanOver = "all"
+)
+
+// declareMeanOver declares mean_over, which matters only with an ignore
+// index.
+func declareMeanOver(s *Set, v *MeanOver, doc string) *Param {
+	c := s.Common()
+	return Enum(s, v, "mean_over", MeanOverValid, []MeanOver{MeanOverValid, MeanOverAll}, doc).
+		Matters("--ignore-index (without ignored entries every denominator is the same)", func() bool { return c.IgnoreIndex != nil })
+}
+
+const meanOverDoc = "denominator of --reduction mean when entries are ignored: valid entries (PyTorch) or all entries (segmentation_models_pytorch's SoftBCEWithLogitsLoss)"
+
+// BCETerm holds the options of a binary cross-entropy term: bce's own, and
+// the cross-entropy term of compound losses in binary and multilabel mode.
+type BCETerm struct {
+	// PosWeight weighs the positive term: one value, or one per channel; nil: 1.
+	PosWeight []float64
+	// LabelSmoothing moves hard targets to t(1-s) + (1-t)s.
+	LabelSmoothing float64
+	MeanOver       MeanOver
+}
+
+// Declare binds the term's options. meanOverDoc documents mean_over.
+func (p *BCETerm) Declare(s *Set, meanOverDoc string) {
+	s.Floats(&p.PosWeight, "pos_weight", nil, "weight of the positive term: one value, or one per channel (PyTorch's pos_weight)").AtLeast(0)
+	s.Float(&p.LabelSmoothing, "label_smoothing", 0, "targets become t(1-s) + (1-t)s (segmentation_models_pytorch's smooth_factor)").AtLeast(0).Below(1)
+	declareMeanOver(s, &p.MeanOver, meanOverDoc)
+}
+
+// BCE is the parameter set of the bce loss.
+type BCE struct {
+	Common
+	BCETerm
+}
+
+// Declare binds the parameters.
+func (p *BCE) Declare(s *Set) { p.BCETerm.Declare(s, meanOverDoc) }
+
+// WeightedBCE is the parameter set of the weighted-bce loss.
+type WeightedBCE struct {
+	Common
+	// Beta weighs the positive term (1: plain BCE).
+	Beta     float64
+	MeanOver MeanOver
+}
+
+// Declare binds the parameters.
+func (p *WeightedBCE) Declare(s *Set) {
+	s.Float(&p.Beta, "beta", 1, "weight of the positive term (1: plain BCE)").AtLeast(0)
+	declareMeanOver(s, &p.MeanOver, meanOverDoc)
+}
+
+// BetaFrom says where balanced-bce's β comes from.
+type BetaFrom string
+
+// The sources of β.
+const (
+	BetaFromBatch BetaFrom = "batch"
+	BetaFromImage BetaFrom = "image"
+	BetaFromFixed BetaFrom = "fixed"
+)
+
+// BalancedBCE is the parameter set of the balanced-bce loss.
+type BalancedBCE struct {
+	Common
+	BetaFrom BetaFrom
+	// Beta is β when BetaFrom is BetaFromFixed.
+	Beta     float64
+	MeanOver MeanOver
+}
+
+// Declare binds the parameters.
+func (p *BalancedBCE) Declare(s *Set) {
+	Enum(s, &p.BetaFrom, "beta_from", BetaFromBatch, []BetaFrom{BetaFromBatch, BetaFromImage, BetaFromFixed},
+		"where β comes from: the batch's or each image's fraction of negatives, or the beta parameter")
+	s.Float(&p.Beta, "beta", 0.5, "β when beta_from=fixed").AtLeast(0).AtMost(1).
+		Matters("--beta-from fixed", func() bool { return p.BetaFrom == BetaFromFixed })
+	declareMeanOver(s, &p.MeanOver, meanOverDoc)
+}
+
+// CrossEntropy is the parameter set of the cross-entropy loss.
+type CrossEntropy struct {
+	Common
+	// LabelSmoothing is ε of label smoothing.
+	LabelSmoothing float64
+}
+
+// Declare binds the parameters.
+func (p *CrossEntropy) Declare(s *Set) {
+	s.Float(&p.LabelSmoothing, "label_smoothing", 0, "ε of label smoothing (PyTorch's label_smoothing)").AtLeast(0).AtMost(1)
+}
+
+// FocalTerm holds the options of the focal loss, shared by the compound
+// losses with a focal term.
+type FocalTerm struct {
+	// Gamma is the focusing parameter γ (0: cross-entropy).
+	Gamma float64
+	// Alpha is the balance α: one value or one per class; nil: none.
+	Alpha []float64
+	// Normalized divides by the sum of the modulation factors.
+	Normalized bool
+	MeanOver   MeanOver
+}
+
+// Declare binds the term's options.
+func (p *FocalTerm) Declare(s *Set) {
+	s.Float(&p.Gamma, "gamma", 2, "focusing parameter γ (0: cross-entropy)").AtLeast(0)
+	s.Floats(&p.Alpha, "alpha", nil, "balance α: one value or one per class (unset: no balancing; torchvision uses 0.25)").AtLeast(0)
+	s.Bool(&p.Normalized, "normalized", false, "divide by the sum of the modulation factors (segmentation_models_pytorch's normalized=True)").
+		Matters("--gamma above 0 (with γ = 0 every modulation factor is 1)", func() bool { return p.Gamma != 0 })
+	declareMeanOver(s, &p.MeanOver, meanOverDoc)
+}
+
+// Focal is the parameter set of the focal loss.
+type Focal struct {
+	Common
+	FocalTerm
+}
+
+// Declare binds the parameters.
+func (p *Focal) Declare(s *Set) { p.FocalTerm.Declare(s) }
+
+// TopKCE is the parameter set of the topk-ce loss.
+type TopKCE struct {
+	Common
+	// K is the percentage of pixels kept.
+	K float64
+}
+
+// Declare binds the parameters.
+func (p *TopKCE) Declare(s *Set) {
+	s.Float(&p.K, "k", 10, "percentage of pixels kept (SegLoss's TopKLoss uses 10)").Above(0).AtMost(100)
+}
+
+// OHEMCE is the parameter set of the ohem-ce loss.
+type OHEMCE struct {
+	Common
+	// Thresh is the probability threshold θ.
+	Thresh float64
+	// MinKept keeps at least this many pixels.
+	MinKept int
+}
+
+// Declare binds the parameters.
+func (p *OHEMCE) Declare(s *Set) {
+	s.Float(&p.Thresh, "thresh", 0.7, "probability threshold θ (mmsegmentation 0.7; geo-deep-learning 0.6)").AtLeast(0).AtMost(1)
+	s.Int(&p.MinKept, "min_kept", 100000, "keep at least this many pixels (mmsegmentation 100000; geo-deep-learning 0)").AtLeast(0)
+}
+
+// Normalize is weighted-ce's denominator of --reduction mean.
+type Normalize string
+
+// The denominators.
+const (
+	NormalizePixels  Normalize = "pixels"
+	NormalizeWeights Normalize = "weights"
+)
+
+// WeightedCE is the parameter set of the weighted-ce loss.
+type WeightedCE struct {
+	Common
+	Normalize Normalize
+}
+
+// Declare binds the parameters.
+func (p *WeightedCE) Declare(s *Set) {
+	Enum(s, &p.Normalize, "normalize", NormalizePixels, []Normalize{NormalizePixels, NormalizeWeights},
+		"denominator of --reduction mean: the number of valid entries, or the sum of the weights")
+}
