@@ -59,6 +59,14 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"bench", "bce"}, "--shape"},
 		{[]string{"bench", "bce", "--shape", "8,x"}, "not a positive integer"},
 		{[]string{"eval", "bce"}, "--input and --target are required"},
+		{[]string{"export", "dice", "--classes", "3", "--classes", "5", "--out", out}, "--classes given twice"},
+		{[]string{"export", "dice", "--smooth-nr", "1", "--smooth_nr", "2", "--out", out}, "given twice"},
+		{[]string{"export", "cross-entropy", "--class-weights", "1,,2", "--out", out}, "is empty"},
+		{[]string{"export", "cross-entropy", "--class-weights", "1e39,1", "--out", out}, "float32"},
+		{[]string{"export", "dice", "--smooth-nr", "1e300", "--out", out}, "float32"},
+		{[]string{"export", "dice", "--smooth-nr", "1e-50", "--out", out}, "float32"},
+		{[]string{"export", "balanced-bce", "--beta", "0.7", "--out", out}, "--beta-from fixed"},
+		{[]string{"export", "bce", "--mean-over", "all", "--out", out}, "--ignore-index"},
 	}
 	for _, tc := range tests {
 		code, _, errOut := cli(tc.args...)

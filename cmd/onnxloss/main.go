@@ -251,7 +251,11 @@ func parseArgs(c *command, argv []string) (*args, error) {
 			}
 		}
 		if isLoss {
-			a.lossOpts[strings.ReplaceAll(key, "-", "_")] = value
+			opt := strings.ReplaceAll(key, "-", "_")
+			if _, dup := a.lossOpts[opt]; dup {
+				return nil, usagef("option --%s given twice (give it once; the last one would otherwise win silently)", key)
+			}
+			a.lossOpts[opt] = value
 			continue
 		}
 		if len(a.flags[key]) > 0 && !own[key].repeat {
