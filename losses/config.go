@@ -449,7 +449,7 @@ func (c *Config) Options() Options {
 	if c.Mode != Binary {
 		o["classes"] = strconv.Itoa(c.Classes)
 	}
-	if c.Mode == Multiclass {
+	if c.Mode == Multiclass && c.TargetForm != TargetLabels {
 		o["target"] = string(c.TargetForm)
 	}
 	if c.IgnoreIndex != nil {
@@ -457,6 +457,19 @@ func (c *Config) Options() Options {
 	}
 	if c.ClassWeights != nil {
 		o["class_weights"] = formatValue(c.ClassWeights)
+	}
+	if c.Preset != "" {
+		o["preset"] = c.Preset
+	}
+	if c.P != nil {
+		// A parameter that has no effect here is left out: given, it would
+		// be refused; its value is the default or the preset's.
+		for _, d := range BoundParams(c.P) {
+			if s := formatValue(d.Value()); s != "unset" && d.Applies() {
+				o[d.Name] = s
+			}
+		}
+		return o
 	}
 	keys := make([]string, 0, len(c.Params))
 	for k := range c.Params {

@@ -140,15 +140,7 @@ func (s *Spec) ResolveParams(p param.Declarer) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Declaring binds the fields of a copy (and resets them to their
-	// defaults); copying p over it again leaves the bindings reading the
-	// caller's values.
-	bound := reflect.New(reflect.TypeOf(p).Elem())
-	b := bound.Interface().(param.Declarer)
-	set := param.NewSet(b.CommonOf())
-	b.Declare(set)
-	bound.Elem().Set(reflect.ValueOf(p).Elem())
-	for _, d := range set.Params() {
+	for _, d := range BoundParams(p) {
 		if v := param.Format(d.Value()); v != param.Format(bc.Params[d.Name]) {
 			if v == "unset" {
 				v = ""
@@ -207,4 +199,19 @@ func WithPreset[P any, PP interface {
 	*PP(&p).CommonOf() = c.Common
 	PP(&p).CommonOf().MarkDefaults()
 	return p, nil
+}
+
+// BoundParams returns the parameters of p's loss bound to a copy of p: their
+// values are p's, and Applies says whether each has an effect under p's
+// other values and common options.
+func BoundParams(p param.Declarer) []*param.Param {
+	// Declaring binds the fields of the copy (and resets them to their
+	// defaults); copying p over it again leaves the bindings reading p's
+	// values.
+	bound := reflect.New(reflect.TypeOf(p).Elem())
+	b := bound.Interface().(param.Declarer)
+	set := param.NewSet(b.CommonOf())
+	b.Declare(set)
+	bound.Elem().Set(reflect.ValueOf(p).Elem())
+	return set.Params()
 }

@@ -136,11 +136,7 @@ func TestParameterThatCannotMatter(t *testing.T) {
 			if err != nil || c.P == nil {
 				continue
 			}
-			set := param.NewSet(c.P.CommonOf())
-			q := s.NewParams()
-			q.Declare(set)
-			reflect.ValueOf(q).Elem().Set(reflect.ValueOf(c.P).Elem())
-			for _, d := range set.Params() {
+			for _, d := range losses.BoundParams(c.P) {
 				if d.Applies() {
 					continue
 				}

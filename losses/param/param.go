@@ -305,7 +305,10 @@ func (p *Param) Parse(v string) (any, error) {
 	case KindEnum:
 		return ParseChoice(p.Name, v, p.Choices)
 	case KindFloats:
-		if v == "" {
+		if strings.TrimSpace(v) == "" {
+			if d, _ := p.Default.([]float64); d != nil {
+				return nil, fmt.Errorf("%s needs at least one value (its default is %s)", p.Name, Format(d))
+			}
 			return []float64(nil), nil
 		}
 		fs, err := ParseFloats(p.Name, v)
