@@ -34,7 +34,7 @@ var distancePenalizedCE = Define(Spec{
 	},
 	Variants: []Options{
 		{"spacing": "0.5,1.5"}, {"mode": "binary", "max_distance": "1.2"},
-		{"mode": "multiclass", "classes": "2", "spacing": "2"},
+		{"mode": "multiclass", "classes": "2", "spacing": "2", "max_distance": "3"},
 	},
 }, Funcs[DistancePenalizedCE]{
 	Build:     buildDistancePenalizedCE,

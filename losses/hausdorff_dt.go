@@ -36,7 +36,7 @@ var hausdorffDT = Define(Spec{
 	},
 	NoneShape: hausdorffNone,
 	Variants: []Options{
-		{"alpha": "1"}, {"include_background": "true"}, {"batch": "true"}, {"batch": "true", "reduction": "none"},
+		{"alpha": "1"}, {"include_background": "true", "mode": "multilabel"}, {"batch": "true"}, {"batch": "true", "reduction": "none"},
 		{"spacing": "2,0.5", "alpha": "1.5"}, {"max_distance": "2", "mode": "multiclass"},
 	},
 }, Funcs[HausdorffDT]{

@@ -28,7 +28,7 @@ var logHausdorffDT = Define(Spec{
 			Values: map[string]string{"alpha": "2", "include_background": "false", "batch": "false", "reduction": "mean"}},
 	},
 	NoneShape: hausdorffNone,
-	Variants:  []Options{{"batch": "true", "include_background": "true"}},
+	Variants:  []Options{{"batch": "true", "include_background": "true", "mode": "multilabel", "reduction": "sum"}},
 }, Funcs[LogHausdorffDT]{
 	Build:     func(c *Ctx, p *LogHausdorffDT) *Value { return buildHausdorffDT(c, &p.HausdorffOptions, true) },
 	Reference: reference.LogHausdorffDT,

@@ -56,9 +56,8 @@ func validateUNetWeightMap(c *Config, p *UNetWeightMap) error {
 	if c.ClassWeights != nil && c.Mode == Binary {
 		return fmt.Errorf("class weights need multiclass mode; binary mode balances with --class-balance")
 	}
-	if c.ClassWeights != nil && p.ClassBalance != param.ClassBalanceNone {
-		return fmt.Errorf("give --class-weights or --class-balance, not both")
-	}
+	// --class-balance with --class-weights is refused as a parameter that
+	// cannot matter.
 	return nil
 }
 

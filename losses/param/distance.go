@@ -11,11 +11,24 @@ type DistanceTransform struct {
 	MaxDistance float64
 }
 
-// Declare binds spacing and max_distance.
-func (p *DistanceTransform) Declare(s *Set) {
-	declareSpacing(s, &p.Spacing)
-	s.Float(&p.MaxDistance, "max_distance", 0,
+// Declare binds spacing and max_distance, and returns them for the
+// conditions of the loss that declares them.
+func (p *DistanceTransform) Declare(s *Set) (spacing, maxDistance *Param) {
+	spacing = declareSpacing(s, &p.Spacing)
+	maxDistance = s.Float(&p.MaxDistance, "max_distance", 0,
 		"truncate distances at this value, in spacing units (0: exact); exact below it, and it bounds the distance transform's time").AtLeast(0)
+	return spacing, maxDistance
+}
+
+// uniform reports whether the spacing is the same along every axis (unset
+// included).
+func (p *DistanceTransform) uniform() bool {
+	for _, v := range p.Spacing {
+		if v != p.Spacing[0] {
+			return false
+		}
+	}
+	return true
 }
 
 // declareSpacing declares spacing, which unet-weight-map takes without
@@ -33,10 +46,12 @@ type DistanceBackground struct {
 }
 
 // Declare binds include_background with its default and the note on who
-// uses which value.
+// uses which value. Binary mode has no channel to leave out.
 func (p *DistanceBackground) Declare(s *Set, def bool, who string) {
+	c := s.Common()
 	s.Bool(&p.IncludeBackground, "include_background", def,
-		"keep channel 0 in multiclass and multilabel mode (binary mode always uses its channel); "+who)
+		"keep channel 0 in multiclass and multilabel mode (binary mode always uses its channel); "+who).
+		Matters("--mode multiclass or multilabel (binary mode always uses its one channel)", func() bool { return c.Mode != Binary })
 }
 
 // DistanceSource says where boundary's signed distance map comes from.
@@ -76,10 +91,15 @@ type Boundary struct {
 func (p *Boundary) Declare(s *Set) {
 	Enum(s, &p.Distance, "distance", DistanceFromTarget, []DistanceSource{DistanceFromTarget, DistanceFromInput},
 		"where φ comes from: computed in the graph from the target, or the extra input distance_map (the target input is then unused)")
-	Enum(s, &p.SDF, "sdf", SDFKervadec, []SDF{SDFKervadec, SDFSigned, SDFSegLoss},
+	sdf := Enum(s, &p.SDF, "sdf", SDFKervadec, []SDF{SDFKervadec, SDFSigned, SDFSegLoss},
 		"signed distance convention: kervadec d_out / -(d_in - 1) (LIVIAETS/boundary-loss one_hot2dist), signed d_out / -d_in, segloss d_out / -d_in with the inner boundary layer 0")
 	p.DistanceBackground.Declare(s, false, "the authors train on classes >= 1 (idc=[1] for two classes)")
-	p.DistanceTransform.Declare(s)
+	spacing, maxDistance := p.DistanceTransform.Declare(s)
+	// A map given as the distance_map input is used as it is.
+	fromTarget := func() bool { return p.Distance == DistanceFromTarget }
+	for _, q := range []*Param{sdf, spacing, maxDistance} {
+		q.Matters("--distance target (with --distance input φ is the distance_map input as given)", fromTarget)
+	}
 }
 
 // HausdorffOptions holds the options of the distance-transform Hausdorff
@@ -99,7 +119,12 @@ func (p *HausdorffOptions) Declare(s *Set) {
 	s.Float(&p.Alpha, "alpha", 2, "exponent α of the distances (MONAI, kornia and the paper use 2)").AtLeast(0)
 	p.DistanceBackground.Declare(s, false, "MONAI's HausdorffDTLoss default is false")
 	s.Bool(&p.Batch, "batch", false, "average each class over the batch and space before the class mean (MONAI's batch=True) instead of per image")
-	p.DistanceTransform.Declare(s)
+	spacing, maxDistance := p.DistanceTransform.Declare(s)
+	// The fields enter only as f^α, and f^0 = 1 for every distance.
+	weighted := func() bool { return p.Alpha != 0 }
+	for _, q := range []*Param{spacing, maxDistance} {
+		q.Matters("--alpha above 0 (with α = 0 every distance weight f^α is 1)", weighted)
+	}
 }
 
 // HausdorffDT is the parameter set of the hausdorff-dt loss.
@@ -131,7 +156,8 @@ type HausdorffER struct {
 
 // Declare binds the parameters.
 func (p *HausdorffER) Declare(s *Set) {
-	s.Float(&p.Alpha, "alpha", 2, "exponent α of the erosion weights j^α (kornia and SegLoss use 2)").AtLeast(0)
+	s.Float(&p.Alpha, "alpha", 2, "exponent α of the erosion weights j^α (kornia and SegLoss use 2)").AtLeast(0).
+		Matters("--erosions above 1 (the only erosion's weight is 1^α = 1)", func() bool { return p.Erosions > 1 })
 	s.Int(&p.Erosions, "erosions", 10, "number of erosions (kornia's k, SegLoss's erosions; both default to 10)").AtLeast(1).AtMost(100)
 }
 
@@ -142,8 +168,14 @@ type DistancePenalizedCE struct {
 	DistanceTransform
 }
 
-// Declare binds the parameters.
-func (p *DistancePenalizedCE) Declare(s *Set) { p.DistanceTransform.Declare(s) }
+// Declare binds the parameters. Φ is a ratio of distances within a region,
+// so a spacing that scales every axis alike cancels unless distances are
+// truncated.
+func (p *DistancePenalizedCE) Declare(s *Set) {
+	spacing, _ := p.DistanceTransform.Declare(s)
+	spacing.Matters("values that differ between axes, or --max-distance (a uniform spacing scales every distance alike, and Φ is a ratio of distances)",
+		func() bool { return !p.uniform() || p.MaxDistance > 0 })
+}
 
 // ShapeAware is the parameter set of the shape-aware loss.
 type ShapeAware struct {
@@ -187,13 +219,19 @@ type UNetWeightMap struct {
 	Spacing []float64
 }
 
-// Declare binds the parameters.
+// Declare binds the parameters. Everything about the border term matters
+// only when it has a weight.
 func (p *UNetWeightMap) Declare(s *Set) {
+	c := s.Common()
 	s.Float(&p.W0, "w0", 10, "border weight w0 (the paper uses 10)").AtLeast(0)
-	s.Float(&p.Sigma, "sigma", 5, "border width σ in spacing units (the paper uses about 5 pixels)").Above(0)
-	s.Int(&p.MaxInstances, "max_instances", 16, "instances per image the graph looks for (ids 1..max_instances; larger ids count as objects without a border term); time and memory grow with it").AtLeast(2).AtMost(1024)
+	border := func() bool { return p.W0 != 0 }
+	const needsBorder = "--w0 above 0 (with w0 = 0 there is no border term)"
+	s.Float(&p.Sigma, "sigma", 5, "border width σ in spacing units (the paper uses about 5 pixels)").Above(0).Matters(needsBorder, border)
+	s.Int(&p.MaxInstances, "max_instances", 16, "instances per image the graph looks for (ids 1..max_instances; larger ids count as objects without a border term); time and memory grow with it").AtLeast(2).AtMost(1024).
+		Matters(needsBorder, border)
 	Enum(s, &p.ClassBalance, "class_balance", ClassBalanceNone, []ClassBalance{ClassBalanceNone, ClassBalanceImage, ClassBalanceBatch},
-		"w_c: 1, or S/(K·S_c) balanced per image or over the batch (binary mode: foreground and background); --class-weights sets w_c per class instead")
-	s.Float(&p.Truncate, "truncate", 8, "distances are truncated at truncate·σ, bounding the transform's time (0: exact)").AtLeast(0)
-	declareSpacing(s, &p.Spacing)
+		"w_c: 1, or S/(K·S_c) balanced per image or over the batch (binary mode: foreground and background); --class-weights sets w_c per class instead").
+		Matters("no --class-weights (class weights set w_c themselves)", func() bool { return c.ClassWeights == nil })
+	s.Float(&p.Truncate, "truncate", 8, "distances are truncated at truncate·σ, bounding the transform's time (0: exact)").AtLeast(0).Matters(needsBorder, border)
+	declareSpacing(s, &p.Spacing).Matters(needsBorder, border)
 }
