@@ -5,6 +5,8 @@ package losses
 var catalog = []*Spec{
 	// cross-entropy
 	bce, weightedBCE, balancedBCE, crossEntropy, focal, topKCE, ohemCE, weightedCE,
+	// distance
+	boundary, hausdorffDT, logHausdorffDT, hausdorffER, distancePenalizedCE, shapeAware, unetWeightMap,
 }
 
 func init() {

@@ -78,7 +78,7 @@ func TestDistanceLossesEdgeTargets(t *testing.T) {
 					if m == losses.Binary {
 						delete(opts, "classes")
 					}
-					if name == "boundary" || name == "hausdorff-dt" || name == "shape-aware" {
+					if (name == "boundary" || name == "hausdorff-dt" || name == "shape-aware") && m != losses.Binary {
 						opts["include_background"] = "true"
 					}
 					checkEdgeTargets(t, r, s, opts, spatial)

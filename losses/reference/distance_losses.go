@@ -4,15 +4,16 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/onnxloss/onnxloss/losses/param"
 	"github.com/onnxloss/onnxloss/tensor"
 )
 
 // keptChannels lists the channels a distance loss uses: all of them, or all
 // but channel 0 when include_background is false outside binary mode.
-func keptChannels(p *Problem, c *Config) []int {
+func keptChannels(p *Problem, c *Config, b *param.DistanceBackground) []int {
 	var out []int
 	for ch := 0; ch < p.C; ch++ {
-		if ch == 0 && c.Mode != "binary" && !c.B("include_background") {
+		if ch == 0 && c.Mode != param.Binary && !b.IncludeBackground {
 			continue
 		}
 		out = append(out, ch)
@@ -49,9 +50,9 @@ func hasValue(m []bool, want bool) bool {
 // sliceDistance is the distance transform of one slice with onnxloss's
 // conventions: 0 for a slice without false pixels, truncation at
 // max_distance.
-func sliceDistance(m []bool, p *Problem, c *Config) []float64 {
-	spacing := spacingFor(c.L("spacing"), len(p.Spatial))
-	return distanceConvention(EDT(m, p.Spatial, spacing), 0, c.F("max_distance"))
+func sliceDistance(m []bool, p *Problem, t *param.DistanceTransform) []float64 {
+	spacing := spacingFor(t.Spacing, len(p.Spatial))
+	return distanceConvention(EDT(m, p.Spatial, spacing), 0, t.MaxDistance)
 }
 
 // keptMap lays out per-element values of the kept channels as [N,C',*] in
@@ -71,9 +72,6 @@ func keptMap(p *Problem, c *Config, v [][][]float64, kept []int) *tensor.Tensor 
 // losses of the kept channels: the mean over them (0 when there are none),
 // the sum, or the map.
 func reduceKept(p *Problem, c *Config, l [][][]float64, kept []int) *tensor.Tensor {
-	if c.Reduction == "none" {
-		return keptMap(p, c, l, kept)
-	}
 	sum := 0.0
 	for n := 0; n < p.N; n++ {
 		for _, ch := range kept {
@@ -82,24 +80,21 @@ func reduceKept(p *Problem, c *Config, l [][][]float64, kept []int) *tensor.Tens
 			}
 		}
 	}
-	if c.Reduction == "sum" {
-		return Scalar(sum)
-	}
-	return Scalar(SafeDiv(sum, float64(p.N*len(kept)*p.S)))
+	return reduce(c, func() *tensor.Tensor { return keptMap(p, c, l, kept) }, sum, float64(p.N*len(kept)*p.S))
 }
 
 // Boundary is Kervadec et al.'s boundary loss: mean over images, kept
 // classes and pixels of p·φ, φ the signed distance map of the class's target
 // region (or the distance_map input).
-func Boundary(in Inputs, c *Config) (*tensor.Tensor, error) {
+func Boundary(in Inputs, c *Config, bp *param.Boundary) (*tensor.Tensor, error) {
 	p, err := Canon(in, c)
 	if err != nil {
 		return nil, err
 	}
 	probs := p.Probs(c)
-	kept := keptChannels(p, c)
+	kept := keptChannels(p, c, &bp.DistanceBackground)
 	var given [][][]float64
-	if c.S("distance") == "input" {
+	if bp.Distance == param.DistanceFromInput {
 		dm, ok := in["distance_map"]
 		if !ok {
 			return nil, fmt.Errorf("missing distance_map")
@@ -116,7 +111,7 @@ func Boundary(in Inputs, c *Config) (*tensor.Tensor, error) {
 			if given != nil {
 				phi = given[n][ch]
 			} else {
-				phi = signedMap(targetMask(p.T[n][ch]), p, c)
+				phi = signedMap(targetMask(p.T[n][ch]), p, bp)
 			}
 			for s := 0; s < p.S; s++ {
 				l[n][ch][s] = probs[n][ch][s] * phi[s]
@@ -127,22 +122,22 @@ func Boundary(in Inputs, c *Config) (*tensor.Tensor, error) {
 }
 
 // signedMap is the boundary loss's φ of one mask under the sdf convention.
-func signedMap(m []bool, p *Problem, c *Config) []float64 {
+func signedMap(m []bool, p *Problem, bp *param.Boundary) []float64 {
 	phi := make([]float64, len(m))
 	if !hasValue(m, true) || !hasValue(m, false) {
 		return phi // no boundary in this image: no supervision
 	}
-	in := sliceDistance(m, p, c)          // inside: distance to the outside
-	out := sliceDistance(negate(m), p, c) // outside: distance to the inside
+	in := sliceDistance(m, p, &bp.DistanceTransform)          // inside: distance to the outside
+	out := sliceDistance(negate(m), p, &bp.DistanceTransform) // outside: distance to the inside
 	var contour []bool
-	if c.S("sdf") == "segloss" {
+	if bp.SDF == param.SDFSegLoss {
 		contour = innerContour(m, p.Spatial)
 	}
 	for s := range m {
 		switch {
 		case !m[s]:
 			phi[s] = out[s]
-		case c.S("sdf") == "kervadec":
+		case bp.SDF == param.SDFKervadec:
 			phi[s] = -(in[s] - 1)
 		case contour != nil && contour[s]:
 			phi[s] = 0
@@ -155,12 +150,12 @@ func signedMap(m []bool, p *Problem, c *Config) []float64 {
 
 // field is the Hausdorff loss's distance field of one mask: the distance of
 // every pixel to the other set, 0 when the mask is all true or all false.
-func field(m []bool, p *Problem, c *Config) []float64 {
+func field(m []bool, p *Problem, t *param.DistanceTransform) []float64 {
 	f := make([]float64, len(m))
 	if !hasValue(m, true) || !hasValue(m, false) {
 		return f
 	}
-	a, b := sliceDistance(m, p, c), sliceDistance(negate(m), p, c)
+	a, b := sliceDistance(m, p, t), sliceDistance(negate(m), p, t)
 	for s := range f {
 		f[s] = a[s] + b[s]
 	}
@@ -170,14 +165,19 @@ func field(m []bool, p *Problem, c *Config) []float64 {
 // HausdorffDT is Karimi & Salcudean's distance-transform Hausdorff loss in
 // MONAI's form: per image (or per class over the batch) and kept class, the
 // mean of (p - y)²·(f_p^α + f_y^α), then the mean over those.
-func HausdorffDT(in Inputs, c *Config) (*tensor.Tensor, error) {
+func HausdorffDT(in Inputs, c *Config, h *param.HausdorffDT) (*tensor.Tensor, error) {
+	return hausdorffDT(in, c, &h.HausdorffOptions)
+}
+
+// hausdorffDT is HausdorffDT with the options of either form.
+func hausdorffDT(in Inputs, c *Config, h *param.HausdorffOptions) (*tensor.Tensor, error) {
 	p, err := Canon(in, c)
 	if err != nil {
 		return nil, err
 	}
 	probs := p.Probs(c)
-	kept := keptChannels(p, c)
-	alpha := c.F("alpha")
+	kept := keptChannels(p, c, &h.DistanceBackground)
+	alpha := h.Alpha
 	sums := make([][]float64, p.N) // [n][k]: Σ_x over the image
 	for n := 0; n < p.N; n++ {
 		sums[n] = make([]float64, len(kept))
@@ -186,7 +186,7 @@ func HausdorffDT(in Inputs, c *Config) (*tensor.Tensor, error) {
 			for s := range pm {
 				pm[s] = probs[n][ch][s] > 0.5
 			}
-			fp, ft := field(pm, p, c), field(targetMask(p.T[n][ch]), p, c)
+			fp, ft := field(pm, p, &h.DistanceTransform), field(targetMask(p.T[n][ch]), p, &h.DistanceTransform)
 			for s := 0; s < p.S; s++ {
 				e := probs[n][ch][s] - p.T[n][ch][s]
 				sums[n][k] += e * e * (math.Pow(fp[s], alpha) + math.Pow(ft[s], alpha))
@@ -195,7 +195,7 @@ func HausdorffDT(in Inputs, c *Config) (*tensor.Tensor, error) {
 	}
 	var per []float64
 	var shape []int
-	if c.B("batch") {
+	if h.Batch {
 		shape = []int{len(kept)}
 		for k := range kept {
 			t := 0.0
@@ -212,26 +212,16 @@ func HausdorffDT(in Inputs, c *Config) (*tensor.Tensor, error) {
 			}
 		}
 	}
-	switch c.Reduction {
-	case "none":
-		return tensor.FromFloat64(shape, per), nil
-	case "sum":
-		t := 0.0
-		for _, v := range per {
-			t += v
-		}
-		return Scalar(t), nil
-	}
 	t := 0.0
 	for _, v := range per {
 		t += v
 	}
-	return Scalar(SafeDiv(t, float64(len(per)))), nil
+	return reduce(c, func() *tensor.Tensor { return tensor.FromFloat64(shape, per) }, t, float64(len(per))), nil
 }
 
 // LogHausdorffDT is log(1 + HausdorffDT), entry by entry.
-func LogHausdorffDT(in Inputs, c *Config) (*tensor.Tensor, error) {
-	t, err := HausdorffDT(in, c)
+func LogHausdorffDT(in Inputs, c *Config, h *param.LogHausdorffDT) (*tensor.Tensor, error) {
+	t, err := hausdorffDT(in, c, &h.HausdorffOptions)
 	if err != nil {
 		return nil, err
 	}
@@ -251,14 +241,14 @@ const ErosionFlat = 1e-6
 // bound = (p - y)², then k times: convolve with the normalised face-neighbour
 // cross (zero padding), subtract 0.5 and clamp at 0, min-max normalise each
 // [n,c] slice when max - min >= ErosionFlat, and add the result times (j+1)^α.
-func HausdorffER(in Inputs, c *Config) (*tensor.Tensor, error) {
+func HausdorffER(in Inputs, c *Config, h *param.HausdorffER) (*tensor.Tensor, error) {
 	p, err := Canon(in, c)
 	if err != nil {
 		return nil, err
 	}
 	probs := p.Probs(c)
-	alpha := c.F("alpha")
-	k := c.I("erosions")
+	alpha := h.Alpha
+	k := h.Erosions
 	strides := make([]int, len(p.Spatial))
 	st := 1
 	for a := len(p.Spatial) - 1; a >= 0; a-- {
@@ -316,12 +306,12 @@ func HausdorffER(in Inputs, c *Config) (*tensor.Tensor, error) {
 // penalty is the distance penalty Φ of one region: on the region's pixels
 // (M - d)/max(M - d) with d the distance to the outside of the region and M
 // its maximum, 0 elsewhere and where the maximum is 0.
-func penalty(m []bool, p *Problem, c *Config) []float64 {
+func penalty(m []bool, p *Problem, t *param.DistanceTransform) []float64 {
 	phi := make([]float64, len(m))
 	if !hasValue(m, true) {
 		return phi
 	}
-	d := sliceDistance(m, p, c)
+	d := sliceDistance(m, p, t)
 	top := 0.0
 	for _, v := range d {
 		top = math.Max(top, v)
@@ -342,12 +332,13 @@ func penalty(m []bool, p *Problem, c *Config) []float64 {
 
 // DistancePenalizedCE is cross-entropy weighted by 1 + Φ, Φ the normalised
 // inverted distance map of the region each pixel belongs to in the target.
-func DistancePenalizedCE(in Inputs, c *Config) (*tensor.Tensor, error) {
+func DistancePenalizedCE(in Inputs, c *Config, dp *param.DistancePenalizedCE) (*tensor.Tensor, error) {
 	p, err := Canon(in, c)
 	if err != nil {
 		return nil, err
 	}
-	if c.Mode == "multiclass" {
+	t := &dp.DistanceTransform
+	if c.Mode == param.Multiclass {
 		lp := p.LogProbs(c)
 		w := make([][]float64, p.N)
 		for n := 0; n < p.N; n++ {
@@ -356,7 +347,7 @@ func DistancePenalizedCE(in Inputs, c *Config) (*tensor.Tensor, error) {
 				w[n][s] = 1
 			}
 			for ch := 0; ch < p.C; ch++ {
-				for s, v := range penalty(targetMask(p.T[n][ch]), p, c) {
+				for s, v := range penalty(targetMask(p.T[n][ch]), p, t) {
 					w[n][s] += v
 				}
 			}
@@ -369,7 +360,7 @@ func DistancePenalizedCE(in Inputs, c *Config) (*tensor.Tensor, error) {
 	for n := 0; n < p.N; n++ {
 		for ch := 0; ch < p.C; ch++ {
 			m := targetMask(p.T[n][ch])
-			inside, outside := penalty(m, p, c), penalty(negate(m), p, c)
+			inside, outside := penalty(m, p, t), penalty(negate(m), p, t)
 			for s := 0; s < p.S; s++ {
 				l[n][ch][s] = bceEntry(c, p.X[n][ch][s], p.T[n][ch][s]) * (1 + inside[s] + outside[s])
 			}
@@ -403,25 +394,19 @@ func reducePixels(p *Problem, c *Config, f func(n, s int) float64) *tensor.Tenso
 			sum += v[n][s]
 		}
 	}
-	switch c.Reduction {
-	case "none":
-		return p.PixelMap(v)
-	case "sum":
-		return Scalar(sum)
-	}
-	return Scalar(SafeDiv(sum, float64(p.N*p.S)))
+	return reduce(c, func() *tensor.Tensor { return p.PixelMap(v) }, sum, float64(p.N*p.S))
 }
 
 // ShapeAware is cross-entropy weighted by 1 + E, E the distance from each
 // pixel of the predicted contour to the target's contour (0 off the predicted
 // contour), per kept channel.
-func ShapeAware(in Inputs, c *Config) (*tensor.Tensor, error) {
+func ShapeAware(in Inputs, c *Config, sp *param.ShapeAware) (*tensor.Tensor, error) {
 	p, err := Canon(in, c)
 	if err != nil {
 		return nil, err
 	}
 	probs := p.Probs(c)
-	kept := keptChannels(p, c)
+	kept := keptChannels(p, c, &sp.DistanceBackground)
 	e := zeros3(p.N, p.C, p.S)
 	for n := 0; n < p.N; n++ {
 		for _, ch := range kept {
@@ -431,7 +416,7 @@ func ShapeAware(in Inputs, c *Config) (*tensor.Tensor, error) {
 			}
 			pc := innerContour(pm, p.Spatial)
 			tc := innerContour(targetMask(p.T[n][ch]), p.Spatial)
-			toContour := sliceDistance(negate(tc), p, c)
+			toContour := sliceDistance(negate(tc), p, &sp.DistanceTransform)
 			for s := range pc {
 				if pc[s] {
 					e[n][ch][s] = toContour[s]
@@ -439,7 +424,7 @@ func ShapeAware(in Inputs, c *Config) (*tensor.Tensor, error) {
 			}
 		}
 	}
-	if c.Mode == "multiclass" {
+	if c.Mode == param.Multiclass {
 		lp := p.LogProbs(c)
 		return reducePixels(p, c, func(n, s int) float64 {
 			w := 1.0
@@ -464,7 +449,7 @@ func ShapeAware(in Inputs, c *Config) (*tensor.Tensor, error) {
 // w = w_c + w0·exp(-(d1 + d2)²/(2σ²)) on background pixels of the instance
 // map, d1 and d2 the distances to the nearest and second nearest instance
 // (ids 1..max_instances), computed exactly.
-func UNetWeightMap(in Inputs, c *Config) (*tensor.Tensor, error) {
+func UNetWeightMap(in Inputs, c *Config, up *param.UNetWeightMap) (*tensor.Tensor, error) {
 	p, err := Canon(in, c)
 	if err != nil {
 		return nil, err
@@ -477,26 +462,26 @@ func UNetWeightMap(in Inputs, c *Config) (*tensor.Tensor, error) {
 	if len(ids) != p.N*p.S {
 		return nil, fmt.Errorf("instances has %d entries, want %d", len(ids), p.N*p.S)
 	}
-	K := c.I("max_instances")
-	w0, sigma := c.F("w0"), c.F("sigma")
-	spacing := spacingFor(c.L("spacing"), len(p.Spatial))
+	K := up.MaxInstances
+	w0, sigma := up.W0, up.Sigma
+	spacing := spacingFor(up.Spacing, len(p.Spatial))
 	// Class of every pixel: the label, or target > 0.5 in binary mode.
 	class := make([][]int, p.N)
 	classes := 2
-	if c.Mode == "multiclass" {
+	if c.Mode == param.Multiclass {
 		classes = p.C
 	}
 	for n := range class {
 		class[n] = make([]int, p.S)
 		for s := range class[n] {
-			if c.Mode == "multiclass" {
+			if c.Mode == param.Multiclass {
 				class[n][s] = int(p.Labels[n][s])
 			} else if p.T[n][0][s] > 0.5 {
 				class[n][s] = 1
 			}
 		}
 	}
-	wc := classWeights(c, class, classes)
+	wc := classWeights(c, up.ClassBalance, class, classes)
 	w := make([][]float64, p.N)
 	for n := 0; n < p.N; n++ {
 		w[n] = make([]float64, p.S)
@@ -521,7 +506,7 @@ func UNetWeightMap(in Inputs, c *Config) (*tensor.Tensor, error) {
 			w[n][s] += w0 * math.Exp(-(d1+d2)*(d1+d2)/(2*sigma*sigma))
 		}
 	}
-	if c.Mode == "multiclass" {
+	if c.Mode == param.Multiclass {
 		lp := p.LogProbs(c)
 		return reducePixels(p, c, func(n, s int) float64 { return -lp[n][p.Labels[n][s]][s] * w[n][s] }), nil
 	}
@@ -537,9 +522,8 @@ func UNetWeightMap(in Inputs, c *Config) (*tensor.Tensor, error) {
 // classWeights returns w_c per pixel: the class weights, 1, or weights that
 // balance the classes of each image (or of the batch): S/(K·S_c) with S the
 // pixels, K the classes present and S_c the pixels of class c.
-func classWeights(c *Config, class [][]int, classes int) [][]float64 {
+func classWeights(c *Config, bal param.ClassBalance, class [][]int, classes int) [][]float64 {
 	out := make([][]float64, len(class))
-	bal := c.S("class_balance")
 	counts := func(ns []int) []float64 {
 		cnt := make([]float64, classes)
 		for _, n := range ns {
@@ -566,7 +550,7 @@ func classWeights(c *Config, class [][]int, classes int) [][]float64 {
 		return w
 	}
 	var batch []float64
-	if bal == "batch" {
+	if bal == param.ClassBalanceBatch {
 		all := make([]int, len(class))
 		for i := range all {
 			all[i] = i
@@ -576,7 +560,7 @@ func classWeights(c *Config, class [][]int, classes int) [][]float64 {
 	for n := range class {
 		out[n] = make([]float64, len(class[n]))
 		per := batch
-		if bal == "image" {
+		if bal == param.ClassBalanceImage {
 			per = balanced(counts([]int{n}))
 		}
 		for s, k := range class[n] {
