@@ -32,6 +32,12 @@ fi
 say "ONNX Runtime"
 scripts/install-onnxruntime.sh
 
+say "Python environments (pinned, project-local)"
+for req in scripts/requirements/*.txt; do
+  [ -e "$req" ] || continue
+  scripts/venv.sh "$(basename "$req" .txt)" >/dev/null
+done
+
 say "staticcheck"
 export GOBIN="$root/.cache/bin"
 if [ ! -x "$GOBIN/staticcheck" ]; then

@@ -100,3 +100,52 @@ func CheckONNX(t testing.TB, paths ...string) {
 	}
 	RunScript(t, "check_onnx.py", paths...)
 }
+
+var (
+	venvMu    sync.Mutex
+	venvPaths = map[string]string{}
+	venvErrs  = map[string]string{}
+)
+
+// Venv returns the python of the project-local virtual environment NAME
+// (scripts/venv.sh NAME, from the pinned scripts/requirements/NAME.txt),
+// creating it when missing or out of date. scripts/test.sh creates every
+// environment before the tests run, so under CI this only checks it.
+func Venv(t testing.TB, name string) string {
+	t.Helper()
+	venvMu.Lock()
+	defer venvMu.Unlock()
+	if p, ok := venvPaths[name]; ok {
+		return p
+	}
+	if msg, ok := venvErrs[name]; ok {
+		skipOrFail(t, "virtual environment %s: %s", name, msg)
+		return ""
+	}
+	cmd := exec.Command(filepath.Join(Root(t), "scripts", "venv.sh"), name)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		venvErrs[name] = err.Error() + ": " + string(bytes.TrimSpace(stderr.Bytes()))
+		skipOrFail(t, "virtual environment %s: %s", name, venvErrs[name])
+		return ""
+	}
+	p := string(bytes.TrimSpace(stdout.Bytes()))
+	venvPaths[name] = p
+	return p
+}
+
+// RunVenvScript runs a script of scripts/ with the python of the virtual
+// environment NAME and returns its standard output; the test fails with the
+// script's output on error.
+func RunVenvScript(t testing.TB, name, script string, args ...string) []byte {
+	t.Helper()
+	py := Venv(t, name)
+	cmd := exec.Command(py, append([]string{filepath.Join(Root(t), "scripts", script)}, args...)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s %v (venv %s): %v\n%s%s", script, args, name, err, stdout.String(), stderr.String())
+	}
+	return stdout.Bytes()
+}
