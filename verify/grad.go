@@ -9,10 +9,10 @@ import (
 	"strings"
 
 	"github.com/onnxloss/onnxloss/builder"
-	"github.com/onnxloss/onnxloss/export"
 	"github.com/onnxloss/onnxloss/losses"
 	"github.com/onnxloss/onnxloss/losses/reference"
 	"github.com/onnxloss/onnxloss/runtime"
+	"github.com/onnxloss/onnxloss/runtime/losssession"
 	"github.com/onnxloss/onnxloss/tensor"
 )
 
@@ -438,18 +438,7 @@ func (r *GradRunner) Run(c Config) []GradResult {
 	if err != nil {
 		return fail(err)
 	}
-	m, err := export.LossModel(c.Spec, cfg)
-	if err != nil {
-		return fail(err)
-	}
-	if err := export.Check(m); err != nil {
-		return fail(err)
-	}
-	b, err := export.Marshal(m)
-	if err != nil {
-		return fail(err)
-	}
-	sess, err := runtime.NewSession(b, r.Runtime)
+	sess, err := losssession.OpenConfig(c.Spec, cfg, r.Runtime)
 	if err != nil {
 		return fail(err)
 	}
@@ -516,7 +505,7 @@ type gradPoint struct {
 }
 
 // point runs the graph and differentiates the reference at in.
-func (r *GradRunner) point(c Config, cfg *losses.Config, sess *runtime.Session, label string, in reference.Inputs) (*gradPoint, error) {
+func (r *GradRunner) point(c Config, cfg *losses.Config, sess *losssession.Session, label string, in reference.Inputs) (*gradPoint, error) {
 	got, err := sess.Run(in)
 	if err != nil {
 		return nil, fmt.Errorf("onnx runtime: %w", err)
@@ -530,7 +519,7 @@ func (r *GradRunner) point(c Config, cfg *losses.Config, sess *runtime.Session, 
 
 // check compares one case, given its first point when already computed,
 // moving a random point off kinks (see GradRelTol).
-func (r *GradRunner) check(c Config, cfg *losses.Config, sess *runtime.Session, cs Case, tol GradTolerance, scale float64, edgeCase bool, first *gradPoint) GradResult {
+func (r *GradRunner) check(c Config, cfg *losses.Config, sess *losssession.Session, cs Case, tol GradTolerance, scale float64, edgeCase bool, first *gradPoint) GradResult {
 	in := cs.Inputs
 	moved := 0
 	for attempt := 0; ; attempt++ {
