@@ -129,14 +129,14 @@ func (s *Session) Check(inputs map[string]*tensor.Tensor) error {
 	if err := s.rt.Check(inputs); err != nil {
 		return err
 	}
-	var errs []error
+	var empty []string
 	for _, info := range s.rt.Inputs() {
 		if t := inputs[info.Name]; t.Len() == 0 {
-			errs = append(errs, fmt.Errorf("input %q has shape %v, with no elements; a loss needs at least one pixel", info.Name, t.Shape))
+			empty = append(empty, fmt.Sprintf("%s %v", info.Name, t.Shape))
 		}
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("%s: %w", s.spec.Name, errors.Join(errs...))
+	if len(empty) > 0 {
+		return fmt.Errorf("%s: inputs with no elements (%s): a loss needs at least one pixel", s.spec.Name, strings.Join(empty, ", "))
 	}
 	if s.cfg.Mode == losses.Multiclass && s.cfg.TargetForm == "labels" {
 		if err := CheckLabels(inputs["target"], s.classes(inputs["input"]), s.cfg.IgnoreIndex); err != nil {
