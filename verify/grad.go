@@ -482,6 +482,24 @@ func (r *GradRunner) Run(c Config) []GradResult {
 	return out
 }
 
+// CheckAt compares input_grad, computed by a graph at the inputs in, with
+// finite differences of the reference at the same point, as `onnxloss eval`
+// reports it: on the entries Entries picks, within the budget of the
+// input's dtype, multiclass probabilities along the simplex (see Project).
+// Every entry is judged as at an edge case: one on a kink of the reference
+// is checked by its one-sided derivatives, not refused. The result's FD
+// holds the differences before Project.
+func (r *GradRunner) CheckAt(s *losses.Spec, cfg *losses.Config, in reference.Inputs, grad *tensor.Tensor) (GradResult, error) {
+	fd, err := FiniteDifferences(s, cfg, in, r.Entries(Case{Label: "eval", Inputs: in}, cfg))
+	if err != nil {
+		return GradResult{}, err
+	}
+	pg, pfd := Project(cfg, grad, fd)
+	res := CompareGrad(pg, pfd, GradToleranceFor(cfg.DType), 0, true)
+	res.Graph, res.FD = grad, fd
+	return res, nil
+}
+
 // selectsAmongEntries reports whether a selection among entries (MaxPool,
 // TopK) lies on the path from input to loss.
 func selectsAmongEntries(s *losses.Spec, cfg *losses.Config) (bool, error) {
