@@ -59,6 +59,9 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"bench", "bce"}, "--shape"},
 		{[]string{"bench", "bce", "--shape", "8,x"}, "not a positive integer"},
 		{[]string{"eval", "bce"}, "--input and --target are required"},
+		{[]string{"bench", "cross-entropy", "--shape", "99999,99999,99999,99999"}, "overflows a 64-bit count of bytes"},
+		{[]string{"bench", "cross-entropy", "--shape", "1000,1000,1000,1000"}, "the inputs alone take 4008000000000 bytes"},
+		{[]string{"bench", "--all", "--shape", "1000x1x1000x1000x1000"}, "GB) of memory available"},
 	}
 	for _, tc := range tests {
 		code, _, errOut := cli(tc.args...)
