@@ -9,6 +9,7 @@ package bench
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/onnxloss/onnxloss/losses"
 	"github.com/onnxloss/onnxloss/losses/reference"
 	"github.com/onnxloss/onnxloss/runtime"
+	"github.com/onnxloss/onnxloss/runtime/losssession"
 	"github.com/onnxloss/onnxloss/tensor"
 )
 
@@ -105,7 +107,7 @@ func Inputs(s *losses.Spec, cfg *losses.Config, shape []int, seed uint64) refere
 	for i := range x {
 		x[i] = float32(rng.NormFloat64() * 2)
 	}
-	in := reference.Inputs{"input": tensor.FromFloat32(full, x).Convert(cfg.DType)}
+	in := reference.Inputs{"input": convert(tensor.FromFloat32(full, x), cfg.DType)}
 	tdt, _ := cfg.TargetSpec()
 	if tdt == tensor.Int64 {
 		y := make([]int64, n*S)
@@ -120,7 +122,7 @@ func Inputs(s *losses.Spec, cfg *losses.Config, shape []int, seed uint64) refere
 				t[i] = 1
 			}
 		}
-		in["target"] = tensor.FromFloat32(full, t).Convert(tdt)
+		in["target"] = convert(tensor.FromFloat32(full, t), tdt)
 	}
 	for _, e := range s.ExtraInputs(cfg) {
 		dt, _ := cfg.ExtraSpec(e)
@@ -136,16 +138,113 @@ func Inputs(s *losses.Spec, cfg *losses.Config, shape []int, seed uint64) refere
 			for i := range m {
 				m[i] = float32(rng.NormFloat64())
 			}
-			in[e.Name] = tensor.FromFloat32(full, m).Convert(dt)
+			in[e.Name] = convert(tensor.FromFloat32(full, m), dt)
 		default:
 			w := make([]float32, n*S)
 			for i := range w {
 				w[i] = float32(rng.Float64() * 3)
 			}
-			in[e.Name] = tensor.FromFloat32(pix, w).Convert(dt)
+			in[e.Name] = convert(tensor.FromFloat32(pix, w), dt)
 		}
 	}
 	return in
+}
+
+// convert converts t to dt, without a copy when it is already of that type:
+// bench's inputs can be a large part of the machine's memory.
+func convert(t *tensor.Tensor, dt tensor.DType) *tensor.Tensor {
+	if t.DType == dt {
+		return t
+	}
+	return t.Convert(dt)
+}
+
+// SizeError is a shape whose inputs are too large to make: their size
+// overflows, or exceeds the memory available.
+type SizeError struct {
+	Shape []int
+	// Bytes is the size of the inputs, or -1 when it overflows.
+	Bytes int64
+	// Available is the memory available when Bytes was compared with it.
+	Available int64
+}
+
+func (e *SizeError) Error() string {
+	if e.Bytes < 0 {
+		return fmt.Sprintf("shape %v: the size of the inputs overflows a 64-bit count of bytes", e.Shape)
+	}
+	return fmt.Sprintf("shape %v: the inputs alone take %d bytes (%.1f GB), more than the %d bytes (%.1f GB) of memory available",
+		e.Shape, e.Bytes, float64(e.Bytes)/1e9, e.Available, float64(e.Available)/1e9)
+}
+
+// InputBytes is the size of the inputs that Inputs makes for a
+// configuration and an NCHW-ordered shape, in bytes; a *SizeError when it
+// overflows.
+func InputBytes(s *losses.Spec, cfg *losses.Config, shape []int) (int64, error) {
+	overflow := &SizeError{Shape: shape, Bytes: -1}
+	mul := func(a, b int64) (int64, bool) {
+		if a < 0 || b < 0 || b != 0 && a > math.MaxInt64/b {
+			return -1, false
+		}
+		return a * b, true
+	}
+	if len(shape) < 2 {
+		return 0, fmt.Errorf("shape %v: want N,C,*spatial", shape)
+	}
+	full, pixels := int64(1), int64(1)
+	ok := true
+	for i, d := range shape {
+		if d < 1 {
+			return 0, fmt.Errorf("shape %v: dimension %d is %d, want a positive size", shape, i, d)
+		}
+		if full, ok = mul(full, int64(d)); !ok {
+			return 0, overflow
+		}
+		if i != 1 {
+			pixels *= int64(d) // no larger than full
+		}
+	}
+	var total int64
+	add := func(count int64, dt tensor.DType) bool {
+		b, ok := mul(count, int64(dt.Size()))
+		if !ok || total > math.MaxInt64-b {
+			return false
+		}
+		total += b
+		return true
+	}
+	ok = add(full, cfg.DType)
+	if tdt, _ := cfg.TargetSpec(); tdt == tensor.Int64 {
+		ok = ok && add(pixels, tdt)
+	} else {
+		ok = ok && add(full, tdt)
+	}
+	for _, e := range s.ExtraInputs(cfg) {
+		dt, _ := cfg.ExtraSpec(e)
+		if e.Kind == losses.ChannelMap {
+			ok = ok && add(full, dt)
+		} else {
+			ok = ok && add(pixels, dt)
+		}
+	}
+	if !ok {
+		return 0, overflow
+	}
+	return total, nil
+}
+
+// CheckSize returns a *SizeError when the inputs of a configuration and a
+// shape overflow or would not fit in the memory available now (as the
+// system reports it; not checked where it does not).
+func CheckSize(s *losses.Spec, cfg *losses.Config, shape []int) error {
+	n, err := InputBytes(s, cfg, shape)
+	if err != nil {
+		return err
+	}
+	if avail := procstat.Available(); avail > 0 && n > avail {
+		return &SizeError{Shape: shape, Bytes: n, Available: avail}
+	}
+	return nil
 }
 
 // Floor builds the read-once floor for a configuration: the loss's inputs,
@@ -197,23 +296,15 @@ type Options struct {
 
 // Measure times a loss and its floor (and, with o.Grad, the loss with its
 // gradient) on the same random inputs, alternating the graphs so that all
-// see the same machine state, and reports medians.
+// see the same machine state, and reports medians. A shape whose inputs
+// would not fit in memory is refused with a *SizeError (see CheckSize).
 func Measure(s *losses.Spec, cfg *losses.Config, shape []int, o Options) (Result, error) {
 	res := Result{Loss: s.Name, Mode: cfg.Mode, Shape: shape, Iters: max(o.Iters, 1)}
-	plain := *cfg
-	plain.Grad = false
-	lossBytes, err := model(s, &plain)
-	if err != nil {
+	if err := CheckSize(s, cfg, shape); err != nil {
 		return res, err
 	}
-	var gradBytes []byte
-	if o.Grad {
-		withGrad := *cfg
-		withGrad.Grad = true
-		if gradBytes, err = model(s, &withGrad); err != nil {
-			return res, err
-		}
-	}
+	plain, withGrad := *cfg, *cfg
+	plain.Grad, withGrad.Grad = false, true
 	floorBytes, err := Floor(s, cfg)
 	if err != nil {
 		return res, err
@@ -230,11 +321,17 @@ func Measure(s *losses.Spec, cfg *losses.Config, shape []int, o Options) (Result
 	defer floor.Close()
 	procstat.ResetPeak()
 	base := procstat.Resident()
-	loss, err := runtime.NewSession(lossBytes, o.Runtime)
+	ls, err := losssession.OpenConfig(s, &plain, o.Runtime)
 	if err != nil {
 		return res, err
 	}
-	defer loss.Close()
+	defer ls.Close()
+	// Checked once here, the inputs are timed through the ONNX Runtime
+	// sessions alone, as the floor is.
+	if err := ls.Check(in); err != nil {
+		return res, err
+	}
+	loss := ls.Runtime()
 	for range warmups {
 		for _, sess := range []*runtime.Session{loss, floor} {
 			if _, err := sess.Run(in); err != nil {
@@ -253,11 +350,12 @@ func Measure(s *losses.Spec, cfg *losses.Config, shape []int, o Options) (Result
 	if o.Grad {
 		procstat.ResetPeak()
 		base := procstat.Resident()
-		grad, err := runtime.NewSession(gradBytes, o.Runtime)
+		gs, err := losssession.OpenConfig(s, &withGrad, o.Runtime)
 		if err != nil {
 			return res, err
 		}
-		defer grad.Close()
+		defer gs.Close()
+		grad := gs.Runtime()
 		var out map[string]*tensor.Tensor
 		for range warmups {
 			if out, err = grad.Run(in); err != nil {
@@ -286,14 +384,6 @@ func Measure(s *losses.Spec, cfg *losses.Config, shape []int, o Options) (Result
 		res.Grad1 = median(runs[2].d)
 	}
 	return res, nil
-}
-
-func model(s *losses.Spec, cfg *losses.Config) ([]byte, error) {
-	m, err := export.LossModel(s, cfg)
-	if err != nil {
-		return nil, err
-	}
-	return export.Marshal(m)
 }
 
 func median(d []time.Duration) time.Duration {

@@ -1,7 +1,9 @@
 package bench
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/onnxloss/onnxloss/internal/testutil"
@@ -28,6 +30,73 @@ func TestParseShape(t *testing.T) {
 		if s != c.want {
 			t.Errorf("ParseShape(%q) = %s (%v), want %s", c.in, s, err, c.want)
 		}
+	}
+}
+
+// TestInputBytes checks the size of the inputs, counted by hand, against
+// what Inputs makes, and that sizes beyond memory or a 64-bit count are
+// refused before anything is made.
+func TestInputBytes(t *testing.T) {
+	for _, c := range []struct {
+		loss  string
+		opts  losses.Options
+		shape []int
+		want  int64
+	}{
+		// float32 logits and int64 labels: 2·3·4·5·4 + 2·4·5·8.
+		{"cross-entropy", losses.Options{"classes": "3"}, []int{2, 3, 4, 5}, 480 + 320},
+		// float64 logits and target: 2·1·6·7·8 twice.
+		{"bce", losses.Options{"mode": "binary", "dtype": "float64"}, []int{2, 1, 6, 7}, 2 * 672},
+		// logits, labels and float32 pixel weights: 3·2·4·4 + 3·4·4·8 + 3·4·4·4.
+		{"weighted-ce", losses.Options{"classes": "2"}, []int{1, 2, 4, 4}, 128 + 128 + 64},
+		// float16 logits, float32 target and a float32 distance map of the input's shape.
+		{"boundary", losses.Options{"mode": "binary", "dtype": "float16", "distance": "input"}, []int{1, 1, 3, 3}, 18 + 36 + 36},
+	} {
+		s, err := losses.Lookup(c.loss)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := losses.Resolve(s, c.opts)
+		if err != nil {
+			t.Fatalf("%s: %v", c.loss, err)
+		}
+		got, err := InputBytes(s, cfg, c.shape)
+		if err != nil || got != c.want {
+			t.Errorf("%s %v: InputBytes = %d, %v; want %d", c.loss, c.shape, got, err, c.want)
+		}
+		made := int64(0)
+		for _, x := range Inputs(s, cfg, c.shape, 1) {
+			made += int64(x.Len() * x.DType.Size())
+		}
+		if made != got {
+			t.Errorf("%s %v: Inputs makes %d bytes, InputBytes says %d", c.loss, c.shape, made, got)
+		}
+		if err := CheckSize(s, cfg, c.shape); err != nil {
+			t.Errorf("%s %v: %v", c.loss, c.shape, err)
+		}
+	}
+
+	s, _ := losses.Lookup("cross-entropy")
+	cfg, err := losses.Resolve(s, losses.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var se *SizeError
+	_, err = InputBytes(s, cfg, []int{99999, 99999, 99999, 99999})
+	if !errors.As(err, &se) || se.Bytes != -1 || !strings.Contains(err.Error(), "overflows") {
+		t.Errorf("99999⁴: %v", err)
+	}
+	// 2^61 float32 logits are 2^63 bytes: one past the largest count.
+	_, err = InputBytes(s, cfg, []int{1 << 20, 1 << 20, 1 << 20, 2})
+	if !errors.As(err, &se) || se.Bytes != -1 {
+		t.Errorf("2^61 elements: %v", err)
+	}
+	// 10^12 logits and 10^9 labels: 4·10^12 + 8·10^9 bytes, more than any
+	// machine that runs these tests has.
+	_, err = Measure(s, cfg, []int{1000, 1000, 1000, 1000}, Options{})
+	if !errors.As(err, &se) || se.Bytes != 4_008_000_000_000 || se.Available <= 0 ||
+		!strings.Contains(err.Error(), "4008000000000 bytes") {
+		t.Errorf("1000⁴: %v", err)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/onnxloss/onnxloss/losses"
 	"github.com/onnxloss/onnxloss/losses/reference"
 	"github.com/onnxloss/onnxloss/runtime"
+	"github.com/onnxloss/onnxloss/runtime/losssession"
 	"github.com/onnxloss/onnxloss/tensor"
 )
 
@@ -93,15 +94,7 @@ func TestAppendGrad(t *testing.T) {
 // input_grad.
 func standaloneGrad(t *testing.T, name string, spec *losses.Spec, cfg *losses.Config, x *tensor.Tensor, in reference.Inputs) *tensor.Tensor {
 	t.Helper()
-	m, err := export.LossModel(spec, cfg)
-	if err != nil {
-		t.Fatalf("%s: stand-alone loss: %v", name, err)
-	}
-	b, err := export.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sess, err := runtime.NewSession(b, runtime.Options{})
+	sess, err := losssession.OpenConfig(spec, cfg, runtime.Options{})
 	if err != nil {
 		t.Fatalf("%s: stand-alone loss: %v", name, err)
 	}

@@ -94,18 +94,6 @@ func wantErr(tb testing.TB, err error, parts ...string) {
 	}
 }
 
-func sameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // ramp returns n float32 values -n/4, -n/4+0.5, ...: small halves, exact in
 // float16 and bfloat16 and after doubling.
 func ramp(n int) []float32 {

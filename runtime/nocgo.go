@@ -36,5 +36,8 @@ func (s *Session) Run(inputs map[string]*tensor.Tensor) (map[string]*tensor.Tens
 	return nil, ErrNoCgo
 }
 
+// Check returns ErrNoCgo: without cgo no Session holds a model.
+func (s *Session) Check(inputs map[string]*tensor.Tensor) error { return ErrNoCgo }
+
 // Close does nothing.
 func (s *Session) Close() error { return nil }

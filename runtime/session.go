@@ -243,9 +243,8 @@ func (s *Session) Close() (err error) {
 }
 
 // Run computes every output of the model from inputs, keyed by input name,
-// which must hold exactly the model's inputs. The inputs are checked against
-// the model's declarations first (name, element type, rank, fixed
-// dimensions). The returned tensors are new Go memory owned by the caller.
+// which must hold exactly the model's inputs. The inputs are checked first,
+// as Check does. The returned tensors are new Go memory owned by the caller.
 //
 // Inputs are passed to ONNX Runtime without copying (except float16 and
 // bfloat16, which are re-encoded), so they must not change during the call.
@@ -256,7 +255,7 @@ func (s *Session) Run(inputs map[string]*tensor.Tensor) (result map[string]*tens
 	if s.sess == nil {
 		return nil, ErrClosed
 	}
-	if err := s.checkInputs(inputs); err != nil {
+	if err := s.Check(inputs); err != nil {
 		return nil, err
 	}
 
@@ -337,10 +336,15 @@ func (s *Session) runError(err error) error {
 	return fmt.Errorf("runtime: running the model: %w", err)
 }
 
-// checkInputs reports every problem with the given inputs at once, naming
-// the input, what the model declares and what was given.
-func (s *Session) checkInputs(inputs map[string]*tensor.Tensor) error {
+// Check reports whether inputs fit the model, as Run checks them before
+// ONNX Runtime sees them: every input present and no other, each a valid
+// tensor of the declared element type, rank and fixed dimensions, and the
+// dimensions that share a symbolic name (N, H, W, ...) of one size across
+// all inputs. It reports every problem at once, naming the input, what the
+// model declares and what was given.
+func (s *Session) Check(inputs map[string]*tensor.Tensor) error {
 	var errs []error
+	var fit []IOInfo // inputs whose own checks passed
 	for _, info := range s.inputs {
 		t, ok := inputs[info.Name]
 		if !ok {
@@ -349,8 +353,11 @@ func (s *Session) checkInputs(inputs map[string]*tensor.Tensor) error {
 		}
 		if err := checkInput(info, t); err != nil {
 			errs = append(errs, err)
+			continue
 		}
+		fit = append(fit, info)
 	}
+	errs = append(errs, checkSymbols(fit, inputs)...)
 	var unknown []string
 	for name := range inputs {
 		if _, ok := s.inIndex[name]; !ok {
@@ -405,6 +412,44 @@ func checkInput(info IOInfo, t *tensor.Tensor) error {
 		}
 	}
 	return nil
+}
+
+// checkSymbols checks that the dimensions declared with the same symbolic
+// name have the same size in every input. ONNX gives a name one value
+// throughout a graph, and ONNX Runtime does not check it: a target of the
+// wrong batch size or resolution would broadcast or be read partly and give
+// a plausible number, or fail deep in the graph with a message naming a
+// node instead of the inputs.
+func checkSymbols(infos []IOInfo, inputs map[string]*tensor.Tensor) []error {
+	type seen struct {
+		input     string
+		dim, size int
+	}
+	first := map[string]seen{}
+	reported := map[[3]string]bool{}
+	var errs []error
+	for _, info := range infos {
+		t := inputs[info.Name]
+		for i, sym := range info.Symbols {
+			if sym == "" || i >= len(t.Shape) || info.Shape[i] >= 0 {
+				continue
+			}
+			f, ok := first[sym]
+			if !ok {
+				first[sym] = seen{info.Name, i, t.Shape[i]}
+				continue
+			}
+			key := [3]string{sym, f.input, info.Name}
+			if t.Shape[i] == f.size || reported[key] {
+				continue
+			}
+			reported[key] = true
+			errs = append(errs, fmt.Errorf("input %q dimension %d (%s) is %d, but input %q dimension %d (%s) is %d; the inputs must agree on %s (%s %v, %s %v)",
+				info.Name, i, sym, t.Shape[i], f.input, f.dim, sym, f.size, sym,
+				info.Name, t.Shape, f.input, inputs[f.input].Shape))
+		}
+	}
+	return errs
 }
 
 // bindSymbols maps each symbolic dimension name of the inputs to its size in

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -35,7 +36,7 @@ func TestDynamicBatch(t *testing.T) {
 		x := ramp(tensor.NumElements(shape))
 		out := mustRun(t, s, map[string]*tensor.Tensor{"x": tensor.FromFloat32(shape, x)})
 		y := out["y"]
-		if y == nil || y.DType != tensor.Float32 || !sameShape(y.Shape, shape) {
+		if y == nil || y.DType != tensor.Float32 || !slices.Equal(y.Shape, shape) {
 			t.Fatalf("shape %v: got %v", shape, y)
 		}
 		for i, v := range y.Data.([]float32) {
@@ -127,7 +128,7 @@ func TestDTypes(t *testing.T) {
 		s := openModel(t, "double_bfloat16.onnx", Options{})
 		out := mustRun(t, s, map[string]*tensor.Tensor{"x": {Shape: shape, DType: tensor.BFloat16, Data: x}})
 		y, y32 := out["y"], out["y32"]
-		if y.DType != tensor.BFloat16 || !sameShape(y.Shape, shape) || y32.DType != tensor.Float32 {
+		if y.DType != tensor.BFloat16 || !slices.Equal(y.Shape, shape) || y32.DType != tensor.Float32 {
 			t.Fatalf("got y %v, y32 %v", y, y32)
 		}
 		for i, v := range y.Data.([]uint16) {
@@ -150,7 +151,7 @@ func TestDTypes(t *testing.T) {
 		s := openModel(t, "not_bool.onnx", Options{})
 		out := mustRun(t, s, map[string]*tensor.Tensor{"x": {Shape: shape, DType: tensor.Bool, Data: x}})
 		y, u := out["y"], out["u"]
-		if y.DType != tensor.Bool || u.DType != tensor.Uint8 || !sameShape(y.Shape, shape) || !sameShape(u.Shape, shape) {
+		if y.DType != tensor.Bool || u.DType != tensor.Uint8 || !slices.Equal(y.Shape, shape) || !slices.Equal(u.Shape, shape) {
 			t.Fatalf("got y %v, u %v", y, u)
 		}
 		for i := range x {
@@ -169,7 +170,7 @@ func runDouble(t *testing.T, model string, x *tensor.Tensor, dt tensor.DType) *t
 	t.Helper()
 	s := openModel(t, model, Options{})
 	y := mustRun(t, s, map[string]*tensor.Tensor{"x": x})["y"]
-	if y == nil || y.DType != dt || !sameShape(y.Shape, x.Shape) {
+	if y == nil || y.DType != dt || !slices.Equal(y.Shape, x.Shape) {
 		t.Fatalf("got %v, want %v %v", y, dt, x.Shape)
 	}
 	if err := y.Validate(); err != nil {
@@ -225,7 +226,7 @@ func TestOutputsOfSeveralRanks(t *testing.T) {
 			t.Fatalf("got %d outputs, want 3", len(out))
 		}
 		rows, total, scaled := out["rows"], out["total"], out["scaled"]
-		if !sameShape(rows.Shape, []int{n}) || len(total.Shape) != 0 || !sameShape(scaled.Shape, []int{n, 3}) {
+		if !slices.Equal(rows.Shape, []int{n}) || len(total.Shape) != 0 || !slices.Equal(scaled.Shape, []int{n, 3}) {
 			t.Fatalf("n=%d: shapes rows %v total %v scaled %v", n, rows.Shape, total.Shape, scaled.Shape)
 		}
 		var sum float32
@@ -257,7 +258,7 @@ func TestIOInfo(t *testing.T) {
 	}
 	check := func(io IOInfo, name string, dt tensor.DType, shape []int, str string) {
 		t.Helper()
-		if io.Name != name || io.DType != dt || !sameShape(io.Shape, shape) || io.UnknownRank || io.String() != str {
+		if io.Name != name || io.DType != dt || !slices.Equal(io.Shape, shape) || io.UnknownRank || io.String() != str {
 			t.Errorf("got %+v (%s), want %s", io, io, str)
 		}
 	}
@@ -282,7 +283,7 @@ func TestUnknownRank(t *testing.T) {
 	for _, shape := range [][]int{{3}, {2, 2}, {1, 2, 1, 2, 1}} {
 		x := ramp(tensor.NumElements(shape))
 		y := mustRun(t, s, map[string]*tensor.Tensor{"x": tensor.FromFloat32(shape, x)})["y"]
-		if !sameShape(y.Shape, shape) || y.Data.([]float32)[0] != 2*x[0] {
+		if !slices.Equal(y.Shape, shape) || y.Data.([]float32)[0] != 2*x[0] {
 			t.Errorf("shape %v: y = %v", shape, y)
 		}
 	}
@@ -317,7 +318,7 @@ func TestZeroSizedInputs(t *testing.T) {
 	} {
 		s := openModel(t, tc.model, Options{})
 		y := mustRun(t, s, map[string]*tensor.Tensor{"x": tc.x})["y"]
-		if !sameShape(y.Shape, tc.x.Shape) || y.Len() != 0 || y.DType != tc.x.DType {
+		if !slices.Equal(y.Shape, tc.x.Shape) || y.Len() != 0 || y.DType != tc.x.DType {
 			t.Errorf("%s: y = %v, want an empty %v %v", tc.model, y, tc.x.DType, tc.x.Shape)
 		}
 	}
@@ -346,6 +347,8 @@ func TestInputValidation(t *testing.T) {
 			[]string{`input "weight" is nil`, "int64 [N]"}},
 		{"bad tensor", map[string]*tensor.Tensor{"x": tensor.FromFloat32([]int{2, 3}, ramp(5)), "weight": w},
 			[]string{`input "x"`, "needs 6 elements, data has 5"}},
+		{"shared symbol", map[string]*tensor.Tensor{"x": x, "weight": tensor.FromInt64([]int{3}, []int64{1, 2, 3})},
+			[]string{`input "weight" dimension 0 (N) is 3, but input "x" dimension 0 (N) is 2`, "agree on N", "weight [3], x [2 3]"}},
 		{"several", map[string]*tensor.Tensor{"x": x.Convert(tensor.Int64), "bogus": w},
 			[]string{`input "x"`, "wrong element type", `missing input "weight"`, `unknown input "bogus"`}},
 	} {
@@ -407,7 +410,7 @@ func TestConcurrentRun(t *testing.T) {
 				for _, v := range x {
 					want += v
 				}
-				if got := out["total"].Data.([]float32)[0]; got != want || !sameShape(out["scaled"].Shape, []int{n, 3}) {
+				if got := out["total"].Data.([]float32)[0]; got != want || !slices.Equal(out["scaled"].Shape, []int{n, 3}) {
 					errs <- fmt.Errorf("goroutine %d run %d: total %v, want %v", g, r, got, want)
 					return
 				}

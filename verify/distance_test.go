@@ -5,10 +5,8 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/onnxloss/onnxloss/export"
 	"github.com/onnxloss/onnxloss/internal/testutil"
 	"github.com/onnxloss/onnxloss/losses"
-	"github.com/onnxloss/onnxloss/runtime"
 	"github.com/onnxloss/onnxloss/tensor"
 )
 
@@ -90,23 +88,8 @@ func TestDistanceLossesEdgeTargets(t *testing.T) {
 
 func checkEdgeTargets(t *testing.T, r *Runner, s *losses.Spec, opts losses.Options, spatial []int) {
 	t.Helper()
-	cfg, err := losses.Resolve(s, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := export.LossModel(s, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := export.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sess, err := runtime.NewSession(b, runtime.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
+	sess := testutil.OpenLoss(t, s.Name, opts)
+	cfg := sess.Config()
 	S := tensor.NumElements(spatial)
 	C := cfg.Classes
 	rng := rand.New(rand.NewPCG(7, uint64(S)))
@@ -170,9 +153,9 @@ func checkEdgeTargets(t *testing.T, r *Runner, s *losses.Spec, opts losses.Optio
 		if err != nil {
 			t.Fatalf("%v %s: %v", opts, label, err)
 		}
-		want, err := s.Reference(in, cfg.Reference())
+		want, err := sess.Reference(in)
 		if err != nil {
-			t.Fatalf("%v %s: reference: %v", opts, label, err)
+			t.Fatalf("%v %s: %v", opts, label, err)
 		}
 		maxErr, _, err := r.Compare(got["loss"], want, s.Tolerance)
 		if err != nil || maxErr > 1 {

@@ -9,10 +9,10 @@ import (
 	"strings"
 
 	"github.com/onnxloss/onnxloss/builder"
-	"github.com/onnxloss/onnxloss/export"
 	"github.com/onnxloss/onnxloss/losses"
 	"github.com/onnxloss/onnxloss/losses/reference"
 	"github.com/onnxloss/onnxloss/runtime"
+	"github.com/onnxloss/onnxloss/runtime/losssession"
 	"github.com/onnxloss/onnxloss/tensor"
 )
 
@@ -438,18 +438,7 @@ func (r *GradRunner) Run(c Config) []GradResult {
 	if err != nil {
 		return fail(err)
 	}
-	m, err := export.LossModel(c.Spec, cfg)
-	if err != nil {
-		return fail(err)
-	}
-	if err := export.Check(m); err != nil {
-		return fail(err)
-	}
-	b, err := export.Marshal(m)
-	if err != nil {
-		return fail(err)
-	}
-	sess, err := runtime.NewSession(b, r.Runtime)
+	sess, err := losssession.OpenConfig(c.Spec, cfg, r.Runtime)
 	if err != nil {
 		return fail(err)
 	}
@@ -493,6 +482,24 @@ func (r *GradRunner) Run(c Config) []GradResult {
 	return out
 }
 
+// CheckAt compares input_grad, computed by a graph at the inputs in, with
+// finite differences of the reference at the same point, as `onnxloss eval`
+// reports it: on the entries Entries picks, within the budget of the
+// input's dtype, multiclass probabilities along the simplex (see Project).
+// Every entry is judged as at an edge case: one on a kink of the reference
+// is checked by its one-sided derivatives, not refused. The result's FD
+// holds the differences before Project.
+func (r *GradRunner) CheckAt(s *losses.Spec, cfg *losses.Config, in reference.Inputs, grad *tensor.Tensor) (GradResult, error) {
+	fd, err := FiniteDifferences(s, cfg, in, r.Entries(Case{Label: "eval", Inputs: in}, cfg))
+	if err != nil {
+		return GradResult{}, err
+	}
+	pg, pfd := Project(cfg, grad, fd)
+	res := CompareGrad(pg, pfd, GradToleranceFor(cfg.DType), 0, true)
+	res.Graph, res.FD = grad, fd
+	return res, nil
+}
+
 // selectsAmongEntries reports whether a selection among entries (MaxPool,
 // TopK) lies on the path from input to loss.
 func selectsAmongEntries(s *losses.Spec, cfg *losses.Config) (bool, error) {
@@ -516,7 +523,7 @@ type gradPoint struct {
 }
 
 // point runs the graph and differentiates the reference at in.
-func (r *GradRunner) point(c Config, cfg *losses.Config, sess *runtime.Session, label string, in reference.Inputs) (*gradPoint, error) {
+func (r *GradRunner) point(c Config, cfg *losses.Config, sess *losssession.Session, label string, in reference.Inputs) (*gradPoint, error) {
 	got, err := sess.Run(in)
 	if err != nil {
 		return nil, fmt.Errorf("onnx runtime: %w", err)
@@ -530,7 +537,7 @@ func (r *GradRunner) point(c Config, cfg *losses.Config, sess *runtime.Session, 
 
 // check compares one case, given its first point when already computed,
 // moving a random point off kinks (see GradRelTol).
-func (r *GradRunner) check(c Config, cfg *losses.Config, sess *runtime.Session, cs Case, tol GradTolerance, scale float64, edgeCase bool, first *gradPoint) GradResult {
+func (r *GradRunner) check(c Config, cfg *losses.Config, sess *losssession.Session, cs Case, tol GradTolerance, scale float64, edgeCase bool, first *gradPoint) GradResult {
 	in := cs.Inputs
 	moved := 0
 	for attempt := 0; ; attempt++ {

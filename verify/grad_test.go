@@ -7,10 +7,8 @@ import (
 	"testing"
 
 	"github.com/onnxloss/onnxloss/builder"
-	"github.com/onnxloss/onnxloss/export"
 	"github.com/onnxloss/onnxloss/internal/testutil"
 	"github.com/onnxloss/onnxloss/losses"
-	"github.com/onnxloss/onnxloss/runtime"
 	"github.com/onnxloss/onnxloss/tensor"
 )
 
@@ -130,28 +128,8 @@ func TestCompareGradDetects(t *testing.T) {
 // and then compared normally: topk-ce keeping one of two pixels whose
 // losses are tied has a kink in every entry.
 func TestMoveOffKinks(t *testing.T) {
-	testutil.RequireRuntime(t)
-	s, err := losses.Lookup("topk-ce")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := losses.Resolve(s, losses.Options{"k": "50", "classes": "2", "grad": "true"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := export.LossModel(s, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := export.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sess, err := runtime.NewSession(b, runtime.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
+	sess := testutil.OpenLoss(t, "topk-ce", losses.Options{"k": "50", "classes": "2", "grad": "true"})
+	s, cfg := sess.Spec(), sess.Config()
 	cs := Case{Label: "random tied", Inputs: map[string]*tensor.Tensor{
 		"input":  tensor.FromFloat32([]int{1, 2, 1, 2}, []float32{0.5, 0.5, -1, -1}),
 		"target": tensor.FromInt64([]int{1, 1, 2}, []int64{0, 0}),

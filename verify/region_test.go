@@ -4,11 +4,9 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/onnxloss/onnxloss/export"
 	"github.com/onnxloss/onnxloss/internal/testutil"
 	"github.com/onnxloss/onnxloss/losses"
 	"github.com/onnxloss/onnxloss/losses/reference"
-	"github.com/onnxloss/onnxloss/runtime"
 	"github.com/onnxloss/onnxloss/tensor"
 )
 
@@ -31,31 +29,15 @@ func TestRegionConfidentBackground(t *testing.T) {
 			if m != losses.Binary {
 				opts["classes"] = "3"
 			}
-			cfg, err := losses.Resolve(s, opts)
-			if err != nil {
-				t.Fatalf("%s %s: %v", s.Name, m, err)
-			}
-			model, err := export.LossModel(s, cfg)
-			if err != nil {
-				t.Fatalf("%s %s: %v", s.Name, m, err)
-			}
-			b, err := export.Marshal(model)
-			if err != nil {
-				t.Fatal(err)
-			}
-			sess, err := runtime.NewSession(b, runtime.Options{})
-			if err != nil {
-				t.Fatalf("%s %s: %v", s.Name, m, err)
-			}
-			in := confidentInputs(cfg, rand.New(rand.NewPCG(3, uint64(len(s.Name)))))
+			sess := testutil.OpenLoss(t, s.Name, opts)
+			in := confidentInputs(sess.Config(), rand.New(rand.NewPCG(3, uint64(len(s.Name)))))
 			got, err := sess.Run(in)
-			sess.Close()
 			if err != nil {
 				t.Fatalf("%s %s: %v", s.Name, m, err)
 			}
-			want, err := s.Reference(in, cfg.Reference())
+			want, err := sess.Reference(in)
 			if err != nil {
-				t.Fatalf("%s %s: reference: %v", s.Name, m, err)
+				t.Fatalf("%s %s: %v", s.Name, m, err)
 			}
 			if budget, rel, err := r.Compare(got["loss"], want, s.Tolerance); err != nil || budget > 1 {
 				t.Errorf("%s %s: graph %v, reference %v (relative %.3g, %.3g of budget) %v", s.Name, m, got["loss"], want, rel, budget, err)

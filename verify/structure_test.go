@@ -10,44 +10,12 @@ import (
 	"testing"
 
 	"github.com/onnxloss/onnxloss/builder"
-	"github.com/onnxloss/onnxloss/export"
 	"github.com/onnxloss/onnxloss/internal/testutil"
 	"github.com/onnxloss/onnxloss/losses"
 	"github.com/onnxloss/onnxloss/losses/param"
 	"github.com/onnxloss/onnxloss/losses/reference"
-	"github.com/onnxloss/onnxloss/runtime"
 	"github.com/onnxloss/onnxloss/tensor"
 )
-
-// session builds and loads the graph of a loss under options.
-func session(t *testing.T, loss string, opts losses.Options) (*losses.Spec, *losses.Config, *runtime.Session) {
-	t.Helper()
-	s, err := losses.Lookup(loss)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := losses.Resolve(s, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := export.LossModel(s, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := export.Check(m); err != nil {
-		t.Fatal(err)
-	}
-	b, err := export.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sess, err := runtime.NewSession(b, runtime.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sess.Close() })
-	return s, cfg, sess
-}
 
 // TestStructureWindowsThatFit runs the window-based losses on shapes where
 // the window fits (the registry's shapes are all smaller than an 11-tap
@@ -85,7 +53,8 @@ func TestStructureWindowsThatFit(t *testing.T) {
 		}
 		name := fmt.Sprintf("%s %v", c.loss, c.opts)
 		t.Run(name, func(t *testing.T) {
-			s, cfg, sess := session(t, c.loss, c.opts)
+			sess := testutil.OpenLoss(t, c.loss, c.opts)
+			s, cfg := sess.Spec(), sess.Config()
 			classes := cfg.Classes
 			if classes == 0 {
 				classes = 3
@@ -101,7 +70,7 @@ func TestStructureWindowsThatFit(t *testing.T) {
 					h.Write([]byte(name + kind + dimsString(sh.spatial)))
 					rng := rand.New(rand.NewPCG(3, h.Sum64()))
 					cs := Case{Label: kind + " " + dimsString(sh.spatial), Inputs: generate(s, cfg, sh, classes, kind, rng)}
-					if res := r.compare(vc, cfg, sess, cs); !res.OK() {
+					if res := r.compare(vc, sess, cs); !res.OK() {
 						t.Errorf("%s: %s", cs.Label, describe(res))
 					}
 				}
@@ -120,7 +89,8 @@ func TestCMSSIMNearlyUniform(t *testing.T) {
 	for _, opts := range []losses.Options{
 		{"classes": "3"}, {"classes": "3", "padding": "zeros"}, {"mode": "binary", "win_size": "5"},
 	} {
-		s, cfg, sess := session(t, "cmssim", opts)
+		sess := testutil.OpenLoss(t, "cmssim", opts)
+		s, cfg := sess.Spec(), sess.Config()
 		rng := rand.New(rand.NewPCG(4, 4))
 		for _, scale := range []float64{0.03, 30} {
 			in := generate(s, cfg, shapeCase{2, []int{24, 31}}, max(cfg.Classes, 1), "random", rng)
@@ -133,7 +103,7 @@ func TestCMSSIMNearlyUniform(t *testing.T) {
 			}
 			in["input"] = tensor.FromFloat64(in["input"].Shape, x).Convert(tensor.Float32)
 			r := &Runner{RelTol: DefaultRelTol}
-			if res := r.compare(Config{Spec: s, Label: "cmssim"}, cfg, sess, Case{Label: fmt.Sprint(scale), Inputs: in}); !res.OK() {
+			if res := r.compare(Config{Spec: s, Label: "cmssim"}, sess, Case{Label: fmt.Sprint(scale), Inputs: in}); !res.OK() {
 				t.Errorf("%v, logits ×%v: %s", opts, scale, describe(res))
 			}
 		}
@@ -158,7 +128,7 @@ func TestStructureSmallInputError(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(fmt.Sprintf("%s %v", c.loss, c.opts), func(t *testing.T) {
-			_, _, sess := session(t, c.loss, c.opts)
+			sess := testutil.OpenLoss(t, c.loss, c.opts)
 			run := func(h int) error {
 				x := tensor.FromFloat64([]int{1, 1, h, c.fits + 3}, make([]float64, h*(c.fits+3)))
 				_, err := sess.Run(map[string]*tensor.Tensor{"input": x.Convert(tensor.Float32), "target": x.Convert(tensor.Float32)})
@@ -189,7 +159,8 @@ func TestSSIMConstantImages(t *testing.T) {
 		{"from_logits": "false", "padding": "reflect", "win_size": "5", "spatial_dims": "3"},
 	} {
 		t.Run(fmt.Sprint(opts), func(t *testing.T) {
-			_, cfg, sess := session(t, "ssim", opts)
+			sess := testutil.OpenLoss(t, "ssim", opts)
+			cfg := sess.Config()
 			shape := []int{2, 1, 12, 13}
 			if cfg.SpatialDims == 3 {
 				shape = []int{1, 1, 11, 12, 6}
@@ -297,7 +268,8 @@ func TestLovaszSoftmaxAllWrong(t *testing.T) {
 		{}, {"per_image": "true"}, {"class_set": "all"}, {"class_set": "all", "per_image": "true"},
 		{"class_weights": "0.5,1,2,3"}, {"reduction": "sum"},
 	} {
-		_, cfg, sess := session(t, "lovasz-softmax", opts)
+		sess := testutil.OpenLoss(t, "lovasz-softmax", opts)
+		cfg := sess.Config()
 		out, err := sess.Run(map[string]*tensor.Tensor{"input": x, "target": labels})
 		if err != nil {
 			t.Fatal(err)
@@ -412,8 +384,8 @@ func TestLovaszIgnoredPixelsRemoved(t *testing.T) {
 			for k, v := range cs.opts {
 				with[k] = v
 			}
-			_, _, masked := session(t, cs.loss, with)
-			_, _, plain := session(t, cs.loss, cs.opts)
+			masked := testutil.OpenLoss(t, cs.loss, with)
+			plain := testutil.OpenLoss(t, cs.loss, cs.opts)
 			out, err := masked.Run(map[string]*tensor.Tensor{"input": cs.x, "target": cs.t})
 			if err != nil {
 				t.Fatal(err)

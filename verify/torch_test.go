@@ -7,10 +7,10 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/onnxloss/onnxloss/export"
 	"github.com/onnxloss/onnxloss/internal/testutil"
 	"github.com/onnxloss/onnxloss/losses"
 	"github.com/onnxloss/onnxloss/runtime"
+	"github.com/onnxloss/onnxloss/runtime/losssession"
 	"github.com/onnxloss/onnxloss/tensor"
 )
 
@@ -103,14 +103,12 @@ func checkFixture(dir string, c fixtureCase) error {
 	if c.InputGrad != "" {
 		opts["grad"] = "true"
 	}
-	m, cfg, err := export.Loss(c.Loss, opts)
+	sess, err := losssession.Open(c.Loss, opts, runtime.Options{})
 	if err != nil {
 		return err
 	}
-	b, err := export.Marshal(m)
-	if err != nil {
-		return err
-	}
+	defer sess.Close()
+	cfg := sess.Config()
 	in := map[string]*tensor.Tensor{}
 	for name, file := range c.Inputs {
 		tt, err := tensor.LoadNPY(filepath.Join(dir, file))
@@ -125,11 +123,6 @@ func checkFixture(dir string, c fixtureCase) error {
 	if c.InputDType != "" && cfg.DType.String() != c.InputDType {
 		return fmt.Errorf("fixture input dtype %s but options give %v", c.InputDType, cfg.DType)
 	}
-	sess, err := runtime.NewSession(b, runtime.Options{})
-	if err != nil {
-		return err
-	}
-	defer sess.Close()
 	out, err := sess.Run(in)
 	if err != nil {
 		return err

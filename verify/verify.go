@@ -9,14 +9,15 @@ import (
 	"hash/fnv"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 
-	"github.com/onnxloss/onnxloss/export"
 	"github.com/onnxloss/onnxloss/losses"
 	"github.com/onnxloss/onnxloss/losses/reference"
 	"github.com/onnxloss/onnxloss/runtime"
+	"github.com/onnxloss/onnxloss/runtime/losssession"
 	"github.com/onnxloss/onnxloss/tensor"
 )
 
@@ -354,40 +355,32 @@ func (r *Runner) Run(c Config) []Result {
 	if err != nil {
 		return fail(err)
 	}
-	m, err := export.LossModel(c.Spec, cfg)
-	if err != nil {
-		return fail(err)
-	}
-	if err := export.Check(m); err != nil {
-		return fail(err)
-	}
-	b, err := export.Marshal(m)
-	if err != nil {
-		return fail(err)
-	}
-	sess, err := runtime.NewSession(b, r.Runtime)
+	sess, err := losssession.OpenConfig(c.Spec, cfg, r.Runtime)
 	if err != nil {
 		return fail(err)
 	}
 	defer sess.Close()
 	var out []Result
 	for _, cs := range Cases(c.Spec, cfg, r.Seed) {
-		out = append(out, r.compare(c, cfg, sess, cs))
+		out = append(out, r.compare(c, sess, cs))
 	}
 	return out
 }
 
-func (r *Runner) compare(c Config, cfg *losses.Config, sess *runtime.Session, cs Case) Result {
+func (r *Runner) compare(c Config, sess *losssession.Session, cs Case) Result {
 	res := Result{Config: c.Label, Case: cs.Label}
-	got, err := sess.Run(cs.Inputs)
+	if err := sess.Check(cs.Inputs); err != nil {
+		res.Err = fmt.Errorf("inputs: %w", err)
+		return res
+	}
+	got, err := sess.Runtime().Run(cs.Inputs)
 	if err != nil {
 		res.Err = fmt.Errorf("onnx runtime: %w", err)
 		return res
 	}
 	res.Graph = got["loss"]
-	res.Ref, err = c.Spec.Reference(cs.Inputs, cfg.Reference())
-	if err != nil {
-		res.Err = fmt.Errorf("reference: %w", err)
+	if res.Ref, err = sess.Reference(cs.Inputs); err != nil {
+		res.Err = err
 		return res
 	}
 	res.MaxErr, res.MaxRel, res.Err = r.Compare(res.Graph, res.Ref, c.Spec.Tolerance)
@@ -400,7 +393,7 @@ func (r *Runner) Compare(got, want *tensor.Tensor, specTol float64) (maxErr, max
 	if got == nil || want == nil {
 		return 0, 0, fmt.Errorf("missing output")
 	}
-	if !sameShape(got.Shape, want.Shape) {
+	if !slices.Equal(got.Shape, want.Shape) {
 		return 0, 0, fmt.Errorf("shape %v, reference %v", got.Shape, want.Shape)
 	}
 	rel, abs := DefaultRelTol, DefaultAbsTol
@@ -430,16 +423,4 @@ func (r *Runner) Compare(got, want *tensor.Tensor, specTol float64) (maxErr, max
 		}
 	}
 	return maxErr, maxRel, nil
-}
-
-func sameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -29,7 +29,8 @@ is timed in the same run too: GRAD MS is its time per call, GRAD/LOSS the
 cost of loss and gradient over the loss alone, GRAD/FLOOR over the read-once
 floor, and GRAD RSS MB its session's peak resident memory.
 
---shape takes N,C,H,W or NxCxHxW.
+--shape takes N,C,H,W or NxCxHxW. A shape whose inputs alone would take more
+memory than the system has available is refused (exit status 2).
 
 Example:
   onnxloss bench cross-entropy --shape 8,21,256,256
@@ -119,6 +120,9 @@ func runBench(e *env, a *args) error {
 				continue
 			}
 			return err
+		}
+		if err := bench.CheckSize(s, cfg, shape); err != nil {
+			return usagef("%s: %v", s.Name, err)
 		}
 		r, err := bench.Measure(s, cfg, shape, o)
 		if err != nil {

@@ -67,6 +67,9 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"export", "dice", "--smooth-nr", "1e-50", "--out", out}, "float32"},
 		{[]string{"export", "balanced-bce", "--beta", "0.7", "--out", out}, "--beta-from fixed"},
 		{[]string{"export", "bce", "--mean-over", "all", "--out", out}, "--ignore-index"},
+		{[]string{"bench", "cross-entropy", "--shape", "99999,99999,99999,99999"}, "overflows a 64-bit count of bytes"},
+		{[]string{"bench", "cross-entropy", "--shape", "1000,1000,1000,1000"}, "the inputs alone take 4008000000000 bytes"},
+		{[]string{"bench", "--all", "--shape", "1000x1x1000x1000x1000"}, "GB) of memory available"},
 	}
 	for _, tc := range tests {
 		code, _, errOut := cli(tc.args...)

@@ -5,10 +5,9 @@ import (
 	"math"
 	"strings"
 
-	"github.com/onnxloss/onnxloss/export"
 	"github.com/onnxloss/onnxloss/losses"
-	"github.com/onnxloss/onnxloss/losses/reference"
 	"github.com/onnxloss/onnxloss/runtime"
+	"github.com/onnxloss/onnxloss/runtime/losssession"
 	"github.com/onnxloss/onnxloss/tensor"
 	"github.com/onnxloss/onnxloss/verify"
 )
@@ -77,7 +76,7 @@ func runEval(e *env, a *args) error {
 	if err != nil {
 		return err
 	}
-	in := reference.Inputs{}
+	in := map[string]*tensor.Tensor{}
 	if in["input"], err = tensor.LoadNPY(inPath); err != nil {
 		return err
 	}
@@ -98,15 +97,7 @@ func runEval(e *env, a *args) error {
 			return usagef("%s needs --extra %s=FILE.npy (%s)", s.Name, x.Name, x.Doc)
 		}
 	}
-	m, err := export.LossModel(s, cfg)
-	if err != nil {
-		return err
-	}
-	b, err := export.Marshal(m)
-	if err != nil {
-		return err
-	}
-	sess, err := runtime.NewSession(b, rt)
+	sess, err := losssession.OpenConfig(s, cfg, rt)
 	if err != nil {
 		return err
 	}
@@ -115,9 +106,9 @@ func runEval(e *env, a *args) error {
 	if err != nil {
 		return err
 	}
-	ref, err := s.Reference(in, cfg.Reference())
+	ref, err := sess.Reference(in)
 	if err != nil {
-		return fmt.Errorf("reference: %w", err)
+		return err
 	}
 	loss := got["loss"]
 	if p, ok := a.flag("out"); ok {
@@ -153,26 +144,22 @@ const evalGradEntries = 2000
 
 // evalGrad compares input_grad with finite differences of the reference
 // and prints the result.
-func evalGrad(e *env, s *losses.Spec, cfg *losses.Config, in reference.Inputs, grad *tensor.Tensor) error {
+func evalGrad(e *env, s *losses.Spec, cfg *losses.Config, in map[string]*tensor.Tensor, grad *tensor.Tensor) error {
 	r := &verify.GradRunner{Seed: 1, Sampled: evalGradEntries}
-	entries := r.Entries(verify.Case{Label: "eval", Inputs: in}, cfg)
-	n := in["input"].Len()
-	fd, err := verify.FiniteDifferences(s, cfg, in, entries)
+	res, err := r.CheckAt(s, cfg, in, grad)
 	if err != nil {
 		return err
 	}
-	pg, pfd := verify.Project(cfg, grad, fd)
-	res := verify.CompareGrad(pg, pfd, verify.GradToleranceFor(cfg.DType), 0, true)
 	fmt.Fprintf(e.stdout, "input_grad (ONNX Runtime): %s\n", tensorSummary(grad))
 	if res.Err != nil {
 		return &failure{msg: "input_grad: " + res.Err.Error()}
 	}
 	what := "every entry"
-	if entries != nil {
-		what = fmt.Sprintf("%d of %d entries", len(entries), n)
+	if n := len(res.FD.Index); n < res.FD.Entries {
+		what = fmt.Sprintf("%d of %d entries", n, res.FD.Entries)
 	}
 	fmt.Fprintf(e.stdout, "input_grad vs finite differences of the Go reference (%s): max difference %.3g of the gradient's scale %.3g (%.3g of the verification budget)\n",
-		what, res.MaxRel, fd.Scale, res.MaxErr)
+		what, res.MaxRel, res.FD.Scale, res.MaxErr)
 	if cfg.Mode == losses.Multiclass && !cfg.FromLogits {
 		fmt.Fprintln(e.stdout, "(probabilities are compared along the simplex Σ_c p_c = 1: each pixel's mean over classes is subtracted from both)")
 	}

@@ -8,9 +8,9 @@ import (
 	"log"
 	"math/rand/v2"
 
-	"github.com/onnxloss/onnxloss/export"
 	"github.com/onnxloss/onnxloss/losses"
 	"github.com/onnxloss/onnxloss/runtime"
+	"github.com/onnxloss/onnxloss/runtime/losssession"
 	"github.com/onnxloss/onnxloss/tensor"
 )
 
@@ -24,15 +24,8 @@ func main() {
 
 // compute returns the loss from ONNX Runtime and from the reference.
 func compute() (graph, reference float64, err error) {
-	m, cfg, err := export.Loss("cross-entropy", losses.Options{"classes": "3", "ignore_index": "255"})
-	if err != nil {
-		return 0, 0, err
-	}
-	model, err := export.Marshal(m)
-	if err != nil {
-		return 0, 0, err
-	}
-	sess, err := runtime.NewSession(model, runtime.Options{}) // runtime.Options{Provider: "cuda"} for a GPU
+	sess, err := losssession.Open("cross-entropy", losses.Options{"classes": "3", "ignore_index": "255"},
+		runtime.Options{}) // runtime.Options{Provider: "cuda"} for a GPU
 	if err != nil {
 		return 0, 0, err
 	}
@@ -60,8 +53,7 @@ func compute() (graph, reference float64, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	spec, _ := losses.Lookup("cross-entropy")
-	ref, err := spec.Reference(inputs, cfg.Reference())
+	ref, err := sess.Reference(inputs)
 	if err != nil {
 		return 0, 0, err
 	}

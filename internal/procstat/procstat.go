@@ -33,9 +33,17 @@ func CPUTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// Available is the memory available for starting new programs without
+// swapping, in bytes (MemAvailable of /proc/meminfo), or 0 where the
+// system does not report it.
+func Available() int64 { return memField("/proc/meminfo", "MemAvailable:") }
+
 // status reads a memory field of /proc/self/status in bytes.
-func status(field string) int64 {
-	b, err := os.ReadFile("/proc/self/status")
+func status(field string) int64 { return memField("/proc/self/status", field) }
+
+// memField reads a field given in kB from a file of /proc, in bytes.
+func memField(path, field string) int64 {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0
 	}

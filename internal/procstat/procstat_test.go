@@ -34,3 +34,14 @@ func TestReadings(t *testing.T) {
 		t.Errorf("CPU time did not advance: %v then %v", c0, CPUTime())
 	}
 }
+
+func TestAvailable(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("reads /proc/meminfo")
+	}
+	// Available memory is at least what this process holds resident
+	// beyond its own needs, and less than a petabyte.
+	if a := Available(); a < 16<<20 || a > 1<<50 {
+		t.Errorf("available memory %d bytes", a)
+	}
+}

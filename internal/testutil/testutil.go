@@ -1,7 +1,8 @@
 // Package testutil holds helpers shared by the project's tests: finding
-// ONNX Runtime and Debian's Python with PyTorch and ONNX, and running the
-// project's Python scripts. Under CI (CI=true) a missing dependency fails the
-// test instead of skipping it: a skipped test is not a pass.
+// ONNX Runtime and Debian's Python with PyTorch and ONNX, running the
+// project's Python scripts, and opening a loss in ONNX Runtime. Under CI
+// (CI=true) a missing dependency fails the test instead of skipping it: a
+// skipped test is not a pass.
 package testutil
 
 import (
