@@ -1,8 +1,6 @@
 package losses
 
 import (
-	"fmt"
-
 	. "github.com/onnxloss/onnxloss/builder"
 	"github.com/onnxloss/onnxloss/losses/param"
 	"github.com/onnxloss/onnxloss/losses/reference"
@@ -58,13 +56,11 @@ var diceCE = Define(Spec{
 	Validate:  validateDiceCE,
 })
 
-// validateDiceCE checks the cross-entropy term's options against the mode,
-// and the Dice term's conventions.
+// validateDiceCE checks the cross-entropy term's options against the mode
+// (pos_weight is refused in multiclass mode as a parameter that cannot
+// matter), and the Dice term's conventions.
 func validateDiceCE(c *Config, p *DiceCE) error {
 	if c.Mode == Multiclass {
-		if p.PosWeight != nil {
-			return fmt.Errorf("pos_weight applies to the binary cross-entropy of binary and multilabel mode; multiclass mode uses class_weights")
-		}
 		if err := validateLabelSmoothing(c, p.LabelSmoothing); err != nil {
 			return err
 		}

@@ -31,7 +31,7 @@ var logCoshDice = Define(Spec{
 		"SemSegLoss's log_cosh_dice_loss computes log((e^L + e^-L)/2) directly, which overflows for large L; here L ≤ 1 unless smooth_nr > smooth_dr, and the form used never overflows.",
 	},
 	Variants: []Options{
-		{"per_image": "false", "average": "micro", "smooth_nr": "1", "smooth_dr": "1"},
+		{"mode": "multilabel", "per_image": "false", "average": "micro", "smooth_nr": "1", "smooth_dr": "1"},
 		{"mode": "multiclass", "absent_classes": "skip", "ignore_index": "1", "include_background": "false"},
 		{"mode": "multilabel", "squared": "true", "class_weights": "1,3,1", "reduction": "none"},
 	},

@@ -2,6 +2,7 @@ package losses_test
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/onnxloss/onnxloss/export"
@@ -182,7 +183,6 @@ func TestRegionHandComputed(t *testing.T) {
 
 		// Combo α 0.5, β 0.5: the cross-entropy is the mean over the four pixels of
 		// 0.5·(-ln 0.9), 0.5·(-ln 0.8), 0.5·(-ln 0.6), 0.5·(-ln 0.9); the Dice loss 1 - 3/3.8.
-		{"combo", "combo", noSmooth(losses.Options{}), binary(binP, binT), []float64{0.5*0.5*(-math.Log(0.9)-math.Log(0.8)-math.Log(0.6)-math.Log(0.9))/4 + 0.5*(1-3/3.8)}},
 		// Exponential logarithmic, γ 0.3 both, weights 0.8 and 0.2: (-ln(3/3.8))^0.3 and the mean
 		// of the four BCEs to the power 0.3.
 		{"exp-log", "exp-log", noSmooth(losses.Options{}), binary(binP, binT), []float64{0.8*math.Pow(-math.Log(3/3.8), 0.3) +
@@ -298,7 +298,6 @@ func TestRegionValidation(t *testing.T) {
 		{"generalized-wasserstein-dice", losses.Options{"dist_matrix": "0,1,1,0", "classes": "3"}},
 		{"dice-ce", losses.Options{"mode": "multiclass", "pos_weight": "2"}},
 		{"dice-ce", losses.Options{"mode": "multiclass", "label_smoothing": "0.1"}}, // needs --classes
-		{"combo", losses.Options{"reduction": "none"}},
 	} {
 		s, err := losses.Lookup(tc.loss)
 		if err != nil {
@@ -312,5 +311,60 @@ func TestRegionValidation(t *testing.T) {
 	c, err := losses.Resolve(s, losses.Options{"dist_matrix": "0,1,2,1,0,1,2,1,0"})
 	if err != nil || c.Classes != 3 {
 		t.Errorf("dist_matrix should set classes to 3: %v %v", c, err)
+	}
+}
+
+// TestRegionParametersThatCannotMatter checks the conditions under which a
+// region loss's parameter has an effect: given elsewhere it is a usage
+// error that says what would make it matter, and where the condition holds
+// the same parameter is accepted.
+func TestRegionParametersThatCannotMatter(t *testing.T) {
+	for _, tc := range []struct {
+		loss string
+		opts losses.Options
+		// needs is a part of the message; "" means the options are accepted.
+		needs string
+	}{
+		{"dice", losses.Options{"class_weighting": "scale"}, "it needs --class-weights with --average macro and --reduction mean"},
+		{"dice", losses.Options{"mode": "multiclass", "class_weights": "1,2,3", "class_weighting": "scale", "average": "micro"}, "--average macro"},
+		{"dice", losses.Options{"mode": "multiclass", "class_weights": "1,2,3", "class_weighting": "scale", "reduction": "sum"}, "--reduction mean"},
+		{"dice", losses.Options{"mode": "multiclass", "class_weights": "1,2,3", "class_weighting": "scale"}, ""},
+		{"mcc", losses.Options{"class_weighting": "scale"}, "it needs --class-weights and --reduction mean"},
+		{"mcc", losses.Options{"class_weighting": "scale", "class_weights": "2"}, ""},
+
+		{"dice", losses.Options{"mode": "multiclass", "intersection": "l1"}, "soft targets (--mode binary or multilabel, --target onehot or --target-eps above 0) without --squared"},
+		{"dice", losses.Options{"mode": "multilabel", "squared": "true", "intersection": "l1"}, "without --squared"},
+		{"dice", losses.Options{"mode": "multiclass", "target": "onehot", "intersection": "l1"}, ""},
+		{"dice", losses.Options{"mode": "multiclass", "target_eps": "0.01", "intersection": "l1"}, ""},
+		{"generalized-dice", losses.Options{"mode": "multiclass", "intersection": "l1"}, "soft targets (--mode binary or multilabel, or --target onehot): for hard labels"},
+
+		{"dice", losses.Options{"average": "micro"}, "two or more classes, or --class-weights"},
+		{"dice", losses.Options{"mode": "multiclass", "classes": "2", "include_background": "false", "average": "micro"}, "two or more classes"},
+		{"dice", losses.Options{"average": "micro", "class_weights": "2"}, ""},
+		{"dice", losses.Options{"mode": "multilabel", "average": "micro"}, ""},
+		{"dice", losses.Options{"include_background": "true"}, "binary mode and --classes 1 have no background channel"},
+		{"sensitivity-specificity", losses.Options{"mode": "multilabel", "classes": "1", "include_background": "false"}, "two or more classes"},
+
+		{"focal-tversky", losses.Options{"gamma": "1", "gamma_on": "mean"}, "--gamma other than 1"},
+		{"focal-tversky", losses.Options{"gamma": "2", "gamma_on": "mean"}, ""},
+		{"generalized-dice", losses.Options{"weight_type": "uniform", "absent_weight": "zero"}, "--weight-type square or simple"},
+
+		{"dice-ce", losses.Options{"mode": "multiclass", "pos_weight": "2"}, "--mode binary or multilabel"},
+		{"dice-ce", losses.Options{"mean_over": "all"}, "--ignore-index in binary or multilabel mode"},
+		{"dice-ce", losses.Options{"mode": "multiclass", "ignore_index": "0", "mean_over": "all"}, "--ignore-index in binary or multilabel mode"},
+		{"dice-ce", losses.Options{"ignore_index": "-1", "mean_over": "all"}, ""},
+		{"dice-focal", losses.Options{"gamma": "0", "normalized": "true"}, "--gamma above 0"},
+	} {
+		s, err := losses.Lookup(tc.loss)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = losses.Resolve(s, tc.opts)
+		switch {
+		case tc.needs == "" && err != nil:
+			t.Errorf("%s %v: refused: %v", tc.loss, tc.opts, err)
+		case tc.needs != "" && (err == nil || !strings.Contains(err.Error(), "has no effect here") || !strings.Contains(err.Error(), tc.needs)):
+			t.Errorf("%s %v: got %v, want a usage error naming %q", tc.loss, tc.opts, err, tc.needs)
+		}
 	}
 }

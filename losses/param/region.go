@@ -118,6 +118,7 @@ func (o *Overlap) declare(s *Set, which overlapOption) {
 // declareMore binds the conventions in which without resetting the others
 // (for a loss that declares some conventions itself, with its own defaults).
 func (o *Overlap) declareMore(s *Set, which overlapOption) {
+	c := s.Common()
 	if which&ovSmoothNr != 0 {
 		s.Float(&o.SmoothNr, "smooth_nr", 1e-5, "added to the numerator of the score (MONAI smooth_nr 1e-5; segmentation_models_pytorch 0; SemSegLoss 1)").AtLeast(0)
 	}
@@ -135,7 +136,9 @@ func (o *Overlap) declareMore(s *Set, which overlapOption) {
 	}
 	if which&ovAverage != 0 {
 		Enum(s, &o.Average, "average", AverageMacro, []Average{AverageMacro, AverageMicro},
-			"macro: one score per class, then the class mean; micro: the statistics of all classes summed first, one score (kornia's default; SemSegLoss flattens channels too)")
+			"macro: one score per class, then the class mean; micro: the statistics of all classes summed first, one score (kornia's default; SemSegLoss flattens channels too)").
+			Matters("two or more classes, or --class-weights (with one class and no weights micro and macro agree)",
+				func() bool { return !o.oneColumn(c) || c.ClassWeights != nil })
 	}
 	if which&ovAbsent != 0 {
 		Enum(s, &o.AbsentClasses, "absent_classes", AbsentKeep, []AbsentClasses{AbsentKeep, AbsentZero, AbsentSkip},
@@ -146,18 +149,53 @@ func (o *Overlap) declareMore(s *Set, which overlapOption) {
 	}
 	if which&ovIntersection != 0 {
 		Enum(s, &o.Intersection, "intersection", IntersectionProduct, []Intersection{IntersectionProduct, IntersectionL1},
-			"product: I = Σp·t (MONAI's default, kornia, SemSegLoss, segmentation_models_pytorch before Oct 2024); l1: I = (Σp + Σt - Σ|p-t|)/2 = Σmin(p,t), a true overlap for soft labels (segmentation_models_pytorch since Oct 2024, MONAI soft_label=True). Equal for hard labels; with squared the product is used")
+			"product: I = Σp·t (MONAI's default, kornia, SemSegLoss, segmentation_models_pytorch before Oct 2024); l1: I = (Σp + Σt - Σ|p-t|)/2 = Σmin(p,t), a true overlap for soft labels (segmentation_models_pytorch since Oct 2024, MONAI soft_label=True). Equal for hard labels; with squared the product is used").
+			Matters(intersectionNeeds(which), func() bool {
+				return !o.Squared && !(c.Mode == Multiclass && c.TargetForm == TargetLabels && o.TargetEps == 0)
+			})
 	}
 	if which&ovBackground != 0 {
-		s.Bool(&o.IncludeBackground, "include_background", true, "include channel 0 (MONAI include_background); false drops its column after the sums, so a softmax still spans every class, and uses class_weights[1:]. Not in binary mode")
+		s.Bool(&o.IncludeBackground, "include_background", true, "include channel 0 (MONAI include_background); false drops its column after the sums, so a softmax still spans every class, and uses class_weights[1:]. Not in binary mode").
+			Matters("two or more classes (binary mode and --classes 1 have no background channel to drop)",
+				func() bool { return c.Mode != Binary && c.Classes != 1 })
 	}
 	if which&ovTargetEps != 0 {
 		s.Float(&o.TargetEps, "target_eps", 0, "targets become t(1-ε)+ε before the sums (kornia's one_hot uses ε = 1e-6); ignored entries stay 0").AtLeast(0).Below(1)
 	}
 	if which&ovWeighting != 0 {
 		Enum(s, &o.ClassWeighting, "class_weighting", ClassWeightingMean, []ClassWeighting{ClassWeightingMean, ClassWeightingScale},
-			"how class_weights enter the class mean: mean gives Σw·l/Σw (segmentation_models_pytorch, kornia macro); scale multiplies each class's loss and averages as without weights (MONAI's weight). With average=micro the weights scale each class's sums instead")
+			"how class_weights enter the class mean: mean gives Σw·l/Σw (segmentation_models_pytorch, kornia macro); scale multiplies each class's loss and averages as without weights (MONAI's weight). With average=micro the weights scale each class's sums instead").
+			Matters(weightingNeeds(which), func() bool {
+				return c.ClassWeights != nil && o.Average != AverageMicro && c.Reduction == Mean
+			})
 	}
+}
+
+// oneColumn reports whether the conventions leave one class column.
+func (o *Overlap) oneColumn(c *Common) bool {
+	return c.Mode == Binary || c.Classes == 1 || (c.Classes == 2 && !o.IncludeBackground)
+}
+
+// intersectionNeeds says what makes the intersection matter, naming the
+// options the loss declares.
+func intersectionNeeds(which overlapOption) string {
+	soft := "--mode binary or multilabel, or --target onehot"
+	if which&ovTargetEps != 0 {
+		soft = "--mode binary or multilabel, --target onehot or --target-eps above 0"
+	}
+	n := "soft targets (" + soft + ")"
+	if which&ovSquared != 0 {
+		n += " without --squared"
+	}
+	return n + ": for hard labels Σp·t = Σmin(p,t)"
+}
+
+// weightingNeeds says what makes class_weighting matter.
+func weightingNeeds(which overlapOption) string {
+	if which&ovAverage != 0 {
+		return "--class-weights with --average macro and --reduction mean (the weighting is the denominator of the class mean)"
+	}
+	return "--class-weights and --reduction mean (the weighting is the denominator of the class mean)"
 }
 
 // Dice is the parameter set of the dice loss.
@@ -233,7 +271,8 @@ func (p *FocalTversky) Declare(s *Set) {
 	p.TverskyWeights.Declare(s)
 	s.Float(&p.Gamma, "gamma", 0.75, "exponent γ (Abraham & Khan 0.75, their 1/γ with γ = 4/3; SegLoss and SemSegLoss 0.75; segmentation_models_pytorch 1)").Above(0)
 	Enum(s, &p.GammaOn, "gamma_on", GammaOnClass, []GammaOn{GammaOnClass, GammaOnMean},
-		"class: (1 - TI_c)^γ for each class, then the mean (Abraham & Khan); mean: the reduced mean raised to γ (segmentation_models_pytorch TverskyLoss gamma, SegLoss FocalTversky_loss); mean needs --reduction mean")
+		"class: (1 - TI_c)^γ for each class, then the mean (Abraham & Khan); mean: the reduced mean raised to γ (segmentation_models_pytorch TverskyLoss gamma, SegLoss FocalTversky_loss); mean needs --reduction mean").
+		Matters("--gamma other than 1 (with γ = 1 both are the plain mean)", func() bool { return p.Gamma != 1 })
 }
 
 // LogCoshDice is the parameter set of the log-cosh-dice loss.
@@ -293,7 +332,8 @@ func (p *GeneralizedDice) Declare(s *Set) {
 	Enum(s, &p.WeightType, "weight_type", WeightSquare, []WeightType{WeightSquare, WeightSimple, WeightUniform},
 		"class weights from the target size Σt: 1/(Σt)² (Sudre et al., MONAI w_type='square'), 1/Σt (simple) or 1 (uniform)")
 	Enum(s, &p.AbsentWeight, "absent_weight", AbsentWeightMax, []AbsentWeight{AbsentWeightMax, AbsentWeightZero},
-		"weight of a class absent from the target (whose weight would be infinite): the largest finite weight of the row (MONAI) or 0")
+		"weight of a class absent from the target (whose weight would be infinite): the largest finite weight of the row (MONAI) or 0").
+		Matters("--weight-type square or simple (uniform weights are never infinite)", func() bool { return p.WeightType != WeightUniform })
 }
 
 // WassersteinWeighting is generalized-wasserstein-dice's class weighting.
@@ -413,10 +453,14 @@ type DiceCE struct {
 func (p *DiceCE) Declare(s *Set) {
 	lambda(s, &p.LambdaDice, "lambda_dice", "Dice", "MONAI lambda_dice 1")
 	lambda(s, &p.LambdaCE, "lambda_ce", "cross-entropy", "MONAI lambda_ce 1")
+	c := s.Common()
 	s.Float(&p.LabelSmoothing, "label_smoothing", 0, "label smoothing of the cross-entropy term: PyTorch's label_smoothing ε in multiclass mode (needs --classes), targets t(1-s)+(1-t)s in binary and multilabel mode").AtLeast(0).Below(1)
-	s.Floats(&p.PosWeight, "pos_weight", nil, "binary and multilabel mode: weight of the positive term of the cross-entropy, one value or one per channel (PyTorch's pos_weight; MONAI's DiceCELoss passes its weight here for one-channel input)").AtLeast(0)
+	s.Floats(&p.PosWeight, "pos_weight", nil, "binary and multilabel mode: weight of the positive term of the cross-entropy, one value or one per channel (PyTorch's pos_weight; MONAI's DiceCELoss passes its weight here for one-channel input)").AtLeast(0).
+		Matters("--mode binary or multilabel (multiclass mode's cross-entropy takes --class-weights)", func() bool { return c.Mode != Multiclass })
 	Enum(s, &p.MeanOver, "mean_over", MeanOverValid, []MeanOver{MeanOverValid, MeanOverAll},
-		"binary and multilabel mode: denominator of the cross-entropy term's mean when entries are ignored, valid or all entries")
+		"binary and multilabel mode: denominator of the cross-entropy term's mean when entries are ignored, valid or all entries").
+		Matters("--ignore-index in binary or multilabel mode (multiclass mode's cross-entropy divides by the valid pixels' weights)",
+			func() bool { return c.Mode != Multiclass && c.IgnoreIndex != nil })
 	p.Overlap.Declare(s)
 }
 
