@@ -183,6 +183,7 @@ func TestRegionHandComputed(t *testing.T) {
 
 		// Combo α 0.5, β 0.5: the cross-entropy is the mean over the four pixels of
 		// 0.5·(-ln 0.9), 0.5·(-ln 0.8), 0.5·(-ln 0.6), 0.5·(-ln 0.9); the Dice loss 1 - 3/3.8.
+		{"combo", "combo", noSmooth(losses.Options{}), binary(binP, binT), []float64{0.5*0.5*(-math.Log(0.9)-math.Log(0.8)-math.Log(0.6)-math.Log(0.9))/4 + 0.5*(1-3/3.8)}},
 		// Exponential logarithmic, γ 0.3 both, weights 0.8 and 0.2: (-ln(3/3.8))^0.3 and the mean
 		// of the four BCEs to the power 0.3.
 		{"exp-log", "exp-log", noSmooth(losses.Options{}), binary(binP, binT), []float64{0.8*math.Pow(-math.Log(3/3.8), 0.3) +
@@ -298,6 +299,7 @@ func TestRegionValidation(t *testing.T) {
 		{"generalized-wasserstein-dice", losses.Options{"dist_matrix": "0,1,1,0", "classes": "3"}},
 		{"dice-ce", losses.Options{"mode": "multiclass", "pos_weight": "2"}},
 		{"dice-ce", losses.Options{"mode": "multiclass", "label_smoothing": "0.1"}}, // needs --classes
+		{"combo", losses.Options{"reduction": "none"}},
 	} {
 		s, err := losses.Lookup(tc.loss)
 		if err != nil {
@@ -353,7 +355,15 @@ func TestRegionParametersThatCannotMatter(t *testing.T) {
 		{"dice-ce", losses.Options{"mean_over": "all"}, "--ignore-index in binary or multilabel mode"},
 		{"dice-ce", losses.Options{"mode": "multiclass", "ignore_index": "0", "mean_over": "all"}, "--ignore-index in binary or multilabel mode"},
 		{"dice-ce", losses.Options{"ignore_index": "-1", "mean_over": "all"}, ""},
+		{"dice-ce", losses.Options{"lambda_ce": "0", "label_smoothing": "0.1"}, "--lambda-ce above 0"},
+		{"dice-ce", losses.Options{"lambda_dice": "0", "smooth_nr": "1"}, "--lambda-dice above 0"},
+		{"dice-focal", losses.Options{"lambda_focal": "0", "gamma": "1"}, "--lambda-focal above 0"},
 		{"dice-focal", losses.Options{"gamma": "0", "normalized": "true"}, "--gamma above 0"},
+		{"combo", losses.Options{"alpha": "1", "squared": "true"}, "--alpha below 1"},
+		{"combo", losses.Options{"alpha": "0", "beta": "0.7"}, "--alpha above 0"},
+		{"combo", losses.Options{"alpha": "0", "squared": "true"}, ""},
+		{"exp-log", losses.Options{"w_ce": "0", "gamma_ce": "1"}, "--w-ce above 0"},
+		{"exp-log", losses.Options{"w_dice": "0", "per_image": "false"}, "--w-dice above 0"},
 	} {
 		s, err := losses.Lookup(tc.loss)
 		if err != nil {

@@ -198,6 +198,19 @@ func weightingNeeds(which overlapOption) string {
 	return "--class-weights and --reduction mean (the weighting is the denominator of the class mean)"
 }
 
+// termMatters narrows every parameter declared on s from index first on to
+// where cond holds too: the options of a compound loss's term whose weight
+// is 0 have no effect.
+func termMatters(s *Set, first int, needs string, cond func() bool) {
+	for _, p := range s.params[first:] {
+		if own, ownNeeds := p.matters, p.needs; own != nil {
+			p.Matters(ownNeeds+", and "+needs, func() bool { return cond() && own() })
+		} else {
+			p.Matters(needs, cond)
+		}
+	}
+}
+
 // Dice is the parameter set of the dice loss.
 type Dice struct {
 	Common
@@ -413,8 +426,11 @@ type Combo struct {
 // Declare binds the parameters.
 func (p *Combo) Declare(s *Set) {
 	s.Float(&p.Alpha, "alpha", 0.5, "weight α of the cross-entropy term; 1-α weighs the Dice term").AtLeast(0).AtMost(1)
-	s.Float(&p.Beta, "beta", 0.5, "weight β of the positive term inside the cross-entropy; 1-β weighs the negative term (0.5: half the plain cross-entropy)").AtLeast(0).AtMost(1)
+	s.Float(&p.Beta, "beta", 0.5, "weight β of the positive term inside the cross-entropy; 1-β weighs the negative term (0.5: half the plain cross-entropy)").AtLeast(0).AtMost(1).
+		Matters("--alpha above 0 (alpha 0 leaves out the cross-entropy term)", func() bool { return p.Alpha != 0 })
+	first := len(s.params)
 	p.Overlap.declare(s, ovAllButLog)
+	termMatters(s, first, "--alpha below 1 (alpha 1 leaves out the Dice term)", func() bool { return p.Alpha != 1 })
 }
 
 // ExpLog is the parameter set of the exp-log loss.
@@ -429,9 +445,14 @@ type ExpLog struct {
 func (p *ExpLog) Declare(s *Set) {
 	s.Float(&p.WDice, "w_dice", 0.8, "weight of the Dice term (Wong et al. 0.8)").AtLeast(0)
 	s.Float(&p.WCE, "w_ce", 0.2, "weight of the cross-entropy term (Wong et al. 0.2)").AtLeast(0)
-	s.Float(&p.GammaDice, "gamma_dice", 0.3, "exponent of -ln Dice (Wong et al. 0.3)").Above(0)
-	s.Float(&p.GammaCE, "gamma_ce", 0.3, "exponent of the cross-entropy (Wong et al. 0.3)").Above(0)
+	diceTerm := func() bool { return p.WDice != 0 }
+	const diceNeeds = "--w-dice above 0 (w_dice 0 leaves out the Dice term)"
+	s.Float(&p.GammaDice, "gamma_dice", 0.3, "exponent of -ln Dice (Wong et al. 0.3)").Above(0).Matters(diceNeeds, diceTerm)
+	s.Float(&p.GammaCE, "gamma_ce", 0.3, "exponent of the cross-entropy (Wong et al. 0.3)").Above(0).
+		Matters("--w-ce above 0 (w_ce 0 leaves out the cross-entropy term)", func() bool { return p.WCE != 0 })
+	first := len(s.params)
 	p.Overlap.declare(s, ovAllButLog&^ovWeighting)
+	termMatters(s, first, diceNeeds, diceTerm)
 }
 
 // lambda declares the weight of one term of a compound loss.
@@ -454,6 +475,7 @@ func (p *DiceCE) Declare(s *Set) {
 	lambda(s, &p.LambdaDice, "lambda_dice", "Dice", "MONAI lambda_dice 1")
 	lambda(s, &p.LambdaCE, "lambda_ce", "cross-entropy", "MONAI lambda_ce 1")
 	c := s.Common()
+	first := len(s.params)
 	s.Float(&p.LabelSmoothing, "label_smoothing", 0, "label smoothing of the cross-entropy term: PyTorch's label_smoothing ε in multiclass mode (needs --classes), targets t(1-s)+(1-t)s in binary and multilabel mode").AtLeast(0).Below(1)
 	s.Floats(&p.PosWeight, "pos_weight", nil, "binary and multilabel mode: weight of the positive term of the cross-entropy, one value or one per channel (PyTorch's pos_weight; MONAI's DiceCELoss passes its weight here for one-channel input)").AtLeast(0).
 		Matters("--mode binary or multilabel (multiclass mode's cross-entropy takes --class-weights)", func() bool { return c.Mode != Multiclass })
@@ -461,7 +483,10 @@ func (p *DiceCE) Declare(s *Set) {
 		"binary and multilabel mode: denominator of the cross-entropy term's mean when entries are ignored, valid or all entries").
 		Matters("--ignore-index in binary or multilabel mode (multiclass mode's cross-entropy divides by the valid pixels' weights)",
 			func() bool { return c.Mode != Multiclass && c.IgnoreIndex != nil })
+	termMatters(s, first, "--lambda-ce above 0 (lambda_ce 0 leaves out the cross-entropy term)", func() bool { return p.LambdaCE != 0 })
+	first = len(s.params)
 	p.Overlap.Declare(s)
+	termMatters(s, first, "--lambda-dice above 0 (lambda_dice 0 leaves out the Dice term)", func() bool { return p.LambdaDice != 0 })
 }
 
 // DiceFocal is the parameter set of the dice-focal loss.
@@ -476,6 +501,10 @@ type DiceFocal struct {
 func (p *DiceFocal) Declare(s *Set) {
 	lambda(s, &p.LambdaDice, "lambda_dice", "Dice", "MONAI lambda_dice 1")
 	lambda(s, &p.LambdaFocal, "lambda_focal", "focal", "MONAI lambda_focal 1")
+	first := len(s.params)
 	p.FocalTerm.Declare(s)
+	termMatters(s, first, "--lambda-focal above 0 (lambda_focal 0 leaves out the focal term)", func() bool { return p.LambdaFocal != 0 })
+	first = len(s.params)
 	p.Overlap.Declare(s)
+	termMatters(s, first, "--lambda-dice above 0 (lambda_dice 0 leaves out the Dice term)", func() bool { return p.LambdaDice != 0 })
 }
