@@ -2,12 +2,14 @@ package losses_test
 
 import (
 	"math"
+	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/onnxloss/onnxloss/export"
 	"github.com/onnxloss/onnxloss/internal/testutil"
 	"github.com/onnxloss/onnxloss/losses"
+	"github.com/onnxloss/onnxloss/losses/param"
 	"github.com/onnxloss/onnxloss/runtime"
 	"github.com/onnxloss/onnxloss/tensor"
 )
@@ -376,5 +378,45 @@ func TestRegionParametersThatCannotMatter(t *testing.T) {
 		case tc.needs != "" && (err == nil || !strings.Contains(err.Error(), "has no effect here") || !strings.Contains(err.Error(), tc.needs)):
 			t.Errorf("%s %v: got %v, want a usage error naming %q", tc.loss, tc.opts, err, tc.needs)
 		}
+	}
+}
+
+// TestRegionUndeclaredConventionsOff checks that a region loss that takes
+// only some overlap conventions has every other one at the value that
+// switches it off, as the graph and the reference both read the whole
+// param.Overlap.
+func TestRegionUndeclaredConventionsOff(t *testing.T) {
+	option := map[string]string{
+		"SmoothNr": "smooth_nr", "SmoothDr": "smooth_dr", "Eps": "eps", "Squared": "squared", "PerImage": "per_image",
+		"Average": "average", "AbsentClasses": "absent_classes", "LogLoss": "log_loss", "Intersection": "intersection",
+		"IncludeBackground": "include_background", "TargetEps": "target_eps", "ClassWeighting": "class_weighting",
+	}
+	off := reflect.ValueOf(param.OverlapOff())
+	if off.NumField() != len(option) {
+		t.Fatalf("param.Overlap has %d fields, the test knows %d", off.NumField(), len(option))
+	}
+	checked := 0
+	for _, s := range losses.All() {
+		if s.Family != "region" {
+			continue
+		}
+		o := reflect.ValueOf(s.NewParams()).Elem().FieldByName("Overlap")
+		if !o.IsValid() {
+			t.Errorf("%s: no Overlap", s.Name)
+			continue
+		}
+		for i := 0; i < off.NumField(); i++ {
+			f := off.Type().Field(i).Name
+			if s.Param(option[f]) != nil {
+				continue
+			}
+			checked++
+			if got, want := o.Field(i).Interface(), off.Field(i).Interface(); got != want {
+				t.Errorf("%s: undeclared %s is %v, want its off value %v", s.Name, f, got, want)
+			}
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no undeclared convention was checked")
 	}
 }
