@@ -48,8 +48,9 @@ const (
 
 // Overlap holds the conventions of the overlap (region) losses: how the
 // sums I, Σp and Σt become a score and the score a loss. A loss that
-// declares only some of them has the others at the value that switches
-// them off (OverlapOff), whatever the struct holds there.
+// declares only some of them holds the others at the value that switches
+// them off (OverlapOff): they are not parameters of that loss, so
+// losses.ResolveTyped does not read them.
 type Overlap struct {
 	// SmoothNr is added to the numerator of the score.
 	SmoothNr float64
