@@ -5,6 +5,9 @@ package losses
 var catalog = []*Spec{
 	// cross-entropy
 	bce, weightedBCE, balancedBCE, crossEntropy, focal, topKCE, ohemCE, weightedCE,
+	// region
+	dice, jaccard, tversky, focalTversky, logCoshDice, asymmetricSimilarity, generalizedDice,
+	generalizedWassersteinDice, sensitivitySpecificity, mcc, combo, expLog, diceCE, diceFocal,
 	// distance
 	boundary, hausdorffDT, logHausdorffDT, hausdorffER, distancePenalizedCE, shapeAware, unetWeightMap,
 }

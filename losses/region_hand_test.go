@@ -2,11 +2,14 @@ package losses_test
 
 import (
 	"math"
+	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/onnxloss/onnxloss/export"
 	"github.com/onnxloss/onnxloss/internal/testutil"
 	"github.com/onnxloss/onnxloss/losses"
+	"github.com/onnxloss/onnxloss/losses/param"
 	"github.com/onnxloss/onnxloss/runtime"
 	"github.com/onnxloss/onnxloss/tensor"
 )
@@ -312,5 +315,108 @@ func TestRegionValidation(t *testing.T) {
 	c, err := losses.Resolve(s, losses.Options{"dist_matrix": "0,1,2,1,0,1,2,1,0"})
 	if err != nil || c.Classes != 3 {
 		t.Errorf("dist_matrix should set classes to 3: %v %v", c, err)
+	}
+}
+
+// TestRegionParametersThatCannotMatter checks the conditions under which a
+// region loss's parameter has an effect: given elsewhere it is a usage
+// error that says what would make it matter, and where the condition holds
+// the same parameter is accepted.
+func TestRegionParametersThatCannotMatter(t *testing.T) {
+	for _, tc := range []struct {
+		loss string
+		opts losses.Options
+		// needs is a part of the message; "" means the options are accepted.
+		needs string
+	}{
+		{"dice", losses.Options{"class_weighting": "scale"}, "it needs --class-weights with --average macro and --reduction mean"},
+		{"dice", losses.Options{"mode": "multiclass", "class_weights": "1,2,3", "class_weighting": "scale", "average": "micro"}, "--average macro"},
+		{"dice", losses.Options{"mode": "multiclass", "class_weights": "1,2,3", "class_weighting": "scale", "reduction": "sum"}, "--reduction mean"},
+		{"dice", losses.Options{"mode": "multiclass", "class_weights": "1,2,3", "class_weighting": "scale"}, ""},
+		{"mcc", losses.Options{"class_weighting": "scale"}, "it needs --class-weights and --reduction mean"},
+		{"mcc", losses.Options{"class_weighting": "scale", "class_weights": "2"}, ""},
+
+		{"dice", losses.Options{"mode": "multiclass", "intersection": "l1"}, "soft targets (--mode binary or multilabel, --target onehot or --target-eps above 0) without --squared"},
+		{"dice", losses.Options{"mode": "multilabel", "squared": "true", "intersection": "l1"}, "without --squared"},
+		{"dice", losses.Options{"mode": "multiclass", "target": "onehot", "intersection": "l1"}, ""},
+		{"dice", losses.Options{"mode": "multiclass", "target_eps": "0.01", "intersection": "l1"}, ""},
+		{"generalized-dice", losses.Options{"mode": "multiclass", "intersection": "l1"}, "soft targets (--mode binary or multilabel, or --target onehot): for hard labels"},
+
+		{"dice", losses.Options{"average": "micro"}, "two or more classes, or --class-weights"},
+		{"dice", losses.Options{"mode": "multiclass", "classes": "2", "include_background": "false", "average": "micro"}, "two or more classes"},
+		{"dice", losses.Options{"average": "micro", "class_weights": "2"}, ""},
+		{"dice", losses.Options{"mode": "multilabel", "average": "micro"}, ""},
+		{"dice", losses.Options{"include_background": "true"}, "binary mode and --classes 1 have no background channel"},
+		{"sensitivity-specificity", losses.Options{"mode": "multilabel", "classes": "1", "include_background": "false"}, "two or more classes"},
+
+		{"focal-tversky", losses.Options{"gamma": "1", "gamma_on": "mean"}, "--gamma other than 1"},
+		{"focal-tversky", losses.Options{"gamma": "2", "gamma_on": "mean"}, ""},
+		{"generalized-dice", losses.Options{"weight_type": "uniform", "absent_weight": "zero"}, "--weight-type square or simple"},
+
+		{"dice-ce", losses.Options{"mode": "multiclass", "pos_weight": "2"}, "--mode binary or multilabel"},
+		{"dice-ce", losses.Options{"mean_over": "all"}, "--ignore-index in binary or multilabel mode"},
+		{"dice-ce", losses.Options{"mode": "multiclass", "ignore_index": "0", "mean_over": "all"}, "--ignore-index in binary or multilabel mode"},
+		{"dice-ce", losses.Options{"ignore_index": "-1", "mean_over": "all"}, ""},
+		{"dice-ce", losses.Options{"lambda_ce": "0", "label_smoothing": "0.1"}, "--lambda-ce above 0"},
+		{"dice-ce", losses.Options{"lambda_dice": "0", "smooth_nr": "1"}, "--lambda-dice above 0"},
+		{"dice-focal", losses.Options{"lambda_focal": "0", "gamma": "1"}, "--lambda-focal above 0"},
+		{"dice-focal", losses.Options{"gamma": "0", "normalized": "true"}, "--gamma above 0"},
+		{"combo", losses.Options{"alpha": "1", "squared": "true"}, "--alpha below 1"},
+		{"combo", losses.Options{"alpha": "0", "beta": "0.7"}, "--alpha above 0"},
+		{"combo", losses.Options{"alpha": "0", "squared": "true"}, ""},
+		{"exp-log", losses.Options{"w_ce": "0", "gamma_ce": "1"}, "--w-ce above 0"},
+		{"exp-log", losses.Options{"w_dice": "0", "per_image": "false"}, "--w-dice above 0"},
+	} {
+		s, err := losses.Lookup(tc.loss)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = losses.Resolve(s, tc.opts)
+		switch {
+		case tc.needs == "" && err != nil:
+			t.Errorf("%s %v: refused: %v", tc.loss, tc.opts, err)
+		case tc.needs != "" && (err == nil || !strings.Contains(err.Error(), "has no effect here") || !strings.Contains(err.Error(), tc.needs)):
+			t.Errorf("%s %v: got %v, want a usage error naming %q", tc.loss, tc.opts, err, tc.needs)
+		}
+	}
+}
+
+// TestRegionUndeclaredConventionsOff checks that a region loss that takes
+// only some overlap conventions has every other one at the value that
+// switches it off, as the graph and the reference both read the whole
+// param.Overlap.
+func TestRegionUndeclaredConventionsOff(t *testing.T) {
+	option := map[string]string{
+		"SmoothNr": "smooth_nr", "SmoothDr": "smooth_dr", "Eps": "eps", "Squared": "squared", "PerImage": "per_image",
+		"Average": "average", "AbsentClasses": "absent_classes", "LogLoss": "log_loss", "Intersection": "intersection",
+		"IncludeBackground": "include_background", "TargetEps": "target_eps", "ClassWeighting": "class_weighting",
+	}
+	off := reflect.ValueOf(param.OverlapOff())
+	if off.NumField() != len(option) {
+		t.Fatalf("param.Overlap has %d fields, the test knows %d", off.NumField(), len(option))
+	}
+	checked := 0
+	for _, s := range losses.All() {
+		if s.Family != "region" {
+			continue
+		}
+		o := reflect.ValueOf(s.NewParams()).Elem().FieldByName("Overlap")
+		if !o.IsValid() {
+			t.Errorf("%s: no Overlap", s.Name)
+			continue
+		}
+		for i := 0; i < off.NumField(); i++ {
+			f := off.Type().Field(i).Name
+			if s.Param(option[f]) != nil {
+				continue
+			}
+			checked++
+			if got, want := o.Field(i).Interface(), off.Field(i).Interface(); got != want {
+				t.Errorf("%s: undeclared %s is %v, want its off value %v", s.Name, f, got, want)
+			}
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no undeclared convention was checked")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 
 	. "github.com/onnxloss/onnxloss/builder"
+	"github.com/onnxloss/onnxloss/losses/param"
 	"github.com/onnxloss/onnxloss/losses/reference"
 )
 
@@ -225,6 +226,6 @@ func (c *Ctx) clDice(wantDice bool) (cl, dice *Value) {
 // together: 1 - (2Σ p·t + s)/(Σ p + Σ t + s).
 func (c *Ctx) softDice(s float64) *Value {
 	bg := c.Mode != Multiclass || c.Bool("include_background")
-	rc := regionConv{smoothNr: s, smoothDr: s, micro: true, background: bg, absent: "keep", weighting: "mean"}
-	return c.overlapLossWith(rc, diceIndex, nil, true)
+	o := param.Overlap{SmoothNr: s, SmoothDr: s, Average: param.AverageMicro, Intersection: param.IntersectionProduct, IncludeBackground: bg, AbsentClasses: param.AbsentKeep, ClassWeighting: param.ClassWeightingMean}
+	return c.overlapLossWith(&o, diceIndex, nil, true)
 }

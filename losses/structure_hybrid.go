@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	. "github.com/onnxloss/onnxloss/builder"
+	"github.com/onnxloss/onnxloss/losses/param"
 	"github.com/onnxloss/onnxloss/losses/reference"
 )
 
@@ -148,6 +149,6 @@ func termWeights(c *Ctx) []float64 {
 // with I = Σ p·t and U = Σ p + Σ t - I.
 func (c *Ctx) iouLoss() *Value {
 	s := c.Float("smooth")
-	rc := regionConv{smoothNr: s, smoothDr: s, perImage: true, background: true, absent: "keep", weighting: "mean"}
-	return c.overlapLossWith(rc, jaccardIndex, nil, true)
+	o := param.Overlap{SmoothNr: s, SmoothDr: s, PerImage: true, Average: param.AverageMacro, Intersection: param.IntersectionProduct, IncludeBackground: true, AbsentClasses: param.AbsentKeep, ClassWeighting: param.ClassWeightingMean}
+	return c.overlapLossWith(&o, jaccardIndex, nil, true)
 }

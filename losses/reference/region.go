@@ -3,42 +3,9 @@ package reference
 import (
 	"math"
 
+	"github.com/onnxloss/onnxloss/losses/param"
 	"github.com/onnxloss/onnxloss/tensor"
 )
-
-// regionSettings are the convention parameters of the overlap losses, read
-// with the value that switches each off when a loss does not declare it.
-type regionSettings struct {
-	smoothNr, smoothDr, eps, targetEps    float64
-	squared, perImage, micro, logLoss, l1 bool
-	background                            bool
-	absent, weighting                     string
-}
-
-func regionSettingsOf(c *Config) regionSettings {
-	f := func(k string) float64 {
-		v, _ := c.Params[k].(float64)
-		return v
-	}
-	b := func(k string, def bool) bool {
-		if v, ok := c.Params[k].(bool); ok {
-			return v
-		}
-		return def
-	}
-	s := func(k, def string) string {
-		if v, ok := c.Params[k].(string); ok {
-			return v
-		}
-		return def
-	}
-	return regionSettings{
-		smoothNr: f("smooth_nr"), smoothDr: f("smooth_dr"), eps: f("eps"), targetEps: f("target_eps"),
-		squared: b("squared", false), perImage: b("per_image", true), micro: s("average", "macro") == "micro",
-		logLoss: b("log_loss", false), l1: s("intersection", "product") == "l1", background: b("include_background", true),
-		absent: s("absent_classes", "keep"), weighting: s("class_weighting", "mean"),
-	}
-}
 
 // counts are the soft confusion sums of one (row, column) entry.
 type counts struct {
@@ -72,10 +39,10 @@ type grid struct {
 // Rows are samples (or one row for the batch); columns are classes (without
 // class 0 when the background is excluded), or one micro column that sums
 // the classes' counts, each scaled by its class weight.
-func confusion(p *Problem, c *Config, rs regionSettings) ([][]counts, grid) {
+func confusion(p *Problem, c *Config, o *param.Overlap) ([][]counts, grid) {
 	probs := p.Probs(c)
 	rows := p.N
-	if !rs.perImage {
+	if !o.PerImage {
 		rows = 1
 	}
 	perClass := make([][]counts, rows)
@@ -84,7 +51,7 @@ func confusion(p *Problem, c *Config, rs regionSettings) ([][]counts, grid) {
 	}
 	for n := 0; n < p.N; n++ {
 		r := n
-		if !rs.perImage {
+		if !o.PerImage {
 			r = 0
 		}
 		for ch := 0; ch < p.C; ch++ {
@@ -94,17 +61,17 @@ func confusion(p *Problem, c *Config, rs regionSettings) ([][]counts, grid) {
 					continue
 				}
 				q, t := probs[n][ch][s], p.T[n][ch][s]
-				if rs.targetEps > 0 {
-					t = t*(1-rs.targetEps) + rs.targetEps
+				if o.TargetEps > 0 {
+					t = t*(1-o.TargetEps) + o.TargetEps
 				}
 				e := &perClass[r][ch]
 				switch {
-				case rs.squared:
+				case o.Squared:
 					e.tp += q * t
 					sq.fp += q * q
 					sq.fn += t * t
 					e.st += t
-				case rs.l1:
+				case o.Intersection == param.IntersectionL1:
 					m := math.Min(q, t)
 					e.tp += m
 					e.fp += q - m
@@ -117,7 +84,7 @@ func confusion(p *Problem, c *Config, rs regionSettings) ([][]counts, grid) {
 					e.st += t
 				}
 			}
-			if rs.squared {
+			if o.Squared {
 				// Σp² and Σt² accumulate per sample; tp is subtracted once
 				// the whole row is known, below.
 				perClass[r][ch].fp += sq.fp
@@ -125,7 +92,7 @@ func confusion(p *Problem, c *Config, rs regionSettings) ([][]counts, grid) {
 			}
 		}
 	}
-	if rs.squared {
+	if o.Squared {
 		for r := range perClass {
 			for ch := range perClass[r] {
 				perClass[r][ch].fp -= perClass[r][ch].tp
@@ -134,12 +101,12 @@ func confusion(p *Problem, c *Config, rs regionSettings) ([][]counts, grid) {
 		}
 	}
 	first := 0
-	if !rs.background {
+	if !o.IncludeBackground {
 		first = 1
 	}
 	g := grid{rows: rows}
 	out := make([][]counts, rows)
-	if rs.micro {
+	if o.Average == param.AverageMicro {
 		g.cols, g.classOf = 1, []int{-1}
 		for r := range out {
 			var sum counts
@@ -161,19 +128,19 @@ func confusion(p *Problem, c *Config, rs regionSettings) ([][]counts, grid) {
 }
 
 // ratio divides with the denominator clamp of the overlap losses.
-func (rs regionSettings) ratio(num, den float64) float64 {
-	num += rs.smoothNr
-	den += rs.smoothDr
-	if rs.eps > 0 {
-		den = math.Max(den, rs.eps)
+func ratio(o *param.Overlap, num, den float64) float64 {
+	num += o.SmoothNr
+	den += o.SmoothDr
+	if o.Eps > 0 {
+		den = math.Max(den, o.Eps)
 	}
 	return num / den
 }
 
-// loss turns a score into the loss of one entry.
-func (rs regionSettings) loss(score float64) float64 {
-	if rs.logLoss {
-		floor := rs.eps
+// scoreLoss turns a score into the loss of one entry.
+func scoreLoss(o *param.Overlap, score float64) float64 {
+	if o.LogLoss {
+		floor := o.Eps
 		if floor <= 0 {
 			floor = ProbFloor
 		}
@@ -184,7 +151,7 @@ func (rs regionSettings) loss(score float64) float64 {
 
 // reduceGrid applies the absent-class policy, the class weights and the
 // reduction to per-entry losses. counted marks entries that enter the mean.
-func reduceGrid(c *Config, rs regionSettings, g grid, l [][]float64, counted [][]bool, weighted bool) *tensor.Tensor {
+func reduceGrid(c *Config, o *param.Overlap, g grid, l [][]float64, counted [][]bool, weighted bool) *tensor.Tensor {
 	flat := make([]float64, 0, g.rows*g.cols)
 	num, den := 0.0, 0.0
 	for r := 0; r < g.rows; r++ {
@@ -197,7 +164,7 @@ func reduceGrid(c *Config, rs regionSettings, g grid, l [][]float64, counted [][
 			if counted[r][k] {
 				v = w * l[r][k]
 				num += v
-				if c.ClassWeights != nil && weighted && g.classOf[k] >= 0 && rs.weighting == "mean" {
+				if c.ClassWeights != nil && weighted && g.classOf[k] >= 0 && o.ClassWeighting == param.ClassWeightingMean {
 					den += w
 				} else {
 					den++
@@ -206,25 +173,19 @@ func reduceGrid(c *Config, rs regionSettings, g grid, l [][]float64, counted [][
 			flat = append(flat, v)
 		}
 	}
-	switch c.Reduction {
-	case "none":
-		return tensor.FromFloat64([]int{g.rows, g.cols}, flat)
-	case "sum":
-		return Scalar(num)
-	}
-	return Scalar(SafeDiv(num, den))
+	return reduce(c, func() *tensor.Tensor { return tensor.FromFloat64([]int{g.rows, g.cols}, flat) }, num, den)
 }
 
-// overlapLoss computes an index-based overlap loss: entry gives the loss of
-// each (row, column) entry from its counts; then the absent-class policy and
-// the reduction, with class weights unless unweighted.
-func overlapLoss(in Inputs, c *Config, entry func(counts) float64, unweighted bool) (*tensor.Tensor, error) {
+// overlapLoss computes an index-based overlap loss under the conventions o:
+// entry gives the loss of each (row, column) entry from its counts; then the
+// absent-class policy and the reduction, with class weights unless
+// unweighted.
+func overlapLoss(in Inputs, c *Config, o *param.Overlap, entry func(counts) float64, unweighted bool) (*tensor.Tensor, error) {
 	p, err := Canon(in, c)
 	if err != nil {
 		return nil, err
 	}
-	rs := regionSettingsOf(c)
-	cnt, g := confusion(p, c, rs)
+	cnt, g := confusion(p, c, o)
 	l := make([][]float64, g.rows)
 	counted := make([][]bool, g.rows)
 	for r := range cnt {
@@ -234,76 +195,79 @@ func overlapLoss(in Inputs, c *Config, entry func(counts) float64, unweighted bo
 			v := entry(e)
 			counted[r][k] = true
 			if e.st == 0 {
-				switch rs.absent {
-				case "zero":
+				switch o.AbsentClasses {
+				case param.AbsentZero:
 					v = 0
-				case "skip":
+				case param.AbsentSkip:
 					counted[r][k] = false
 				}
 			}
 			l[r][k] = v
 		}
 	}
-	return reduceGrid(c, rs, g, l, counted, !unweighted), nil
+	return reduceGrid(c, o, g, l, counted, !unweighted), nil
 }
 
 // diceScore is (2tp + smooth_nr) / max(2tp + fp + fn + smooth_dr, eps)
 // (2tp + fp + fn = Σp + Σt).
-func diceScore(rs regionSettings, e counts) float64 { return rs.ratio(2*e.tp, 2*e.tp+e.fp+e.fn) }
+func diceScore(o *param.Overlap, e counts) float64 { return ratio(o, 2*e.tp, 2*e.tp+e.fp+e.fn) }
+
+// diceLoss is 1 - the Dice score per entry (or -log of it) under o.
+func diceLoss(in Inputs, c *Config, o *param.Overlap) (*tensor.Tensor, error) {
+	return overlapLoss(in, c, o, func(e counts) float64 { return scoreLoss(o, diceScore(o, e)) }, false)
+}
 
 // Dice is 1 - the Dice score per entry (or -log of it).
-func Dice(in Inputs, c *Config) (*tensor.Tensor, error) {
-	rs := regionSettingsOf(c)
-	return overlapLoss(in, c, func(e counts) float64 { return rs.loss(diceScore(rs, e)) }, false)
+func Dice(in Inputs, c *Config, p *param.Dice) (*tensor.Tensor, error) {
+	return diceLoss(in, c, &p.Overlap)
 }
 
 // Jaccard is 1 - (tp + smooth_nr) / max(tp + fp + fn + smooth_dr, eps).
-func Jaccard(in Inputs, c *Config) (*tensor.Tensor, error) {
-	rs := regionSettingsOf(c)
-	return overlapLoss(in, c, func(e counts) float64 { return rs.loss(rs.ratio(e.tp, e.tp+e.fp+e.fn)) }, false)
+func Jaccard(in Inputs, c *Config, p *param.Jaccard) (*tensor.Tensor, error) {
+	o := &p.Overlap
+	return overlapLoss(in, c, o, func(e counts) float64 { return scoreLoss(o, ratio(o, e.tp, e.tp+e.fp+e.fn)) }, false)
 }
 
-func tverskyScore(rs regionSettings, alpha, beta float64) func(counts) float64 {
-	return func(e counts) float64 { return rs.ratio(e.tp, e.tp+alpha*e.fp+beta*e.fn) }
+func tverskyScore(o *param.Overlap, w *param.TverskyWeights) func(counts) float64 {
+	return func(e counts) float64 { return ratio(o, e.tp, e.tp+w.Alpha*e.fp+w.Beta*e.fn) }
 }
 
 // Tversky is 1 - (tp + smooth_nr) / max(tp + α·fp + β·fn + smooth_dr, eps).
-func Tversky(in Inputs, c *Config) (*tensor.Tensor, error) {
-	rs := regionSettingsOf(c)
-	score := tverskyScore(rs, c.F("alpha"), c.F("beta"))
-	return overlapLoss(in, c, func(e counts) float64 { return rs.loss(score(e)) }, false)
+func Tversky(in Inputs, c *Config, p *param.Tversky) (*tensor.Tensor, error) {
+	o := &p.Overlap
+	score := tverskyScore(o, &p.TverskyWeights)
+	return overlapLoss(in, c, o, func(e counts) float64 { return scoreLoss(o, score(e)) }, false)
 }
 
 // FocalTversky raises each entry's Tversky loss to γ (gamma_on=class) or
 // the mean loss (gamma_on=mean).
-func FocalTversky(in Inputs, c *Config) (*tensor.Tensor, error) {
-	gamma := c.F("gamma")
-	pow := func(v float64) float64 { return math.Pow(math.Max(v, 0), gamma) }
-	rs := regionSettingsOf(c)
-	score := tverskyScore(rs, c.F("alpha"), c.F("beta"))
-	if c.S("gamma_on") == "mean" {
-		t, err := overlapLoss(in, c, func(e counts) float64 { return rs.loss(score(e)) }, false)
+func FocalTversky(in Inputs, c *Config, p *param.FocalTversky) (*tensor.Tensor, error) {
+	pow := func(v float64) float64 { return math.Pow(math.Max(v, 0), p.Gamma) }
+	o := &p.Overlap
+	score := tverskyScore(o, &p.TverskyWeights)
+	if p.GammaOn == param.GammaOnMean {
+		t, err := overlapLoss(in, c, o, func(e counts) float64 { return scoreLoss(o, score(e)) }, false)
 		if err != nil {
 			return nil, err
 		}
 		return Scalar(pow(t.Float64s()[0])), nil
 	}
-	return overlapLoss(in, c, func(e counts) float64 { return pow(rs.loss(score(e))) }, false)
+	return overlapLoss(in, c, o, func(e counts) float64 { return pow(scoreLoss(o, score(e))) }, false)
 }
 
 // LogCoshDice applies log(cosh(x)) to each entry's Dice loss.
-func LogCoshDice(in Inputs, c *Config) (*tensor.Tensor, error) {
-	rs := regionSettingsOf(c)
-	return overlapLoss(in, c, func(e counts) float64 { return math.Log(math.Cosh(1 - diceScore(rs, e))) }, false)
+func LogCoshDice(in Inputs, c *Config, p *param.LogCoshDice) (*tensor.Tensor, error) {
+	o := &p.Overlap
+	return overlapLoss(in, c, o, func(e counts) float64 { return math.Log(math.Cosh(1 - diceScore(o, e))) }, false)
 }
 
 // AsymmetricSimilarity is 1 - F_β with F_β = (1+β²)tp / ((1+β²)tp + β²fn + fp).
-func AsymmetricSimilarity(in Inputs, c *Config) (*tensor.Tensor, error) {
-	rs := regionSettingsOf(c)
-	b2 := c.F("beta") * c.F("beta")
-	return overlapLoss(in, c, func(e counts) float64 {
+func AsymmetricSimilarity(in Inputs, c *Config, p *param.AsymmetricSimilarity) (*tensor.Tensor, error) {
+	o := &p.Overlap
+	b2 := p.Beta * p.Beta
+	return overlapLoss(in, c, o, func(e counts) float64 {
 		// Numerator and denominator divided by 1+β², so that the smoothing
 		// enters as in the Tversky form.
-		return rs.loss(rs.ratio(e.tp, e.tp+(b2*e.fn+e.fp)/(1+b2)))
+		return scoreLoss(o, ratio(o, e.tp, e.tp+(b2*e.fn+e.fp)/(1+b2)))
 	}, false)
 }

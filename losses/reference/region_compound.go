@@ -10,7 +10,7 @@ import (
 // meanOrSum reduces a sum over count entries as the compound losses' terms
 // are reduced.
 func meanOrSum(c *Config, sum, count float64) float64 {
-	if c.Reduction == "sum" {
+	if c.Reduction == param.Sum {
 		return sum
 	}
 	return SafeDiv(sum, count)
@@ -22,7 +22,7 @@ func meanOrSum(c *Config, sum, count float64) float64 {
 // or clamped logs of given probabilities.
 func complementLogs(p *Problem, c *Config) (logP, log1mP [][][]float64) {
 	logP, log1mP = zeros3(p.N, p.C, p.S), zeros3(p.N, p.C, p.S)
-	if c.Mode != "multiclass" {
+	if c.Mode != param.Multiclass {
 		for n := range logP {
 			for ch := range logP[n] {
 				for s := range logP[n][ch] {
@@ -54,8 +54,8 @@ func complementLogs(p *Problem, c *Config) (logP, log1mP [][][]float64) {
 }
 
 // Combo is α·mean(-(β t log p + (1-β)(1-t) log(1-p))) + (1-α)·Dice loss.
-func Combo(in Inputs, c *Config) (*tensor.Tensor, error) {
-	dice, err := Dice(in, c)
+func Combo(in Inputs, c *Config, cp *param.Combo) (*tensor.Tensor, error) {
+	dice, err := diceLoss(in, c, &cp.Overlap)
 	if err != nil {
 		return nil, err
 	}
@@ -63,7 +63,7 @@ func Combo(in Inputs, c *Config) (*tensor.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	alpha, beta := c.F("alpha"), c.F("beta")
+	alpha, beta := cp.Alpha, cp.Beta
 	logP, log1mP := complementLogs(p, c)
 	sum, count := 0.0, 0.0
 	for n := 0; n < p.N; n++ {
@@ -82,15 +82,15 @@ func Combo(in Inputs, c *Config) (*tensor.Tensor, error) {
 }
 
 // ExpLog is w_dice·mean_c (-ln max(Dice_c, eps))^γ_dice + w_ce·mean w_y (-ln p_y)^γ_ce.
-func ExpLog(in Inputs, c *Config) (*tensor.Tensor, error) {
-	rs := regionSettingsOf(c)
-	gd, gc := c.F("gamma_dice"), c.F("gamma_ce")
-	floor := rs.eps
+func ExpLog(in Inputs, c *Config, ep *param.ExpLog) (*tensor.Tensor, error) {
+	o := &ep.Overlap
+	gd, gc := ep.GammaDice, ep.GammaCE
+	floor := o.Eps
 	if floor <= 0 {
 		floor = ProbFloor
 	}
-	dice, err := overlapLoss(in, c, func(e counts) float64 {
-		return math.Pow(math.Max(-math.Log(math.Max(diceScore(rs, e), floor)), 0), gd)
+	dice, err := overlapLoss(in, c, o, func(e counts) float64 {
+		return math.Pow(math.Max(-math.Log(math.Max(diceScore(o, e), floor)), 0), gd)
 	}, true)
 	if err != nil {
 		return nil, err
@@ -101,7 +101,7 @@ func ExpLog(in Inputs, c *Config) (*tensor.Tensor, error) {
 	}
 	pow := func(v float64) float64 { return math.Pow(math.Max(v, 0), gc) }
 	sum, count := 0.0, 0.0
-	if c.Mode == "multiclass" {
+	if c.Mode == param.Multiclass {
 		lp := p.LogProbs(c)
 		for n := 0; n < p.N; n++ {
 			for s := 0; s < p.S; s++ {
@@ -128,39 +128,39 @@ func ExpLog(in Inputs, c *Config) (*tensor.Tensor, error) {
 			}
 		}
 	}
-	return Scalar(c.F("w_dice")*dice.Float64s()[0] + c.F("w_ce")*meanOrSum(c, sum, count)), nil
+	return Scalar(ep.WDice*dice.Float64s()[0] + ep.WCE*meanOrSum(c, sum, count)), nil
 }
 
 // DiceCE is λ_dice·Dice loss + λ_ce·cross-entropy (softmax cross-entropy in
 // multiclass mode, binary cross-entropy otherwise).
-func DiceCE(in Inputs, c *Config) (*tensor.Tensor, error) {
-	dice, err := Dice(in, c)
+func DiceCE(in Inputs, c *Config, p *param.DiceCE) (*tensor.Tensor, error) {
+	dice, err := diceLoss(in, c, &p.Overlap)
 	if err != nil {
 		return nil, err
 	}
 	var t *tensor.Tensor
-	if c.Mode == "multiclass" {
-		t, err = CrossEntropy(in, c, &param.CrossEntropy{LabelSmoothing: c.F("label_smoothing")})
+	if c.Mode == param.Multiclass {
+		t, err = CrossEntropy(in, c, &param.CrossEntropy{LabelSmoothing: p.LabelSmoothing})
 	} else {
-		t, err = BCETerm(in, c, &param.BCETerm{PosWeight: c.L("pos_weight"), LabelSmoothing: c.F("label_smoothing"), MeanOver: param.MeanOver(c.S("mean_over"))})
+		t, err = BCETerm(in, c, &p.BCETerm)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return Scalar(c.F("lambda_dice")*dice.Float64s()[0] + c.F("lambda_ce")*t.Float64s()[0]), nil
+	return Scalar(p.LambdaDice*dice.Float64s()[0] + p.LambdaCE*t.Float64s()[0]), nil
 }
 
 // DiceFocal is λ_dice·Dice loss + λ_focal·focal loss.
-func DiceFocal(in Inputs, c *Config) (*tensor.Tensor, error) {
-	dice, err := Dice(in, c)
+func DiceFocal(in Inputs, c *Config, p *param.DiceFocal) (*tensor.Tensor, error) {
+	dice, err := diceLoss(in, c, &p.Overlap)
 	if err != nil {
 		return nil, err
 	}
-	f, err := FocalTerm(in, c, focalTermOf(c))
+	f, err := FocalTerm(in, c, &p.FocalTerm)
 	if err != nil {
 		return nil, err
 	}
-	return Scalar(c.F("lambda_dice")*dice.Float64s()[0] + c.F("lambda_focal")*f.Float64s()[0]), nil
+	return Scalar(p.LambdaDice*dice.Float64s()[0] + p.LambdaFocal*f.Float64s()[0]), nil
 }
 
 // focalTermOf reads the focal options of a loss that keeps its parameters

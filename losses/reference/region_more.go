@@ -3,50 +3,41 @@ package reference
 import (
 	"math"
 
+	"github.com/onnxloss/onnxloss/losses/param"
 	"github.com/onnxloss/onnxloss/tensor"
 )
 
 // rowLoss returns per-row losses reduced as the generalized Dice losses do:
 // none gives [R].
 func rowLoss(c *Config, l []float64) *tensor.Tensor {
-	switch c.Reduction {
-	case "none":
-		return tensor.FromFloat64([]int{len(l)}, l)
-	case "sum":
-		s := 0.0
-		for _, v := range l {
-			s += v
-		}
-		return Scalar(s)
-	}
 	s := 0.0
 	for _, v := range l {
 		s += v
 	}
-	return Scalar(s / float64(len(l)))
+	return reduce(c, func() *tensor.Tensor { return tensor.FromFloat64([]int{len(l)}, l) }, s, float64(len(l)))
 }
 
 // GeneralizedDice is 1 - (2Σ_c w_c tp_c + smooth_nr)/max(Σ_c w_c(2tp_c + fp_c + fn_c) + smooth_dr, eps)
 // per row, with w_c = 1/st², 1/st or 1; an absent class (st = 0, infinite
 // weight) gets the row's largest finite weight or 0.
-func GeneralizedDice(in Inputs, c *Config) (*tensor.Tensor, error) {
+func GeneralizedDice(in Inputs, c *Config, gp *param.GeneralizedDice) (*tensor.Tensor, error) {
 	p, err := Canon(in, c)
 	if err != nil {
 		return nil, err
 	}
-	rs := regionSettingsOf(c)
-	cnt, g := confusion(p, c, rs)
+	o := &gp.Overlap
+	cnt, g := confusion(p, c, o)
 	out := make([]float64, g.rows)
 	for r := range cnt {
 		w := make([]float64, g.cols)
 		largest := 0.0
 		for k, e := range cnt[r] {
 			switch {
-			case c.S("weight_type") == "uniform":
+			case gp.WeightType == param.WeightUniform:
 				w[k] = 1
 			case e.st == 0:
 				w[k] = math.Inf(1)
-			case c.S("weight_type") == "square":
+			case gp.WeightType == param.WeightSquare:
 				w[k] = 1 / (e.st * e.st)
 			default:
 				w[k] = 1 / e.st
@@ -59,14 +50,14 @@ func GeneralizedDice(in Inputs, c *Config) (*tensor.Tensor, error) {
 		for k, e := range cnt[r] {
 			if math.IsInf(w[k], 1) {
 				w[k] = 0
-				if c.S("absent_weight") == "max" {
+				if gp.AbsentWeight == param.AbsentWeightMax {
 					w[k] = largest
 				}
 			}
 			num += w[k] * 2 * e.tp
 			den += w[k] * (2*e.tp + e.fp + e.fn)
 		}
-		out[r] = 1 - rs.ratio(num, den)
+		out[r] = 1 - ratio(o, num, den)
 	}
 	return rowLoss(c, out), nil
 }
@@ -74,13 +65,13 @@ func GeneralizedDice(in Inputs, c *Config) (*tensor.Tensor, error) {
 // GeneralizedWassersteinDice follows Fidon et al. with MONAI's weightings:
 // wass_i = Σ_c M[y_i][c]·p_ic with M divided by its largest entry (the 0/1
 // distance when unset).
-func GeneralizedWassersteinDice(in Inputs, c *Config) (*tensor.Tensor, error) {
+func GeneralizedWassersteinDice(in Inputs, c *Config, gp *param.GeneralizedWassersteinDice) (*tensor.Tensor, error) {
 	p, err := Canon(in, c)
 	if err != nil {
 		return nil, err
 	}
 	probs := p.Probs(c)
-	m := c.L("dist_matrix")
+	m := gp.DistMatrix
 	dist := func(y, k int) float64 {
 		if m == nil {
 			if y == k {
@@ -94,7 +85,7 @@ func GeneralizedWassersteinDice(in Inputs, c *Config) (*tensor.Tensor, error) {
 		}
 		return m[y*p.C+k] / largest
 	}
-	rs := regionSettingsOf(c)
+	o := &gp.Overlap
 	out := make([]float64, p.N)
 	for n := 0; n < p.N; n++ {
 		volume := make([]float64, p.C)
@@ -113,7 +104,7 @@ func GeneralizedWassersteinDice(in Inputs, c *Config) (*tensor.Tensor, error) {
 			for k := 0; k < p.C; k++ {
 				wass += dist(y, k) * probs[n][k][s]
 			}
-			if c.S("weighting") == "gdl" {
+			if gp.Weighting == param.WassersteinGDL {
 				alpha := 1 / (volume[y] + 1)
 				tp += alpha * (1 - wass)
 				den += alpha * (2 - wass)
@@ -124,26 +115,26 @@ func GeneralizedWassersteinDice(in Inputs, c *Config) (*tensor.Tensor, error) {
 			}
 			den += wass
 		}
-		if c.S("weighting") != "gdl" {
+		if gp.Weighting != param.WassersteinGDL {
 			den += 2 * tp
 		}
-		out[n] = 1 - rs.ratio(2*tp, den)
+		out[n] = 1 - ratio(o, 2*tp, den)
 	}
 	return rowLoss(c, out), nil
 }
 
 // SensitivitySpecificity is r·Σ(t-p)²t/(Σt + s) + (1-r)·Σ(t-p)²(1-t)/(Σ(1-t) + s)
 // per entry; a zero denominator gives 0.
-func SensitivitySpecificity(in Inputs, c *Config) (*tensor.Tensor, error) {
+func SensitivitySpecificity(in Inputs, c *Config, sp *param.SensitivitySpecificity) (*tensor.Tensor, error) {
 	p, err := Canon(in, c)
 	if err != nil {
 		return nil, err
 	}
-	rs := regionSettingsOf(c)
+	o := &sp.Overlap
 	probs := p.Probs(c)
-	r, smooth := c.F("r"), c.F("smooth")
+	r, smooth := sp.R, sp.Smooth
 	rows := p.N
-	if !rs.perImage {
+	if !o.PerImage {
 		rows = 1
 	}
 	type sums struct{ fgErr, bgErr, fg, bg float64 }
@@ -153,7 +144,7 @@ func SensitivitySpecificity(in Inputs, c *Config) (*tensor.Tensor, error) {
 	}
 	for n := 0; n < p.N; n++ {
 		row := n
-		if !rs.perImage {
+		if !o.PerImage {
 			row = 0
 		}
 		for ch := 0; ch < p.C; ch++ {
@@ -171,7 +162,7 @@ func SensitivitySpecificity(in Inputs, c *Config) (*tensor.Tensor, error) {
 			}
 		}
 	}
-	return gridLoss(c, rs, p.C, rows, func(row, ch int) float64 {
+	return gridLoss(c, o, p.C, rows, func(row, ch int) float64 {
 		e := acc[row][ch]
 		return r*SafeDiv(e.fgErr, e.fg+smooth) + (1-r)*SafeDiv(e.bgErr, e.bg+smooth)
 	}), nil
@@ -179,9 +170,9 @@ func SensitivitySpecificity(in Inputs, c *Config) (*tensor.Tensor, error) {
 
 // gridLoss evaluates a per-(row, class) loss over the classes that count
 // (all, or all but class 0) and reduces it with the class weights.
-func gridLoss(c *Config, rs regionSettings, classes, rows int, entry func(row, ch int) float64) *tensor.Tensor {
+func gridLoss(c *Config, o *param.Overlap, classes, rows int, entry func(row, ch int) float64) *tensor.Tensor {
 	first := 0
-	if !rs.background {
+	if !o.IncludeBackground {
 		first = 1
 	}
 	g := grid{rows: rows}
@@ -197,21 +188,21 @@ func gridLoss(c *Config, rs regionSettings, classes, rows int, entry func(row, c
 			counted[r] = append(counted[r], true)
 		}
 	}
-	return reduceGrid(c, rs, g, l, counted, true)
+	return reduceGrid(c, o, g, l, counted, true)
 }
 
 // MCC is 1 - (tp·tn - fp·fn)/√((tp+fp)(tp+fn)(tn+fp)(tn+fn)) per entry from
 // soft counts plus eps; an undefined correlation (zero denominator) is 0.
-func MCC(in Inputs, c *Config) (*tensor.Tensor, error) {
+func MCC(in Inputs, c *Config, mp *param.MCC) (*tensor.Tensor, error) {
 	p, err := Canon(in, c)
 	if err != nil {
 		return nil, err
 	}
-	rs := regionSettingsOf(c)
+	o := &mp.Overlap
 	probs := p.Probs(c)
-	eps := c.F("eps")
+	eps := mp.Eps
 	rows := p.N
-	if !rs.perImage {
+	if !o.PerImage {
 		rows = 1
 	}
 	type conf struct{ tp, fp, fn, tn float64 }
@@ -221,7 +212,7 @@ func MCC(in Inputs, c *Config) (*tensor.Tensor, error) {
 	}
 	for n := 0; n < p.N; n++ {
 		row := n
-		if !rs.perImage {
+		if !o.PerImage {
 			row = 0
 		}
 		for ch := 0; ch < p.C; ch++ {
@@ -238,7 +229,7 @@ func MCC(in Inputs, c *Config) (*tensor.Tensor, error) {
 			}
 		}
 	}
-	return gridLoss(c, rs, p.C, rows, func(row, ch int) float64 {
+	return gridLoss(c, o, p.C, rows, func(row, ch int) float64 {
 		e := acc[row][ch]
 		tp, fp, fn, tn := e.tp+eps, e.fp+eps, e.fn+eps, e.tn+eps
 		den := math.Sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
