@@ -148,7 +148,39 @@ func (s *Spec) ResolveParams(p param.Declarer) (*Config, error) {
 			opts[d.Name] = v
 		}
 	}
-	return Resolve(s, opts)
+	c, err := Resolve(s, opts)
+	if err != nil {
+		return nil, err
+	}
+	// A field the loss does not declare (a convention of a shared struct
+	// that this loss does not take) must keep the value the loss gives it:
+	// a change there would otherwise be dropped without a word.
+	if field := firstDifference(reflect.ValueOf(p).Elem(), reflect.ValueOf(c.P).Elem(), ""); field != "" {
+		return nil, &OptionError{Loss: s.Name, Err: fmt.Errorf("field %s is not a parameter of this loss; leave it at its default", field)}
+	}
+	return c, nil
+}
+
+// firstDifference names the first exported field, outside the common
+// options, where a and b (structs of one type) differ, or returns "".
+func firstDifference(a, b reflect.Value, prefix string) string {
+	t := a.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() || f.Type == reflect.TypeFor[param.Common]() {
+			continue
+		}
+		if f.Anonymous && f.Type.Kind() == reflect.Struct {
+			if d := firstDifference(a.Field(i), b.Field(i), prefix); d != "" {
+				return d
+			}
+			continue
+		}
+		if param.Format(a.Field(i).Interface()) != param.Format(b.Field(i).Interface()) {
+			return prefix + f.Name
+		}
+	}
+	return ""
 }
 
 // commonStrings writes the common options in the string form Resolve reads.

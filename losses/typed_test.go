@@ -112,6 +112,14 @@ func TestTypedAPI(t *testing.T) {
 		t.Errorf("beta with beta_from fixed: %v", err)
 	}
 
+	// A field of a shared struct that the loss does not take is refused when
+	// changed, not dropped.
+	lcd := losses.Defaults[losses.LogCoshDice]()
+	lcd.LogLoss = !lcd.LogLoss
+	if _, _, err := losses.ResolveTyped(lcd); err == nil || !strings.Contains(err.Error(), "LogLoss") {
+		t.Errorf("undeclared field: got %v", err)
+	}
+
 	// A preset's values are the starting point, and survive resolution.
 	p, err := losses.WithPreset[losses.BCE](losses.Binary, "smp")
 	if err != nil {
