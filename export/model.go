@@ -6,10 +6,9 @@ package export
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/onnxloss/onnxloss/builder"
+	"github.com/onnxloss/onnxloss/internal/atomicfile"
 	"github.com/onnxloss/onnxloss/onnxpb"
 	"google.golang.org/protobuf/proto"
 )
@@ -59,38 +58,14 @@ func Marshal(m *onnxpb.ModelProto) ([]byte, error) {
 	return b, nil
 }
 
-// WriteFile writes data to path atomically: it writes a temporary file in the
-// same folder, syncs it and renames it over path, so readers see either the
-// old file or the complete new one, and a failure leaves no partial file.
-func WriteFile(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err = f.Chmod(0o644); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
+// WriteFile writes data to path atomically, under the rules of
+// internal/atomicfile: readers see the old file or the complete new one, a
+// failure leaves no partial file, a replaced file keeps its mode, a symbolic
+// link is written through to its target, and a read-only file or anything
+// that is not a regular file (a device such as /dev/null, a folder) is
+// refused rather than replaced.
+func WriteFile(path string, data []byte) error {
+	return atomicfile.WriteFile(path, data)
 }
 
 // Save marshals m and writes it atomically to path.
