@@ -1,22 +1,9 @@
-// Package export turns builder graphs into ONNX model files: it assembles the
-// ModelProto (IR version, opset imports, producer, metadata), serialises it
-// deterministically, writes files atomically, loads existing models safely,
-// checks a model's structure and splices a loss onto an existing model.
 package export
 
 import (
-	"fmt"
-
 	"github.com/onnxloss/onnxloss/builder"
-	"github.com/onnxloss/onnxloss/internal/atomicfile"
 	"github.com/onnxloss/onnxloss/onnxpb"
 	"google.golang.org/protobuf/proto"
-)
-
-// Producer and Version stamp every model onnxloss writes.
-const (
-	Producer = "onnxloss"
-	Version  = "0.1.0"
 )
 
 // Meta is a key and value of a model's metadata_props.
@@ -46,33 +33,4 @@ func Model(g *builder.Graph, doc string, meta []Meta) (*onnxpb.ModelProto, error
 		m.MetadataProps = append(m.MetadataProps, &onnxpb.StringStringEntryProto{Key: proto.String(kv.Key), Value: proto.String(kv.Value)})
 	}
 	return m, nil
-}
-
-// Marshal serialises a model deterministically: the same model gives the
-// same bytes on every run and machine.
-func Marshal(m *onnxpb.ModelProto) ([]byte, error) {
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
-	if err != nil {
-		return nil, fmt.Errorf("encoding model: %w", err)
-	}
-	return b, nil
-}
-
-// WriteFile writes data to path atomically, under the rules of
-// internal/atomicfile: readers see the old file or the complete new one, a
-// failure leaves no partial file, a replaced file keeps its mode, a symbolic
-// link is written through to its target, and a read-only file or anything
-// that is not a regular file (a device such as /dev/null, a folder) is
-// refused rather than replaced.
-func WriteFile(path string, data []byte) error {
-	return atomicfile.WriteFile(path, data)
-}
-
-// Save marshals m and writes it atomically to path.
-func Save(path string, m *onnxpb.ModelProto) error {
-	b, err := Marshal(m)
-	if err != nil {
-		return err
-	}
-	return WriteFile(path, b)
 }

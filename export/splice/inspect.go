@@ -1,10 +1,11 @@
-package export
+package splice
 
 import (
 	"fmt"
 	"sort"
 	"strings"
 
+	"github.com/onnxloss/onnxloss/export/modelio"
 	"github.com/onnxloss/onnxloss/onnxpb"
 	"github.com/onnxloss/onnxloss/tensor"
 )
@@ -26,8 +27,8 @@ type ModelInfo struct {
 	Initializers int   `json:"initializers"`
 	Parameters   int64 `json:"parameters"`
 	// External lists the external data files; ExternalBytes is their size.
-	External      []ExternalFile `json:"external_data,omitempty"`
-	ExternalBytes int64          `json:"external_bytes,omitempty"`
+	External      []modelio.ExternalFile `json:"external_data,omitempty"`
+	ExternalBytes int64                  `json:"external_bytes,omitempty"`
 	// Functions lists the model-local functions as domain::name.
 	Functions []string   `json:"functions,omitempty"`
 	Metadata  []KeyValue `json:"metadata,omitempty"`
@@ -75,7 +76,7 @@ type OutputInfo struct {
 }
 
 // Inspect summarises a loaded model.
-func Inspect(lm *LoadedModel) *ModelInfo {
+func Inspect(lm *modelio.Model) *ModelInfo {
 	m := lm.Proto
 	g := m.GetGraph()
 	info := &ModelInfo{Path: lm.Path, Size: lm.Size, IRVersion: m.GetIrVersion(), Producer: m.GetProducerName(),

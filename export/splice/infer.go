@@ -1,4 +1,4 @@
-package export
+package splice
 
 import (
 	"fmt"

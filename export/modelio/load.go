@@ -1,10 +1,8 @@
-package export
+package modelio
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -16,18 +14,18 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
-// MaxModelSize is the largest model file LoadModel reads. Protocol buffers
+// MaxSize is the largest model file Load reads. Protocol buffers
 // cannot encode a message of 2 GiB or more, so larger models keep their
 // weights in external data files and the .onnx file itself stays small.
-const MaxModelSize = 1<<31 - 1
+const MaxSize = 1<<31 - 1
 
-// LoadedModel is a model read by LoadModel or ParseModel. Tensors stored as
+// Model is a model read by Load or Parse. Tensors stored as
 // external data keep their references (location, offset, length): the data
 // files are never read into memory.
-type LoadedModel struct {
+type Model struct {
 	// Proto is the decoded model.
 	Proto *onnxpb.ModelProto
-	// Path is the file the model was read from, or "" for ParseModel.
+	// Path is the file the model was read from, or "" for Parse.
 	Path string
 	// Size is the size of the model file (or of the parsed bytes).
 	Size int64
@@ -51,7 +49,7 @@ type ExternalFile struct {
 }
 
 // ExternalBytes returns the total size of the model's external data.
-func (lm *LoadedModel) ExternalBytes() int64 {
+func (lm *Model) ExternalBytes() int64 {
 	var n int64
 	for _, f := range lm.External {
 		n += max(f.Bytes, f.Size)
@@ -59,13 +57,13 @@ func (lm *LoadedModel) ExternalBytes() int64 {
 	return n
 }
 
-// LoadModel reads an ONNX model file. It fails with an error (never a panic)
+// Load reads an ONNX model file. It fails with an error (never a panic)
 // on a file that is not a valid ONNX model, is truncated, is 2 GiB or more,
 // or whose external data references are unsafe or do not match the data
 // files: a location must be a relative path inside the model's folder (no
 // absolute path, no ".."), the file must exist, and every tensor's offset
 // and length must lie within it.
-func LoadModel(path string) (*LoadedModel, error) {
+func Load(path string) (*Model, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading model: %w", err)
@@ -73,7 +71,7 @@ func LoadModel(path string) (*LoadedModel, error) {
 	if !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("reading model %s: not a regular file", path)
 	}
-	if st.Size() > MaxModelSize {
+	if st.Size() > MaxSize {
 		return nil, fmt.Errorf("reading model %s: the file is %d bytes; protocol buffers cannot hold a model of 2 GiB or more, "+
 			"so a model that large must keep its weights in external data (onnx.save_model(..., save_as_external_data=True))", path, st.Size())
 	}
@@ -81,7 +79,7 @@ func LoadModel(path string) (*LoadedModel, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading model: %w", err)
 	}
-	lm, err := parseModel(b, filepath.Dir(path))
+	lm, err := parse(b, filepath.Dir(path))
 	if err != nil {
 		return nil, fmt.Errorf("reading model %s: %w", path, err)
 	}
@@ -89,22 +87,22 @@ func LoadModel(path string) (*LoadedModel, error) {
 	return lm, nil
 }
 
-// ParseModel decodes a serialized ONNX model. External data references are
+// Parse decodes a serialized ONNX model. External data references are
 // checked for safety (relative paths inside the model's folder) but the files
 // are not looked for, since bytes have no folder.
-func ParseModel(b []byte) (*LoadedModel, error) {
-	lm, err := parseModel(b, "")
+func Parse(b []byte) (*Model, error) {
+	lm, err := parse(b, "")
 	if err != nil {
 		return nil, fmt.Errorf("reading model: %w", err)
 	}
 	return lm, nil
 }
 
-func parseModel(b []byte, dir string) (*LoadedModel, error) {
+func parse(b []byte, dir string) (*Model, error) {
 	if len(b) == 0 {
 		return nil, errors.New("the file is empty")
 	}
-	if len(b) > MaxModelSize {
+	if len(b) > MaxSize {
 		return nil, fmt.Errorf("the model is %d bytes; protocol buffers cannot hold 2 GiB or more", len(b))
 	}
 	m := &onnxpb.ModelProto{}
@@ -117,7 +115,7 @@ func parseModel(b []byte, dir string) (*LoadedModel, error) {
 	if m.GetIrVersion() <= 0 {
 		return nil, errors.New("not an ONNX model: it has no ir_version")
 	}
-	lm := &LoadedModel{Proto: m, Size: int64(len(b))}
+	lm := &Model{Proto: m, Size: int64(len(b))}
 	ext, err := externalFiles(m, dir)
 	if err != nil {
 		return nil, err
@@ -271,167 +269,4 @@ func eachTensor(m protoreflect.Message, fn func(*onnxpb.TensorProto) error) erro
 		return err == nil
 	})
 	return err
-}
-
-// WriteModel writes m, a model derived from lm (for example by Append), to
-// path atomically. When lm keeps weights in external data files, those files
-// are placed next to path first, under the same relative locations: hard
-// linked where the file system allows and copied otherwise (streamed, never
-// held in memory). A data file already at the destination is kept when its
-// content is identical and is an error otherwise. On failure nothing new is
-// left behind.
-func (lm *LoadedModel) WriteModel(path string, m *onnxpb.ModelProto) error {
-	b, err := Marshal(m)
-	if err != nil {
-		return err
-	}
-	var created []string
-	if len(lm.External) > 0 {
-		if lm.Path == "" {
-			return errors.New("the model keeps weights in external data but was not read from a file, so the data cannot be found")
-		}
-		created, err = placeExternal(lm, filepath.Dir(path))
-		if err != nil {
-			return err
-		}
-	}
-	if err := WriteFile(path, b); err != nil {
-		for _, p := range created {
-			os.Remove(p)
-		}
-		return err
-	}
-	return nil
-}
-
-// placeExternal makes the model's external data files available under dir
-// and returns the files it created.
-func placeExternal(lm *LoadedModel, dir string) (created []string, err error) {
-	srcDir := filepath.Dir(lm.Path)
-	defer func() {
-		if err != nil {
-			for _, p := range created {
-				os.Remove(p)
-			}
-			created = nil
-		}
-	}()
-	for _, f := range lm.External {
-		rel := filepath.FromSlash(strings.ReplaceAll(f.Location, `\`, "/"))
-		src, dst := filepath.Join(srcDir, rel), filepath.Join(dir, rel)
-		made, err := placeFile(src, dst)
-		if err != nil {
-			return created, fmt.Errorf("external data %q: %w", f.Location, err)
-		}
-		if made {
-			created = append(created, dst)
-		}
-	}
-	return created, nil
-}
-
-// placeFile makes dst hold the content of src; made reports whether dst is
-// new.
-func placeFile(src, dst string) (made bool, err error) {
-	si, err := os.Stat(src)
-	if err != nil {
-		return false, err
-	}
-	if di, err := os.Stat(dst); err == nil {
-		if os.SameFile(si, di) {
-			return false, nil
-		}
-		same, err := sameContent(src, dst)
-		if err != nil {
-			return false, err
-		}
-		if !same {
-			return false, fmt.Errorf("%s already exists with other content; write the model to another folder or remove that file", dst)
-		}
-		return false, nil
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return false, err
-	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return false, err
-	}
-	if err := os.Link(src, dst); err == nil {
-		return true, nil
-	}
-	return true, copyFile(src, dst)
-}
-
-// copyFile copies src to dst through a temporary file renamed into place, so
-// dst never holds part of the data.
-func copyFile(src, dst string) (err error) {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			out.Close()
-			os.Remove(out.Name())
-		}
-	}()
-	if _, err = io.Copy(out, in); err != nil {
-		return err
-	}
-	if err = out.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = out.Sync(); err != nil {
-		return err
-	}
-	if err = out.Close(); err != nil {
-		return err
-	}
-	return os.Rename(out.Name(), dst)
-}
-
-// sameContent compares two files chunk by chunk.
-func sameContent(a, b string) (bool, error) {
-	fa, err := os.Open(a)
-	if err != nil {
-		return false, err
-	}
-	defer fa.Close()
-	fb, err := os.Open(b)
-	if err != nil {
-		return false, err
-	}
-	defer fb.Close()
-	sa, err := fa.Stat()
-	if err != nil {
-		return false, err
-	}
-	sb, err := fb.Stat()
-	if err != nil {
-		return false, err
-	}
-	if sa.Size() != sb.Size() {
-		return false, nil
-	}
-	ba, bb := make([]byte, 1<<20), make([]byte, 1<<20)
-	for {
-		na, ea := io.ReadFull(fa, ba)
-		nb, eb := io.ReadFull(fb, bb)
-		if na != nb || !bytes.Equal(ba[:na], bb[:nb]) {
-			return false, nil
-		}
-		if ea == io.EOF || ea == io.ErrUnexpectedEOF {
-			return eb == io.EOF || eb == io.ErrUnexpectedEOF, nil
-		}
-		if ea != nil {
-			return false, ea
-		}
-		if eb != nil {
-			return false, eb
-		}
-	}
 }

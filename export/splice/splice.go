@@ -1,4 +1,11 @@
-package export
+// Package splice attaches a loss to an existing ONNX model, such as a
+// segmentation network exported by PyTorch or TensorFlow: it picks the model
+// output the loss reads, infers the mode, number of classes and layout from
+// the graph (following the logits back through a Softmax, Sigmoid or
+// LogSoftmax head), builds the loss for the model's opset and merges the two
+// graphs under a name prefix. Inspect reports the same analysis without
+// changing anything.
+package splice
 
 import (
 	"encoding/json"
@@ -9,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/onnxloss/onnxloss/builder"
+	"github.com/onnxloss/onnxloss/export/modelio"
 	"github.com/onnxloss/onnxloss/losses"
 	"github.com/onnxloss/onnxloss/onnxpb"
 	"github.com/onnxloss/onnxloss/tensor"
@@ -19,8 +27,8 @@ import (
 // apart from the public inputs and outputs.
 const DefaultPrefix = "onnxloss/"
 
-// AppendOptions say which loss Append attaches, and where.
-type AppendOptions struct {
+// Options say which loss Append attaches, and where.
+type Options struct {
 	// Loss names the loss (see losses.Lookup).
 	Loss string
 	// LossOptions are the loss's options, as on the command line. Options
@@ -46,8 +54,8 @@ type AppendOptions struct {
 	Prefix string
 }
 
-// AppendReport says what Append inferred and did.
-type AppendReport struct {
+// Report says what Append inferred and did.
+type Report struct {
 	// Loss is the loss's catalog name.
 	Loss string
 	// Output is the model output the loss is attached to, and OutputType its
@@ -81,7 +89,7 @@ type AppendReport struct {
 	Notes []string
 }
 
-func (r *AppendReport) note(format string, args ...any) {
+func (r *Report) note(format string, args ...any) {
 	r.Notes = append(r.Notes, fmt.Sprintf(format, args...))
 }
 
@@ -112,7 +120,7 @@ func (e *OutputChoiceError) Error() string {
 // invalid or contradict the model, and plain errors for models that cannot
 // take a loss (opset below 13, an output that is not a float tensor of rank
 // 3 to 5, ...).
-func Append(m *onnxpb.ModelProto, opts AppendOptions) (*onnxpb.ModelProto, *AppendReport, error) {
+func Append(m *onnxpb.ModelProto, opts Options) (*onnxpb.ModelProto, *Report, error) {
 	if m == nil || m.GetGraph() == nil {
 		return nil, nil, errors.New("append: the model has no graph")
 	}
@@ -127,9 +135,9 @@ func Append(m *onnxpb.ModelProto, opts AppendOptions) (*onnxpb.ModelProto, *Appe
 // AppendFile reads the model at modelPath, attaches the loss as Append does,
 // and writes the result to outPath atomically (no partial file on failure).
 // Weights stored as external data stay external: the data files are placed
-// next to outPath (see LoadedModel.WriteModel) and never read into memory.
-func AppendFile(modelPath, outPath string, opts AppendOptions) (*AppendReport, error) {
-	lm, err := LoadModel(modelPath)
+// next to outPath (see modelio.Model.WriteModel) and never read into memory.
+func AppendFile(modelPath, outPath string, opts Options) (*Report, error) {
+	lm, err := modelio.Load(modelPath)
 	if err != nil {
 		return nil, err
 	}
@@ -146,17 +154,17 @@ func AppendFile(modelPath, outPath string, opts AppendOptions) (*AppendReport, e
 // splicer holds the state of one Append.
 type splicer struct {
 	m      *onnxpb.ModelProto
-	opts   AppendOptions
+	opts   Options
 	spec   *losses.Spec
 	ix     *graphIndex
-	rep    *AppendReport
+	rep    *Report
 	prefix string
 	opset  int64
 	// given holds the caller's loss options with normalized keys.
 	given map[string]string
 }
 
-func appendInPlace(m *onnxpb.ModelProto, opts AppendOptions) (*AppendReport, error) {
+func appendInPlace(m *onnxpb.ModelProto, opts Options) (*Report, error) {
 	if m == nil || m.GetGraph() == nil {
 		return nil, errors.New("append: the model has no graph")
 	}
@@ -165,14 +173,14 @@ func appendInPlace(m *onnxpb.ModelProto, opts AppendOptions) (*AppendReport, err
 		return nil, err
 	}
 	s := &splicer{m: m, opts: opts, spec: spec, ix: newGraphIndex(m.Graph), prefix: opts.Prefix,
-		rep: &AppendReport{Loss: spec.Name}, given: map[string]string{}}
+		rep: &Report{Loss: spec.Name}, given: map[string]string{}}
 	if s.prefix == "" {
 		s.prefix = DefaultPrefix
 	}
 	for k, v := range opts.LossOptions {
 		s.given[strings.ReplaceAll(strings.ToLower(strings.TrimLeft(k, "-")), "-", "_")] = v
 	}
-	preCheck := Check(m)
+	preCheck := modelio.Check(m)
 	if err := s.checkOpset(); err != nil {
 		return nil, err
 	}
@@ -201,7 +209,7 @@ func appendInPlace(m *onnxpb.ModelProto, opts AppendOptions) (*AppendReport, err
 		return nil, err
 	}
 	if preCheck == nil {
-		if err := Check(m); err != nil {
+		if err := modelio.Check(m); err != nil {
 			return nil, fmt.Errorf("internal error: the spliced model fails the structural check: %w", err)
 		}
 	} else {
@@ -700,7 +708,7 @@ func (s *splicer) splice(gp *onnxpb.GraphProto, p *plan) error {
 		r.note("IR version raised from %d to %d", s.m.GetIrVersion(), ir)
 	}
 	s.m.IrVersion = proto.Int64(ir)
-	for _, kv := range r.Config.Metadata(Version) {
+	for _, kv := range r.Config.Metadata(modelio.Version) {
 		s.m.MetadataProps = append(s.m.MetadataProps, &onnxpb.StringStringEntryProto{Key: proto.String(kv[0]), Value: proto.String(kv[1])})
 	}
 	s.m.MetadataProps = append(s.m.MetadataProps, &onnxpb.StringStringEntryProto{Key: proto.String("onnxloss.splice"), Value: proto.String(string(spliceJSON))})
