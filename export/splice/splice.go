@@ -178,7 +178,7 @@ func appendInPlace(m *onnxpb.ModelProto, opts Options) (*Report, error) {
 		s.prefix = DefaultPrefix
 	}
 	for k, v := range opts.LossOptions {
-		s.given[strings.ReplaceAll(strings.ToLower(strings.TrimLeft(k, "-")), "-", "_")] = v
+		s.given[losses.NormalizeOptionKey(k)] = v
 	}
 	preCheck := modelio.Check(m)
 	if err := s.checkOpset(); err != nil {
@@ -434,10 +434,17 @@ func (s *splicer) infer(out *onnxpb.ValueInfoProto) (*plan, error) {
 	}
 
 	// Logits or activation output.
+	fromLogits, fromGiven := true, false
+	if v, ok := s.given["from_logits"]; ok {
+		b, err := losses.ParseBool("from_logits", v)
+		if err != nil {
+			return nil, s.optionErr("%w", err)
+		}
+		fromLogits, fromGiven = b, true
+	}
 	if act.op != "" {
-		_, fromGiven := s.given["from_logits"]
 		if !s.opts.UseActivationOutput {
-			if fromGiven && !isTrue(s.given["from_logits"]) {
+			if fromGiven && !fromLogits {
 				return nil, s.optionErr("--from-logits=false contradicts attaching to the logits before the %s; "+
 					"add --use-activation-output to read the %s output instead", act.op, act.op)
 			}
@@ -452,14 +459,14 @@ func (s *splicer) infer(out *onnxpb.ValueInfoProto) (*plan, error) {
 					return nil, fmt.Errorf("output %q holds log-probabilities of exclusive classes (LogSoftmax); %s mode cannot read them: "+
 						"use multiclass mode, or drop --use-activation-output to read the logits", name, mode)
 				}
-				if fromGiven && !isTrue(s.given["from_logits"]) {
+				if fromGiven && !fromLogits {
 					return nil, s.optionErr("--from-logits=false does not fit log-probabilities: they are read as logits")
 				}
 				p.options["from_logits"] = "true"
 				r.note("output %q holds log-probabilities (LogSoftmax); the loss reads them as logits, which is exact: "+
 					"softmax ignores the per-pixel constant that separates them", name)
 			default:
-				if fromGiven && isTrue(s.given["from_logits"]) {
+				if fromGiven && fromLogits {
 					return nil, s.optionErr("--from-logits=true does not fit output %q, which holds %s probabilities", name, act.op)
 				}
 				if act.op == "Sigmoid" && mode == losses.Multiclass {
@@ -474,20 +481,12 @@ func (s *splicer) infer(out *onnxpb.ValueInfoProto) (*plan, error) {
 		if s.opts.UseActivationOutput {
 			r.note("output %q does not come from Softmax, Sigmoid or LogSoftmax; --use-activation-output changes nothing", name)
 		}
-		if v, ok := s.given["from_logits"]; ok && !isTrue(v) {
+		if fromGiven && !fromLogits {
 			r.note("output %q is read as probabilities (--from-logits=false)", name)
 		}
 	}
 	r.AttachedTo = p.attachedTo
 	return p, nil
-}
-
-func isTrue(v string) bool {
-	switch strings.ToLower(strings.TrimSpace(v)) {
-	case "true", "1", "yes", "on":
-		return true
-	}
-	return false
 }
 
 // inferMode picks the loss's mode from the number of channels and the head.
