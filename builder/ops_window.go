@@ -1,6 +1,8 @@
 package builder
 
 import (
+	"slices"
+
 	"github.com/onnxloss/onnxloss/tensor"
 )
 
@@ -155,7 +157,7 @@ func Conv(x, weights, bias *Value, w Window, group int) *Value {
 	if !ok {
 		return g.failf("Conv", "weights %v need a known kernel shape", weights)
 	}
-	if w.Kernel != nil && !equalInts(w.Kernel, kernel) {
+	if w.Kernel != nil && !slices.Equal(w.Kernel, kernel) {
 		return g.failf("Conv", "window kernel %v differs from the weights' %v", w.Kernel, kernel)
 	}
 	w.Kernel = kernel
@@ -170,18 +172,6 @@ func Conv(x, weights, bias *Value, w Window, group int) *Value {
 		attrs["group"] = int64(group)
 	}
 	return g.addNode("Conv", ins, attrs, outSpec{x.dtype, shape}).outputs[0]
-}
-
-func equalInts(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // Pad pads x: pads lists the amounts at the beginning of every axis, then

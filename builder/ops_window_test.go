@@ -2,6 +2,7 @@ package builder_test
 
 import (
 	"math"
+	"slices"
 	"testing"
 
 	. "github.com/onnxloss/onnxloss/builder"
@@ -64,7 +65,7 @@ func TestAveragePoolHalving(t *testing.T) {
 		x := randn(uint64(len(shape)*100+shape[2]), shape, 1, 0).Convert(tensor.Float32)
 		got := run(t, 17, x, func(_ *Graph, v *Value) *Value { return halving(v) })
 		wantShape, want := blockMeans(x)
-		if !equalSizes(got.Shape, wantShape) || !near(got.Float64s(), want, 1e-6) {
+		if !slices.Equal(got.Shape, wantShape) || !near(got.Float64s(), want, 1e-6) {
 			t.Errorf("%v: got %v %v, want %v %v", shape, got.Shape, got.Float64s(), wantShape, want)
 		}
 		if shape[2] > 1 {
@@ -101,16 +102,4 @@ func TestMaxPoolPadsNeverWin(t *testing.T) {
 	if !near(got.Float64s(), want, 0) {
 		t.Errorf("got %v, want %v", got.Float64s(), want)
 	}
-}
-
-func equalSizes(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -586,10 +587,10 @@ func (s *splicer) splice(gp *onnxpb.GraphProto, p *plan) error {
 		if n == "input_grad" {
 			name = p.attachedTo + "_grad"
 		}
-		if !free(name) || contains(public, name) {
+		if !free(name) || slices.Contains(public, name) {
 			wanted := name
 			name = s.prefix + name
-			if !free(name) || contains(public, name) {
+			if !free(name) || slices.Contains(public, name) {
 				return fmt.Errorf("the model already has values named %q and %q; use another --prefix", wanted, name)
 			}
 			r.note("the model already has a value named %q, so the loss's output %q is called %q", wanted, n, name)
@@ -788,15 +789,6 @@ func (r *renamer) graph(g *onnxpb.GraphProto) {
 			v.Name = proto.String(r.rename(v.GetName()))
 		}
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func (ix *graphIndex) isInput(name string) bool {
