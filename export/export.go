@@ -33,6 +33,9 @@ type (
 	LoadedModel = modelio.Model
 	// ExternalFile is one external data file of a model.
 	ExternalFile = modelio.ExternalFile
+	// OverwriteError reports an output path that is the input model or one
+	// of its external data files.
+	OverwriteError = modelio.OverwriteError
 
 	// AppendOptions say which loss Append attaches, and where.
 	AppendOptions = splice.Options

@@ -3,12 +3,14 @@ package modelio
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 
+	"github.com/onnxloss/onnxloss/internal/atomicfile"
 	"github.com/onnxloss/onnxloss/onnxpb"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -46,23 +48,40 @@ type ExternalFile struct {
 	// Size is the file's size on disk, or -1 when the model was parsed from
 	// bytes and the file was not looked at.
 	Size int64 `json:"size"`
+
+	// path is the file with every symbolic link resolved; "" for a model
+	// parsed from bytes.
+	path string
 }
 
-// ExternalBytes returns the total size of the model's external data.
+// ExternalBytes returns the total size of the model's external data
+// (saturating at the largest int64 for absurd declared lengths).
 func (lm *Model) ExternalBytes() int64 {
 	var n int64
 	for _, f := range lm.External {
-		n += max(f.Bytes, f.Size)
+		n = addSat(n, max(f.Bytes, f.Size))
 	}
 	return n
+}
+
+// addSat adds two non-negative sizes, saturating at the largest int64.
+func addSat(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
 }
 
 // Load reads an ONNX model file. It fails with an error (never a panic)
 // on a file that is not a valid ONNX model, is truncated, is 2 GiB or more,
 // or whose external data references are unsafe or do not match the data
 // files: a location must be a relative path inside the model's folder (no
-// absolute path, no ".."), the file must exist, and every tensor's offset
-// and length must lie within it.
+// absolute path, no ".."); the file must exist, be a regular file, and stay
+// inside the model's folder once symbolic links are resolved (in the file
+// and every folder above it; the folder of the model file's own link target
+// counts as the model's folder too, as in a download cache that links every
+// file of a model to its content store); and every tensor's offset and
+// length must lie within it.
 func Load(path string) (*Model, error) {
 	st, err := os.Stat(path)
 	if err != nil {
@@ -79,7 +98,7 @@ func Load(path string) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading model: %w", err)
 	}
-	lm, err := parse(b, filepath.Dir(path))
+	lm, err := parse(b, path)
 	if err != nil {
 		return nil, fmt.Errorf("reading model %s: %w", path, err)
 	}
@@ -98,7 +117,8 @@ func Parse(b []byte) (*Model, error) {
 	return lm, nil
 }
 
-func parse(b []byte, dir string) (*Model, error) {
+// parse decodes a model read from path ("" for bytes without a file).
+func parse(b []byte, path string) (*Model, error) {
 	if len(b) == 0 {
 		return nil, errors.New("the file is empty")
 	}
@@ -116,7 +136,7 @@ func parse(b []byte, dir string) (*Model, error) {
 		return nil, errors.New("not an ONNX model: it has no ir_version")
 	}
 	lm := &Model{Proto: m, Size: int64(len(b))}
-	ext, err := externalFiles(m, dir)
+	ext, err := externalFiles(m, path)
 	if err != nil {
 		return nil, err
 	}
@@ -132,8 +152,8 @@ type externalRef struct {
 }
 
 // externalFiles checks every external data reference of m and groups them
-// by file. With a folder, the files are looked at too.
-func externalFiles(m *onnxpb.ModelProto, dir string) ([]ExternalFile, error) {
+// by file. For a model read from a file, the data files are looked at too.
+func externalFiles(m *onnxpb.ModelProto, modelPath string) ([]ExternalFile, error) {
 	files := map[string]*ExternalFile{}
 	var refs []externalRef
 	err := eachTensor(m.ProtoReflect(), func(t *onnxpb.TensorProto) error {
@@ -148,22 +168,18 @@ func externalFiles(m *onnxpb.ModelProto, dir string) ([]ExternalFile, error) {
 			files[ref.location] = f
 		}
 		f.Tensors++
-		f.Bytes += ref.length
+		f.Bytes = addSat(f.Bytes, ref.length)
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	if dir != "" {
-		for loc, f := range files {
-			st, err := os.Stat(filepath.Join(dir, filepath.FromSlash(loc)))
-			if err != nil {
-				return nil, fmt.Errorf("external data file %q: %w", loc, err)
+	if modelPath != "" {
+		roots := modelFolders(modelPath)
+		for _, f := range files {
+			if err := f.find(modelPath, roots); err != nil {
+				return nil, err
 			}
-			if !st.Mode().IsRegular() {
-				return nil, fmt.Errorf("external data file %q is not a regular file", loc)
-			}
-			f.Size = st.Size()
 		}
 		for _, r := range refs {
 			size := files[r.location].Size
@@ -179,6 +195,59 @@ func externalFiles(m *onnxpb.ModelProto, dir string) ([]ExternalFile, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Location < out[j].Location })
 	return out, nil
+}
+
+// localPath turns a location into a path relative to the model's folder.
+// Only the slash is a separator, as for ONNX Runtime on this system (a
+// backslash is part of a name except on Windows, where FromSlash makes
+// both separators).
+func localPath(loc string) string { return filepath.FromSlash(loc) }
+
+// modelFolders returns the folders an external data file may resolve into:
+// the model's folder with its symbolic links resolved and, when the model
+// file is itself a link, the folder of its target.
+func modelFolders(modelPath string) []string {
+	roots := []string{atomicfile.Canonical(filepath.Dir(modelPath))}
+	if real, err := filepath.EvalSymlinks(modelPath); err == nil {
+		if d := atomicfile.Canonical(filepath.Dir(real)); d != roots[0] {
+			roots = append(roots, d)
+		}
+	}
+	return roots
+}
+
+// within reports whether path lies inside one of the folders.
+func within(path string, folders []string) bool {
+	for _, d := range folders {
+		if rel, err := filepath.Rel(d, path); err == nil && filepath.IsLocal(rel) {
+			return true
+		}
+	}
+	return false
+}
+
+// find looks for the external data file next to the model at modelPath:
+// it must be a regular file that, links resolved, stays inside roots.
+func (f *ExternalFile) find(modelPath string, roots []string) error {
+	p := filepath.Join(filepath.Dir(modelPath), localPath(f.Location))
+	st, err := os.Stat(p)
+	if err != nil {
+		return fmt.Errorf("external data file %q: %w", f.Location, err)
+	}
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("external data file %q is not a regular file", f.Location)
+	}
+	real, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return fmt.Errorf("external data file %q: %w", f.Location, err)
+	}
+	real = atomicfile.Canonical(real)
+	if !within(real, roots) {
+		return fmt.Errorf("external data file %q is a symbolic link (or lies under one) to %s, outside the model's folder; "+
+			"copy the data next to the model", f.Location, real)
+	}
+	f.Size, f.path = st.Size(), real
+	return nil
 }
 
 // externalOf reads a tensor's external data reference; ok is false for a

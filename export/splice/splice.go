@@ -137,9 +137,14 @@ func Append(m *onnxpb.ModelProto, opts Options) (*onnxpb.ModelProto, *Report, er
 // and writes the result to outPath atomically (no partial file on failure).
 // Weights stored as external data stay external: the data files are placed
 // next to outPath (see modelio.Model.WriteModel) and never read into memory.
+// An outPath that is the model itself or one of its data files is refused
+// before any work, with a *modelio.OverwriteError.
 func AppendFile(modelPath, outPath string, opts Options) (*Report, error) {
 	lm, err := modelio.Load(modelPath)
 	if err != nil {
+		return nil, err
+	}
+	if err := lm.CheckOutput(outPath); err != nil {
 		return nil, err
 	}
 	rep, err := appendInPlace(lm.Proto, opts)

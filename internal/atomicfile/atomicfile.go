@@ -208,3 +208,38 @@ func syncDir(dir string) {
 		d.Close()
 	}
 }
+
+// Same reports whether the paths a and b name the same file: the same path
+// once symbolic links (in the file and every folder above it) are resolved,
+// or, for files that exist, the same file on disk (hard links included). A
+// path that does not exist yet is compared by its resolved folder and name.
+func Same(a, b string) bool {
+	if Canonical(a) == Canonical(b) {
+		return true
+	}
+	sa, errA := os.Stat(a)
+	sb, errB := os.Stat(b)
+	return errA == nil && errB == nil && os.SameFile(sa, sb)
+}
+
+// Canonical returns path made absolute with every symbolic link resolved.
+// For a path that does not exist, the longest part that does is resolved
+// and the rest is appended as written (cleaned).
+func Canonical(path string) string {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return filepath.Clean(path)
+	}
+	rest := ""
+	for p := abs; ; {
+		if r, err := filepath.EvalSymlinks(p); err == nil {
+			return filepath.Join(r, rest)
+		}
+		parent := filepath.Dir(p)
+		if parent == p {
+			return abs
+		}
+		rest = filepath.Join(filepath.Base(p), rest)
+		p = parent
+	}
+}
