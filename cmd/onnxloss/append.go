@@ -37,8 +37,9 @@ The target input is called "target" ("onnxloss/target" when the model already
 has that name; --target-name chooses). Every added node and value name starts
 with "onnxloss/"; the model's own names, weights, opset imports, functions and
 metadata are kept, and the onnxloss.* metadata is added. Weights stored as
-external data stay external: the data files are placed next to the output
-(hard-linked or copied). The output file is written atomically.
+external data stay external: the data files are copied next to the output
+(never hard-linked; an identical file already there is kept). The output file
+is written atomically; --out may not be the model or one of its data files.
 
 Examples:
   onnxloss inspect model.onnx
@@ -95,7 +96,8 @@ func runAppend(e *env, a *args) error {
 		rep, err = export.AppendFile(model, out, opts)
 	}
 	var choice *export.OutputChoiceError
-	if errors.As(err, &choice) {
+	var overwrite *export.OverwriteError
+	if errors.As(err, &choice) || errors.As(err, &overwrite) {
 		return usagef("%v", err)
 	}
 	if err != nil {
