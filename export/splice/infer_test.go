@@ -107,3 +107,31 @@ func TestInferenceEnds(t *testing.T) {
 		t.Errorf("a chain of 50000 was followed to its end: %+v", info.Outputs[0])
 	}
 }
+
+// TestInspectParameters checks the parameter count: the elements of every
+// initializer, saturating where the product or the sum overflows int64.
+func TestInspectParameters(t *testing.T) {
+	count := func(shapes ...[]int64) int64 {
+		g := &onnxpb.GraphProto{Name: proto.String("weights")}
+		for i, dims := range shapes {
+			g.Initializer = append(g.Initializer, &onnxpb.TensorProto{Name: proto.String(fmt.Sprint("w", i)), Dims: dims, DataType: proto.Int32(1)})
+		}
+		return splice.Inspect(&modelio.Model{Proto: model(g)}).Parameters
+	}
+	const maxInt64 = 1<<63 - 1
+	for _, tc := range []struct {
+		shapes [][]int64
+		want   int64
+	}{
+		{[][]int64{{2, 3}, {4}, {}}, 11},
+		{[][]int64{{1 << 40, 1 << 40}}, maxInt64}, // 2^80 wraps to 0 in int64
+		{[][]int64{{1 << 32, 1 << 32, 3}}, maxInt64},
+		{[][]int64{{1 << 62}, {1 << 62}, {1 << 62}}, maxInt64},
+		{[][]int64{{1 << 40, 1 << 40, 0}, {5}}, 5},
+		{[][]int64{{-1, 4}, {3}}, 3},
+	} {
+		if got := count(tc.shapes...); got != tc.want {
+			t.Errorf("%v: %d parameters, want %d", tc.shapes, got, tc.want)
+		}
+	}
+}
