@@ -107,18 +107,18 @@ func runAppend(e *env, a *args) error {
 		return nil
 	}
 	w := e.stderr
-	fmt.Fprintf(w, "%s on output %q %s", rep.Loss, rep.Output, rep.OutputType)
+	fmt.Fprintf(w, "%s on output %q %s", rep.Loss, rep.Output, escapeControls(rep.OutputType))
 	if rep.Activation != "" {
 		fmt.Fprintf(w, " (from %s)", rep.Activation)
 	}
 	fmt.Fprintln(w)
 	for _, n := range rep.Notes {
-		fmt.Fprintf(w, "  %s\n", n)
+		fmt.Fprintf(w, "  %s\n", escapeControls(n))
 	}
 	c := rep.Config
 	fmt.Fprintf(w, "  loss: %s, mode %s, classes %s, layout %s, from_logits %t, reduction %s, opset %d\n",
 		c.Loss, c.Mode, classesString(c.Classes), c.Layout, c.FromLogits, c.Reduction, c.Opset)
-	fmt.Fprintf(w, "  reads %q; target input %q %s", rep.AttachedTo, rep.Target, rep.TargetType)
+	fmt.Fprintf(w, "  reads %q; target input %q %s", rep.AttachedTo, rep.Target, escapeControls(rep.TargetType))
 	for _, x := range rep.ExtraInputs {
 		fmt.Fprintf(w, "; input %q", x)
 	}

@@ -123,15 +123,15 @@ func run(argv []string, stdout, stderr io.Writer) int {
 	case err == nil:
 		return 0
 	case errors.As(err, &ue), errors.As(err, &oe), errors.As(err, &unk):
-		fmt.Fprintf(stderr, "onnxloss %s: %v\nRun 'onnxloss %s --help' for usage.\n", c.name, err, c.name)
+		fmt.Fprintf(stderr, "onnxloss %s: %s\nRun 'onnxloss %s --help' for usage.\n", c.name, escapeControls(err.Error()), c.name)
 		return 2
 	case errors.As(err, &f):
 		if f.msg != "" {
-			fmt.Fprintf(stderr, "onnxloss %s: %s\n", c.name, f.msg)
+			fmt.Fprintf(stderr, "onnxloss %s: %s\n", c.name, escapeControls(f.msg))
 		}
 		return 1
 	}
-	fmt.Fprintf(stderr, "onnxloss %s: %v\n", c.name, err)
+	fmt.Fprintf(stderr, "onnxloss %s: %s\n", c.name, escapeControls(err.Error()))
 	return 1
 }
 
