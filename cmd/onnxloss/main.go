@@ -11,10 +11,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/onnxloss/onnxloss/export"
+	"github.com/onnxloss/onnxloss/internal/atomicfile"
 	"github.com/onnxloss/onnxloss/losses"
 )
 
@@ -68,6 +71,19 @@ type failure struct{ msg string }
 func (e *failure) Error() string { return e.msg }
 
 func main() {
+	// An interrupt in the middle of a write leaves the file being replaced
+	// as it was; the temporary file goes too.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		s := <-sigs
+		atomicfile.RemoveTemporary()
+		code := 130 // 128 + SIGINT, as shells report it
+		if s == syscall.SIGTERM {
+			code = 143
+		}
+		os.Exit(code)
+	}()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

@@ -33,6 +33,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 )
 
 // The refusals. Errors returned by this package wrap one of these when the
@@ -73,6 +74,7 @@ func Write(path string, fn func(w io.Writer) error) error {
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
+	defer inFlight.done(tmp)
 	if err := os.Rename(tmp, target); err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("writing %s: %w", path, err)
@@ -95,6 +97,7 @@ func Create(path string, fn func(w io.Writer) error) error {
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
+	defer inFlight.done(tmp)
 	defer os.Remove(tmp)
 	// A hard link, unlike a rename, fails when the name is taken.
 	if err := os.Link(tmp, path); err != nil {
@@ -170,10 +173,12 @@ func writeTemp(target string, mode fs.FileMode, old fs.FileInfo, fn func(w io.Wr
 	if err != nil {
 		return "", err
 	}
+	inFlight.add(f.Name())
 	defer func() {
 		if err != nil {
 			f.Close()
 			os.Remove(f.Name())
+			inFlight.done(f.Name())
 		}
 	}()
 	bw := bufio.NewWriterSize(f, 1<<16)
@@ -241,5 +246,37 @@ func Canonical(path string) string {
 		}
 		rest = filepath.Join(filepath.Base(p), rest)
 		p = parent
+	}
+}
+
+// inFlight holds the temporary files being written, for RemoveTemporary.
+var inFlight = &tempFiles{names: map[string]bool{}}
+
+type tempFiles struct {
+	mu    sync.Mutex
+	names map[string]bool
+}
+
+func (t *tempFiles) add(name string) {
+	t.mu.Lock()
+	t.names[name] = true
+	t.mu.Unlock()
+}
+
+func (t *tempFiles) done(name string) {
+	t.mu.Lock()
+	delete(t.names, name)
+	t.mu.Unlock()
+}
+
+// RemoveTemporary removes the temporary files of the writes in progress. A
+// program calls it when a signal ends it in the middle of a write, so that
+// no temporary file outlives it; the files being replaced stay as they were.
+func RemoveTemporary() {
+	inFlight.mu.Lock()
+	defer inFlight.mu.Unlock()
+	for name := range inFlight.names {
+		os.Remove(name)
+		delete(inFlight.names, name)
 	}
 }

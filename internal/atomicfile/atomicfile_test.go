@@ -260,3 +260,30 @@ func TestCreate(t *testing.T) {
 		t.Errorf("mode %v", st.Mode().Perm())
 	}
 }
+
+// TestRemoveTemporary checks that the temporary file of a write in
+// progress is removed on request (as when a signal ends the program), and
+// that the write then fails without touching the old file.
+func TestRemoveTemporary(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "a.bin")
+	if err := WriteFile(p, []byte("old")); err != nil {
+		t.Fatal(err)
+	}
+	err := Write(p, func(w io.Writer) error {
+		if entries, _ := os.ReadDir(dir); len(entries) != 2 {
+			t.Errorf("no temporary file while writing: %v", entries)
+		}
+		RemoveTemporary()
+		onlyFiles(t, dir, "a.bin")
+		_, err := io.WriteString(w, "new")
+		return err
+	})
+	if err == nil {
+		t.Error("the write succeeded after its temporary file was removed")
+	}
+	if read(t, p) != "old" {
+		t.Error("the old file changed")
+	}
+	onlyFiles(t, dir, "a.bin")
+}
