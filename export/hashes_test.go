@@ -85,7 +85,7 @@ func TestExportBytesPinned(t *testing.T) {
 		for _, l := range labels {
 			fmt.Fprintf(&b, "%s\t%s\n", got[l], l)
 		}
-		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		if err := export.WriteFile(path, []byte(b.String())); err != nil {
 			t.Fatal(err)
 		}
 		return

@@ -1,23 +1,9 @@
-// Package export turns builder graphs into ONNX model files: it assembles the
-// ModelProto (IR version, opset imports, producer, metadata), serialises it
-// deterministically, writes files atomically, loads existing models safely,
-// checks a model's structure and splices a loss onto an existing model.
 package export
 
 import (
-	"fmt"
-	"os"
-	"path/filepath"
-
 	"github.com/onnxloss/onnxloss/builder"
 	"github.com/onnxloss/onnxloss/onnxpb"
 	"google.golang.org/protobuf/proto"
-)
-
-// Producer and Version stamp every model onnxloss writes.
-const (
-	Producer = "onnxloss"
-	Version  = "0.1.0"
 )
 
 // Meta is a key and value of a model's metadata_props.
@@ -47,57 +33,4 @@ func Model(g *builder.Graph, doc string, meta []Meta) (*onnxpb.ModelProto, error
 		m.MetadataProps = append(m.MetadataProps, &onnxpb.StringStringEntryProto{Key: proto.String(kv.Key), Value: proto.String(kv.Value)})
 	}
 	return m, nil
-}
-
-// Marshal serialises a model deterministically: the same model gives the
-// same bytes on every run and machine.
-func Marshal(m *onnxpb.ModelProto) ([]byte, error) {
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
-	if err != nil {
-		return nil, fmt.Errorf("encoding model: %w", err)
-	}
-	return b, nil
-}
-
-// WriteFile writes data to path atomically: it writes a temporary file in the
-// same folder, syncs it and renames it over path, so readers see either the
-// old file or the complete new one, and a failure leaves no partial file.
-func WriteFile(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err = f.Chmod(0o644); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
-}
-
-// Save marshals m and writes it atomically to path.
-func Save(path string, m *onnxpb.ModelProto) error {
-	b, err := Marshal(m)
-	if err != nil {
-		return err
-	}
-	return WriteFile(path, b)
 }

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -390,11 +391,11 @@ func casesFor(mm manifestModel, only []string) []spliceCase {
 	var cs []spliceCase
 	every := only == nil && (mm.Head == "none" || mm.Classes == 1)
 	for _, s := range losses.All() {
-		if !every && !containsString(coreLosses, s.Name) || only != nil && !containsString(only, s.Name) {
+		if !every && !slices.Contains(coreLosses, s.Name) || only != nil && !slices.Contains(only, s.Name) {
 			continue
 		}
 		cs = append(cs, spliceCase{loss: s.Name})
-		if mm.Head != "none" && containsString(coreLosses, s.Name) {
+		if mm.Head != "none" && slices.Contains(coreLosses, s.Name) {
 			cs = append(cs, spliceCase{loss: s.Name, activation: true})
 		}
 	}
@@ -402,15 +403,6 @@ func casesFor(mm manifestModel, only []string) []spliceCase {
 		cs = append(cs, spliceCase{loss: "cross-entropy", options: losses.Options{"ignore_index": "255", "label_smoothing": "0.1"}})
 	}
 	return cs
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // checkModelSet runs every case on every model of a folder written by

@@ -8,8 +8,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/onnxloss/onnxloss/onnxpb"
 	ort "github.com/yalue/onnxruntime_go"
-	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 )
 
 // The libraries that ONNX Runtime's CUDA build loads from the folder of its
@@ -127,7 +128,11 @@ func ProviderAvailable(name string) (err error) {
 		return err
 	}
 	defer so.Destroy()
-	s, err := ort.NewDynamicAdvancedSessionWithONNXData(identityModel(), []string{"x"}, []string{"y"}, so)
+	probe, err := identityModel()
+	if err != nil {
+		return fmt.Errorf("runtime: encoding the probe model: %w", err)
+	}
+	s, err := ort.NewDynamicAdvancedSessionWithONNXData(probe, []string{"x"}, []string{"y"}, so)
 	if err != nil {
 		if p == ProviderCUDA {
 			return cudaError(err, 0)
@@ -139,39 +144,24 @@ func ProviderAvailable(name string) (err error) {
 }
 
 // identityModel returns a serialized ONNX model, y = Identity(x) with x and y
-// float32 [1], written field by field to keep this package free of generated
-// protobuf code.
-func identityModel() []byte {
-	str := func(b []byte, num protowire.Number, s string) []byte {
-		b = protowire.AppendTag(b, num, protowire.BytesType)
-		return protowire.AppendString(b, s)
+// float32 [1].
+func identityModel() ([]byte, error) {
+	valueInfo := func(name string) *onnxpb.ValueInfoProto {
+		return &onnxpb.ValueInfoProto{Name: proto.String(name), Type: &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{
+			TensorType: &onnxpb.TypeProto_Tensor{ElemType: proto.Int32(int32(onnxpb.TensorProto_FLOAT)), Shape: &onnxpb.TensorShapeProto{
+				Dim: []*onnxpb.TensorShapeProto_Dimension{{Value: &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: 1}}}}}}}}
 	}
-	msg := func(b []byte, num protowire.Number, m []byte) []byte {
-		b = protowire.AppendTag(b, num, protowire.BytesType)
-		return protowire.AppendBytes(b, m)
+	m := &onnxpb.ModelProto{
+		IrVersion:   proto.Int64(8),
+		OpsetImport: []*onnxpb.OperatorSetIdProto{{Version: proto.Int64(17)}},
+		Graph: &onnxpb.GraphProto{
+			Name:   proto.String("onnxloss_probe"),
+			Node:   []*onnxpb.NodeProto{{OpType: proto.String("Identity"), Input: []string{"x"}, Output: []string{"y"}}},
+			Input:  []*onnxpb.ValueInfoProto{valueInfo("x")},
+			Output: []*onnxpb.ValueInfoProto{valueInfo("y")},
+		},
 	}
-	varint := func(b []byte, num protowire.Number, v uint64) []byte {
-		b = protowire.AppendTag(b, num, protowire.VarintType)
-		return protowire.AppendVarint(b, v)
-	}
-	valueInfo := func(name string) []byte {
-		dim := varint(nil, dimensionValue, 1)
-		shape := msg(nil, shapeDim, dim)
-		tt := msg(varint(nil, tensorElemType, 1), tensorShape, shape)
-		typ := msg(nil, typeTensorType, tt)
-		return msg(str(nil, valueInfoName, name), valueInfoType, typ)
-	}
-	// NodeProto: input 1, output 2, op_type 4.
-	node := str(str(str(nil, 1, "x"), 2, "y"), 4, "Identity")
-	// GraphProto: node 1, name 2.
-	graph := msg(nil, 1, node)
-	graph = str(graph, 2, "onnxloss_probe")
-	graph = msg(graph, graphInput, valueInfo("x"))
-	graph = msg(graph, graphOutput, valueInfo("y"))
-	// ModelProto: ir_version 1, opset_import 8 (OperatorSetIdProto version 2).
-	model := varint(nil, 1, 8)
-	model = msg(model, 8, varint(nil, 2, 17))
-	return msg(model, modelGraph, graph)
+	return proto.MarshalOptions{Deterministic: true}.Marshal(m)
 }
 
 // recoverError turns a panic (onnxruntime_go panics on some misuse) into an

@@ -9,10 +9,11 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/onnxloss/onnxloss/internal/atomicfile"
 )
 
 // The .npy format is described in numpy's numpy/lib/format.py: a magic
@@ -670,57 +671,15 @@ func encodeNPY(w io.Writer, t *Tensor) error {
 	return flush(true)
 }
 
-// SaveNPY writes t to path in .npy format (see WriteNPY). The file is
-// written to a temporary file in the same folder, synced and renamed over
-// path, so readers see either the old file or the complete new one, and an
-// error never leaves a partial file behind.
-func SaveNPY(path string, t *Tensor) (err error) {
+// SaveNPY writes t to path in .npy format (see WriteNPY), under the rules
+// of every file onnxloss writes: atomically (readers see the old file or the
+// complete new one, and an error leaves no partial file behind), never over a
+// read-only file or something that is not a regular file, and through a
+// symbolic link to its target.
+func SaveNPY(path string, t *Tensor) error {
 	// Validate before creating anything, so a bad tensor touches no files.
 	if err := t.Validate(); err != nil {
 		return fmt.Errorf("npy: %s: %w", path, err)
 	}
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	bw := bufio.NewWriterSize(f, 1<<16)
-	if err = WriteNPY(bw, t); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if err = bw.Flush(); err != nil {
-		return err
-	}
-	// CreateTemp makes the file private (0600); a data file should have
-	// the usual permissions.
-	if err = f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	// Sync the folder so the rename itself survives a crash. Not every
-	// file system supports that, and the data is already safe, so a
-	// failure here is not reported.
-	if d, derr := os.Open(dir); derr == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	return atomicfile.Write(path, func(w io.Writer) error { return WriteNPY(w, t) })
 }

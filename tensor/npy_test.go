@@ -592,3 +592,38 @@ func FuzzReadNPY(f *testing.F) {
 		}
 	})
 }
+
+// TestSaveNPYFileRules checks that SaveNPY writes under the rules of every
+// file onnxloss writes: a read-only file is refused and kept, a symbolic
+// link is written through to its target and kept.
+func TestSaveNPYFileRules(t *testing.T) {
+	dir := t.TempDir()
+	in := testTensor(Float32, []int{2, 3})
+	ro := filepath.Join(dir, "ro.npy")
+	if err := os.WriteFile(ro, []byte("keep"), 0o444); err != nil {
+		t.Fatal(err)
+	}
+	if err := SaveNPY(ro, in); err == nil || !strings.Contains(err.Error(), "read-only") {
+		t.Errorf("read-only file: %v", err)
+	}
+	if b, _ := os.ReadFile(ro); string(b) != "keep" {
+		t.Error("SaveNPY replaced a read-only file")
+	}
+	real := filepath.Join(dir, "real.npy")
+	if err := SaveNPY(real, testTensor(Int64, []int{1})); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link.npy")
+	if err := os.Symlink("real.npy", link); err != nil {
+		t.Fatal(err)
+	}
+	if err := SaveNPY(link, in); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Lstat(link); err != nil || st.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the link was replaced: %v", err)
+	}
+	if out, err := LoadNPY(real); err != nil || sameTensor(in, out) != nil {
+		t.Errorf("the link's target holds %v, %v", out, err)
+	}
+}

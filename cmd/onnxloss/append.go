@@ -37,8 +37,9 @@ The target input is called "target" ("onnxloss/target" when the model already
 has that name; --target-name chooses). Every added node and value name starts
 with "onnxloss/"; the model's own names, weights, opset imports, functions and
 metadata are kept, and the onnxloss.* metadata is added. Weights stored as
-external data stay external: the data files are placed next to the output
-(hard-linked or copied). The output file is written atomically.
+external data stay external: the data files are copied next to the output
+(never hard-linked; an identical file already there is kept). The output file
+is written atomically; --out may not be the model or one of its data files.
 
 Examples:
   onnxloss inspect model.onnx
@@ -95,7 +96,8 @@ func runAppend(e *env, a *args) error {
 		rep, err = export.AppendFile(model, out, opts)
 	}
 	var choice *export.OutputChoiceError
-	if errors.As(err, &choice) {
+	var overwrite *export.OverwriteError
+	if errors.As(err, &choice) || errors.As(err, &overwrite) {
 		return usagef("%v", err)
 	}
 	if err != nil {
@@ -105,18 +107,18 @@ func runAppend(e *env, a *args) error {
 		return nil
 	}
 	w := e.stderr
-	fmt.Fprintf(w, "%s on output %q %s", rep.Loss, rep.Output, rep.OutputType)
+	fmt.Fprintf(w, "%s on output %q %s", rep.Loss, rep.Output, escapeControls(rep.OutputType))
 	if rep.Activation != "" {
 		fmt.Fprintf(w, " (from %s)", rep.Activation)
 	}
 	fmt.Fprintln(w)
 	for _, n := range rep.Notes {
-		fmt.Fprintf(w, "  %s\n", n)
+		fmt.Fprintf(w, "  %s\n", escapeControls(n))
 	}
 	c := rep.Config
 	fmt.Fprintf(w, "  loss: %s, mode %s, classes %s, layout %s, from_logits %t, reduction %s, opset %d\n",
 		c.Loss, c.Mode, classesString(c.Classes), c.Layout, c.FromLogits, c.Reduction, c.Opset)
-	fmt.Fprintf(w, "  reads %q; target input %q %s", rep.AttachedTo, rep.Target, rep.TargetType)
+	fmt.Fprintf(w, "  reads %q; target input %q %s", rep.AttachedTo, rep.Target, escapeControls(rep.TargetType))
 	for _, x := range rep.ExtraInputs {
 		fmt.Fprintf(w, "; input %q", x)
 	}

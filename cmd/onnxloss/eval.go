@@ -5,6 +5,7 @@ import (
 	"math"
 	"strings"
 
+	"github.com/onnxloss/onnxloss/internal/atomicfile"
 	"github.com/onnxloss/onnxloss/losses"
 	"github.com/onnxloss/onnxloss/runtime"
 	"github.com/onnxloss/onnxloss/runtime/losssession"
@@ -91,6 +92,9 @@ func runEval(e *env, a *args) error {
 		if in[name], err = tensor.LoadNPY(path); err != nil {
 			return err
 		}
+	}
+	if err := checkEvalOutputs(a, gradOut, wantGradFile, inPath, tgtPath); err != nil {
+		return err
 	}
 	for _, x := range s.ExtraInputs(cfg) {
 		if in[x.Name] == nil {
@@ -207,4 +211,30 @@ func runtimeOptions(a *args) (runtime.Options, error) {
 		o.Threads = n
 	}
 	return o, nil
+}
+
+// checkEvalOutputs refuses --out and --grad-out paths that name one of the
+// files eval reads, or each other: writing one would replace the other.
+func checkEvalOutputs(a *args, gradOut string, wantGradFile bool, inPath, tgtPath string) error {
+	reads := [][2]string{{"--input", inPath}, {"--target", tgtPath}}
+	for _, kv := range a.flags["extra"] {
+		if _, path, ok := strings.Cut(kv, "="); ok {
+			reads = append(reads, [2]string{"--extra", path})
+		}
+	}
+	var writes [][2]string
+	if p, ok := a.flag("out"); ok {
+		writes = append(writes, [2]string{"--out", p})
+	}
+	if wantGradFile {
+		writes = append(writes, [2]string{"--grad-out", gradOut})
+	}
+	for i, w := range writes {
+		for _, r := range append(reads, writes[:i]...) {
+			if atomicfile.Same(w[1], r[1]) {
+				return usagef("%s %s is the same file as %s %s; write the result to another file", w[0], w[1], r[0], r[1])
+			}
+		}
+	}
+	return nil
 }

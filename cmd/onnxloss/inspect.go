@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 
 	"github.com/onnxloss/onnxloss/export"
@@ -43,22 +44,25 @@ func runInspect(e *env, a *args) error {
 	}
 	info := export.Inspect(lm)
 	if a.boolFlag("json") {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(info)
+		b, err := json.MarshalIndent(info, "", "  ")
+		if err != nil {
+			return err
+		}
+		_, err = e.stdout.Write(append(escapeJSON(b), '\n'))
+		return err
 	}
 	printInfo(e.stdout, info)
 	return nil
 }
 
 func printInfo(w io.Writer, info *export.ModelInfo) {
-	fmt.Fprintf(w, "%s: %s", info.Path, byteSize(info.Size))
+	fmt.Fprintf(w, "%s: %s", printable(info.Path), byteSize(info.Size))
 	if info.ExternalBytes > 0 {
 		fmt.Fprintf(w, " + %s external data", byteSize(info.ExternalBytes))
 	}
 	fmt.Fprintf(w, ", IR %d", info.IRVersion)
 	if info.Producer != "" {
-		fmt.Fprintf(w, ", produced by %s %s", info.Producer, info.ProducerVersion)
+		fmt.Fprintf(w, ", produced by %s %s", printable(info.Producer), printable(info.ProducerVersion))
 	}
 	fmt.Fprintln(w)
 	var opsets []string
@@ -67,32 +71,40 @@ func printInfo(w io.Writer, info *export.ModelInfo) {
 		if d == "" {
 			d = "ai.onnx"
 		}
-		opsets = append(opsets, fmt.Sprintf("%s %d", d, o.Version))
+		opsets = append(opsets, fmt.Sprintf("%s %d", printable(d), o.Version))
 	}
 	fmt.Fprintf(w, "opsets: %s\n", strings.Join(opsets, ", "))
-	fmt.Fprintf(w, "graph: %d nodes, %d initializers (%d parameters)\n", info.Nodes, info.Initializers, info.Parameters)
+	params := fmt.Sprint(info.Parameters)
+	if info.Parameters == math.MaxInt64 {
+		params = "at least " + params
+	}
+	fmt.Fprintf(w, "graph: %d nodes, %d initializers (%s parameters)\n", info.Nodes, info.Initializers, params)
 	for _, f := range info.External {
-		fmt.Fprintf(w, "external data: %s (%s, %d tensors)\n", f.Location, byteSize(max(f.Size, f.Bytes)), f.Tensors)
+		fmt.Fprintf(w, "external data: %s (%s, %d tensors)\n", printable(f.Location), byteSize(max(f.Size, f.Bytes)), f.Tensors)
 	}
 	if len(info.Functions) > 0 {
-		fmt.Fprintf(w, "functions: %s\n", strings.Join(info.Functions, ", "))
+		var names []string
+		for _, f := range info.Functions {
+			names = append(names, printable(f))
+		}
+		fmt.Fprintf(w, "functions: %s\n", strings.Join(names, ", "))
 	}
 	fmt.Fprintln(w, "inputs:")
 	for _, in := range info.Inputs {
-		fmt.Fprintf(w, "  %-20s %s%s\n", in.Name, in.DType, dimsString(in.Shape))
+		fmt.Fprintf(w, "  %-20s %s%s\n", printable(in.Name), in.DType, dimsString(in.Shape))
 	}
 	fmt.Fprintln(w, "outputs:")
 	for _, o := range info.Outputs {
-		fmt.Fprintf(w, "  %-20s %s%s", o.Name, o.DType, dimsString(o.Shape))
+		fmt.Fprintf(w, "  %-20s %s%s", printable(o.Name), o.DType, dimsString(o.Shape))
 		if o.Op != "" {
-			fmt.Fprintf(w, "  from %s", o.Op)
+			fmt.Fprintf(w, "  from %s", printable(o.Op))
 			if o.Axis >= 0 {
 				fmt.Fprintf(w, " (axis %d)", o.Axis)
 			}
 		}
 		fmt.Fprintln(w)
 		if o.Logits != "" {
-			fmt.Fprintf(w, "  %-20s logits before the %s: %q (append reads these by default)\n", "", o.Op, o.Logits)
+			fmt.Fprintf(w, "  %-20s logits before the %s: %q (append reads these by default)\n", "", printable(o.Op), o.Logits)
 		}
 		if o.Layout != "" {
 			c := "classes not fixed"
@@ -106,7 +118,7 @@ func printInfo(w io.Writer, info *export.ModelInfo) {
 		}
 	}
 	for _, kv := range info.Metadata {
-		fmt.Fprintf(w, "metadata: %s = %s\n", kv.Key, kv.Value)
+		fmt.Fprintf(w, "metadata: %s = %s\n", printable(kv.Key), printable(kv.Value))
 	}
 }
 
@@ -114,7 +126,7 @@ func dimsString(dims []string) string {
 	if dims == nil {
 		return "[unknown rank]"
 	}
-	return "[" + strings.Join(dims, ",") + "]"
+	return printable("[" + strings.Join(dims, ",") + "]")
 }
 
 // byteSize formats a size in bytes for people.

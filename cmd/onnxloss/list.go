@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -41,7 +42,7 @@ func runList(e *env, a *args) error {
 			if s.Family == fam {
 				keep = append(keep, s)
 			}
-			if !contains(families, s.Family) {
+			if !slices.Contains(families, s.Family) {
 				families = append(families, s.Family)
 			}
 		}
@@ -98,13 +99,4 @@ func modeNames(s *losses.Spec) []string {
 		out = append(out, string(m))
 	}
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

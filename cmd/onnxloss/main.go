@@ -11,10 +11,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/onnxloss/onnxloss/export"
+	"github.com/onnxloss/onnxloss/internal/atomicfile"
 	"github.com/onnxloss/onnxloss/losses"
 )
 
@@ -68,6 +71,19 @@ type failure struct{ msg string }
 func (e *failure) Error() string { return e.msg }
 
 func main() {
+	// An interrupt in the middle of a write leaves the file being replaced
+	// as it was; the temporary file goes too.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		s := <-sigs
+		atomicfile.RemoveTemporary()
+		code := 130 // 128 + SIGINT, as shells report it
+		if s == syscall.SIGTERM {
+			code = 143
+		}
+		os.Exit(code)
+	}()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -123,15 +139,15 @@ func run(argv []string, stdout, stderr io.Writer) int {
 	case err == nil:
 		return 0
 	case errors.As(err, &ue), errors.As(err, &oe), errors.As(err, &unk):
-		fmt.Fprintf(stderr, "onnxloss %s: %v\nRun 'onnxloss %s --help' for usage.\n", c.name, err, c.name)
+		fmt.Fprintf(stderr, "onnxloss %s: %s\nRun 'onnxloss %s --help' for usage.\n", c.name, escapeControls(err.Error()), c.name)
 		return 2
 	case errors.As(err, &f):
 		if f.msg != "" {
-			fmt.Fprintf(stderr, "onnxloss %s: %s\n", c.name, f.msg)
+			fmt.Fprintf(stderr, "onnxloss %s: %s\n", c.name, escapeControls(f.msg))
 		}
 		return 1
 	}
-	fmt.Fprintf(stderr, "onnxloss %s: %v\n", c.name, err)
+	fmt.Fprintf(stderr, "onnxloss %s: %s\n", c.name, escapeControls(err.Error()))
 	return 1
 }
 

@@ -1,33 +1,33 @@
-package export
+package modelio
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 
+	"github.com/onnxloss/onnxloss/internal/atomicfile"
 	"github.com/onnxloss/onnxloss/onnxpb"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
-// MaxModelSize is the largest model file LoadModel reads. Protocol buffers
+// MaxSize is the largest model file Load reads. Protocol buffers
 // cannot encode a message of 2 GiB or more, so larger models keep their
 // weights in external data files and the .onnx file itself stays small.
-const MaxModelSize = 1<<31 - 1
+const MaxSize = 1<<31 - 1
 
-// LoadedModel is a model read by LoadModel or ParseModel. Tensors stored as
+// Model is a model read by Load or Parse. Tensors stored as
 // external data keep their references (location, offset, length): the data
 // files are never read into memory.
-type LoadedModel struct {
+type Model struct {
 	// Proto is the decoded model.
 	Proto *onnxpb.ModelProto
-	// Path is the file the model was read from, or "" for ParseModel.
+	// Path is the file the model was read from, or "" for Parse.
 	Path string
 	// Size is the size of the model file (or of the parsed bytes).
 	Size int64
@@ -48,24 +48,41 @@ type ExternalFile struct {
 	// Size is the file's size on disk, or -1 when the model was parsed from
 	// bytes and the file was not looked at.
 	Size int64 `json:"size"`
+
+	// path is the file with every symbolic link resolved; "" for a model
+	// parsed from bytes.
+	path string
 }
 
-// ExternalBytes returns the total size of the model's external data.
-func (lm *LoadedModel) ExternalBytes() int64 {
+// ExternalBytes returns the total size of the model's external data
+// (saturating at the largest int64 for absurd declared lengths).
+func (lm *Model) ExternalBytes() int64 {
 	var n int64
 	for _, f := range lm.External {
-		n += max(f.Bytes, f.Size)
+		n = addSat(n, max(f.Bytes, f.Size))
 	}
 	return n
 }
 
-// LoadModel reads an ONNX model file. It fails with an error (never a panic)
+// addSat adds two non-negative sizes, saturating at the largest int64.
+func addSat(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
+}
+
+// Load reads an ONNX model file. It fails with an error (never a panic)
 // on a file that is not a valid ONNX model, is truncated, is 2 GiB or more,
 // or whose external data references are unsafe or do not match the data
 // files: a location must be a relative path inside the model's folder (no
-// absolute path, no ".."), the file must exist, and every tensor's offset
-// and length must lie within it.
-func LoadModel(path string) (*LoadedModel, error) {
+// absolute path, no ".."); the file must exist, be a regular file, and stay
+// inside the model's folder once symbolic links are resolved (in the file
+// and every folder above it; the folder of the model file's own link target
+// counts as the model's folder too, as in a download cache that links every
+// file of a model to its content store); and every tensor's offset and
+// length must lie within it.
+func Load(path string) (*Model, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading model: %w", err)
@@ -73,7 +90,7 @@ func LoadModel(path string) (*LoadedModel, error) {
 	if !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("reading model %s: not a regular file", path)
 	}
-	if st.Size() > MaxModelSize {
+	if st.Size() > MaxSize {
 		return nil, fmt.Errorf("reading model %s: the file is %d bytes; protocol buffers cannot hold a model of 2 GiB or more, "+
 			"so a model that large must keep its weights in external data (onnx.save_model(..., save_as_external_data=True))", path, st.Size())
 	}
@@ -81,7 +98,7 @@ func LoadModel(path string) (*LoadedModel, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading model: %w", err)
 	}
-	lm, err := parseModel(b, filepath.Dir(path))
+	lm, err := parse(b, path)
 	if err != nil {
 		return nil, fmt.Errorf("reading model %s: %w", path, err)
 	}
@@ -89,22 +106,23 @@ func LoadModel(path string) (*LoadedModel, error) {
 	return lm, nil
 }
 
-// ParseModel decodes a serialized ONNX model. External data references are
+// Parse decodes a serialized ONNX model. External data references are
 // checked for safety (relative paths inside the model's folder) but the files
 // are not looked for, since bytes have no folder.
-func ParseModel(b []byte) (*LoadedModel, error) {
-	lm, err := parseModel(b, "")
+func Parse(b []byte) (*Model, error) {
+	lm, err := parse(b, "")
 	if err != nil {
 		return nil, fmt.Errorf("reading model: %w", err)
 	}
 	return lm, nil
 }
 
-func parseModel(b []byte, dir string) (*LoadedModel, error) {
+// parse decodes a model read from path ("" for bytes without a file).
+func parse(b []byte, path string) (*Model, error) {
 	if len(b) == 0 {
 		return nil, errors.New("the file is empty")
 	}
-	if len(b) > MaxModelSize {
+	if len(b) > MaxSize {
 		return nil, fmt.Errorf("the model is %d bytes; protocol buffers cannot hold 2 GiB or more", len(b))
 	}
 	m := &onnxpb.ModelProto{}
@@ -117,8 +135,8 @@ func parseModel(b []byte, dir string) (*LoadedModel, error) {
 	if m.GetIrVersion() <= 0 {
 		return nil, errors.New("not an ONNX model: it has no ir_version")
 	}
-	lm := &LoadedModel{Proto: m, Size: int64(len(b))}
-	ext, err := externalFiles(m, dir)
+	lm := &Model{Proto: m, Size: int64(len(b))}
+	ext, err := externalFiles(m, path)
 	if err != nil {
 		return nil, err
 	}
@@ -134,8 +152,8 @@ type externalRef struct {
 }
 
 // externalFiles checks every external data reference of m and groups them
-// by file. With a folder, the files are looked at too.
-func externalFiles(m *onnxpb.ModelProto, dir string) ([]ExternalFile, error) {
+// by file. For a model read from a file, the data files are looked at too.
+func externalFiles(m *onnxpb.ModelProto, modelPath string) ([]ExternalFile, error) {
 	files := map[string]*ExternalFile{}
 	var refs []externalRef
 	err := eachTensor(m.ProtoReflect(), func(t *onnxpb.TensorProto) error {
@@ -150,22 +168,18 @@ func externalFiles(m *onnxpb.ModelProto, dir string) ([]ExternalFile, error) {
 			files[ref.location] = f
 		}
 		f.Tensors++
-		f.Bytes += ref.length
+		f.Bytes = addSat(f.Bytes, ref.length)
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	if dir != "" {
-		for loc, f := range files {
-			st, err := os.Stat(filepath.Join(dir, filepath.FromSlash(loc)))
-			if err != nil {
-				return nil, fmt.Errorf("external data file %q: %w", loc, err)
+	if modelPath != "" {
+		roots := modelFolders(modelPath)
+		for _, f := range files {
+			if err := f.find(modelPath, roots); err != nil {
+				return nil, err
 			}
-			if !st.Mode().IsRegular() {
-				return nil, fmt.Errorf("external data file %q is not a regular file", loc)
-			}
-			f.Size = st.Size()
 		}
 		for _, r := range refs {
 			size := files[r.location].Size
@@ -181,6 +195,59 @@ func externalFiles(m *onnxpb.ModelProto, dir string) ([]ExternalFile, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Location < out[j].Location })
 	return out, nil
+}
+
+// localPath turns a location into a path relative to the model's folder.
+// Only the slash is a separator, as for ONNX Runtime on this system (a
+// backslash is part of a name except on Windows, where FromSlash makes
+// both separators).
+func localPath(loc string) string { return filepath.FromSlash(loc) }
+
+// modelFolders returns the folders an external data file may resolve into:
+// the model's folder with its symbolic links resolved and, when the model
+// file is itself a link, the folder of its target.
+func modelFolders(modelPath string) []string {
+	roots := []string{atomicfile.Canonical(filepath.Dir(modelPath))}
+	if real, err := filepath.EvalSymlinks(modelPath); err == nil {
+		if d := atomicfile.Canonical(filepath.Dir(real)); d != roots[0] {
+			roots = append(roots, d)
+		}
+	}
+	return roots
+}
+
+// within reports whether path lies inside one of the folders.
+func within(path string, folders []string) bool {
+	for _, d := range folders {
+		if rel, err := filepath.Rel(d, path); err == nil && filepath.IsLocal(rel) {
+			return true
+		}
+	}
+	return false
+}
+
+// find looks for the external data file next to the model at modelPath:
+// it must be a regular file that, links resolved, stays inside roots.
+func (f *ExternalFile) find(modelPath string, roots []string) error {
+	p := filepath.Join(filepath.Dir(modelPath), localPath(f.Location))
+	st, err := os.Stat(p)
+	if err != nil {
+		return fmt.Errorf("external data file %q: %w", f.Location, err)
+	}
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("external data file %q is not a regular file", f.Location)
+	}
+	real, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return fmt.Errorf("external data file %q: %w", f.Location, err)
+	}
+	real = atomicfile.Canonical(real)
+	if !within(real, roots) {
+		return fmt.Errorf("external data file %q is a symbolic link (or lies under one) to %s, outside the model's folder; "+
+			"copy the data next to the model", f.Location, real)
+	}
+	f.Size, f.path = st.Size(), real
+	return nil
 }
 
 // externalOf reads a tensor's external data reference; ok is false for a
@@ -271,167 +338,4 @@ func eachTensor(m protoreflect.Message, fn func(*onnxpb.TensorProto) error) erro
 		return err == nil
 	})
 	return err
-}
-
-// WriteModel writes m, a model derived from lm (for example by Append), to
-// path atomically. When lm keeps weights in external data files, those files
-// are placed next to path first, under the same relative locations: hard
-// linked where the file system allows and copied otherwise (streamed, never
-// held in memory). A data file already at the destination is kept when its
-// content is identical and is an error otherwise. On failure nothing new is
-// left behind.
-func (lm *LoadedModel) WriteModel(path string, m *onnxpb.ModelProto) error {
-	b, err := Marshal(m)
-	if err != nil {
-		return err
-	}
-	var created []string
-	if len(lm.External) > 0 {
-		if lm.Path == "" {
-			return errors.New("the model keeps weights in external data but was not read from a file, so the data cannot be found")
-		}
-		created, err = placeExternal(lm, filepath.Dir(path))
-		if err != nil {
-			return err
-		}
-	}
-	if err := WriteFile(path, b); err != nil {
-		for _, p := range created {
-			os.Remove(p)
-		}
-		return err
-	}
-	return nil
-}
-
-// placeExternal makes the model's external data files available under dir
-// and returns the files it created.
-func placeExternal(lm *LoadedModel, dir string) (created []string, err error) {
-	srcDir := filepath.Dir(lm.Path)
-	defer func() {
-		if err != nil {
-			for _, p := range created {
-				os.Remove(p)
-			}
-			created = nil
-		}
-	}()
-	for _, f := range lm.External {
-		rel := filepath.FromSlash(strings.ReplaceAll(f.Location, `\`, "/"))
-		src, dst := filepath.Join(srcDir, rel), filepath.Join(dir, rel)
-		made, err := placeFile(src, dst)
-		if err != nil {
-			return created, fmt.Errorf("external data %q: %w", f.Location, err)
-		}
-		if made {
-			created = append(created, dst)
-		}
-	}
-	return created, nil
-}
-
-// placeFile makes dst hold the content of src; made reports whether dst is
-// new.
-func placeFile(src, dst string) (made bool, err error) {
-	si, err := os.Stat(src)
-	if err != nil {
-		return false, err
-	}
-	if di, err := os.Stat(dst); err == nil {
-		if os.SameFile(si, di) {
-			return false, nil
-		}
-		same, err := sameContent(src, dst)
-		if err != nil {
-			return false, err
-		}
-		if !same {
-			return false, fmt.Errorf("%s already exists with other content; write the model to another folder or remove that file", dst)
-		}
-		return false, nil
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return false, err
-	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return false, err
-	}
-	if err := os.Link(src, dst); err == nil {
-		return true, nil
-	}
-	return true, copyFile(src, dst)
-}
-
-// copyFile copies src to dst through a temporary file renamed into place, so
-// dst never holds part of the data.
-func copyFile(src, dst string) (err error) {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			out.Close()
-			os.Remove(out.Name())
-		}
-	}()
-	if _, err = io.Copy(out, in); err != nil {
-		return err
-	}
-	if err = out.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = out.Sync(); err != nil {
-		return err
-	}
-	if err = out.Close(); err != nil {
-		return err
-	}
-	return os.Rename(out.Name(), dst)
-}
-
-// sameContent compares two files chunk by chunk.
-func sameContent(a, b string) (bool, error) {
-	fa, err := os.Open(a)
-	if err != nil {
-		return false, err
-	}
-	defer fa.Close()
-	fb, err := os.Open(b)
-	if err != nil {
-		return false, err
-	}
-	defer fb.Close()
-	sa, err := fa.Stat()
-	if err != nil {
-		return false, err
-	}
-	sb, err := fb.Stat()
-	if err != nil {
-		return false, err
-	}
-	if sa.Size() != sb.Size() {
-		return false, nil
-	}
-	ba, bb := make([]byte, 1<<20), make([]byte, 1<<20)
-	for {
-		na, ea := io.ReadFull(fa, ba)
-		nb, eb := io.ReadFull(fb, bb)
-		if na != nb || !bytes.Equal(ba[:na], bb[:nb]) {
-			return false, nil
-		}
-		if ea == io.EOF || ea == io.ErrUnexpectedEOF {
-			return eb == io.EOF || eb == io.ErrUnexpectedEOF, nil
-		}
-		if ea != nil {
-			return false, ea
-		}
-		if eb != nil {
-			return false, eb
-		}
-	}
 }

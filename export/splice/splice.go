@@ -1,14 +1,23 @@
-package export
+// Package splice attaches a loss to an existing ONNX model, such as a
+// segmentation network exported by PyTorch or TensorFlow: it picks the model
+// output the loss reads, infers the mode, number of classes and layout from
+// the graph (following the logits back through a Softmax, Sigmoid or
+// LogSoftmax head), builds the loss for the model's opset and merges the two
+// graphs under a name prefix. Inspect reports the same analysis without
+// changing anything.
+package splice
 
 import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/onnxloss/onnxloss/builder"
+	"github.com/onnxloss/onnxloss/export/modelio"
 	"github.com/onnxloss/onnxloss/losses"
 	"github.com/onnxloss/onnxloss/onnxpb"
 	"github.com/onnxloss/onnxloss/tensor"
@@ -19,8 +28,8 @@ import (
 // apart from the public inputs and outputs.
 const DefaultPrefix = "onnxloss/"
 
-// AppendOptions say which loss Append attaches, and where.
-type AppendOptions struct {
+// Options say which loss Append attaches, and where.
+type Options struct {
 	// Loss names the loss (see losses.Lookup).
 	Loss string
 	// LossOptions are the loss's options, as on the command line. Options
@@ -46,8 +55,8 @@ type AppendOptions struct {
 	Prefix string
 }
 
-// AppendReport says what Append inferred and did.
-type AppendReport struct {
+// Report says what Append inferred and did.
+type Report struct {
 	// Loss is the loss's catalog name.
 	Loss string
 	// Output is the model output the loss is attached to, and OutputType its
@@ -81,7 +90,7 @@ type AppendReport struct {
 	Notes []string
 }
 
-func (r *AppendReport) note(format string, args ...any) {
+func (r *Report) note(format string, args ...any) {
 	r.Notes = append(r.Notes, fmt.Sprintf(format, args...))
 }
 
@@ -112,7 +121,7 @@ func (e *OutputChoiceError) Error() string {
 // invalid or contradict the model, and plain errors for models that cannot
 // take a loss (opset below 13, an output that is not a float tensor of rank
 // 3 to 5, ...).
-func Append(m *onnxpb.ModelProto, opts AppendOptions) (*onnxpb.ModelProto, *AppendReport, error) {
+func Append(m *onnxpb.ModelProto, opts Options) (*onnxpb.ModelProto, *Report, error) {
 	if m == nil || m.GetGraph() == nil {
 		return nil, nil, errors.New("append: the model has no graph")
 	}
@@ -127,10 +136,15 @@ func Append(m *onnxpb.ModelProto, opts AppendOptions) (*onnxpb.ModelProto, *Appe
 // AppendFile reads the model at modelPath, attaches the loss as Append does,
 // and writes the result to outPath atomically (no partial file on failure).
 // Weights stored as external data stay external: the data files are placed
-// next to outPath (see LoadedModel.WriteModel) and never read into memory.
-func AppendFile(modelPath, outPath string, opts AppendOptions) (*AppendReport, error) {
-	lm, err := LoadModel(modelPath)
+// next to outPath (see modelio.Model.WriteModel) and never read into memory.
+// An outPath that is the model itself or one of its data files is refused
+// before any work, with a *modelio.OverwriteError.
+func AppendFile(modelPath, outPath string, opts Options) (*Report, error) {
+	lm, err := modelio.Load(modelPath)
 	if err != nil {
+		return nil, err
+	}
+	if err := lm.CheckOutput(outPath); err != nil {
 		return nil, err
 	}
 	rep, err := appendInPlace(lm.Proto, opts)
@@ -146,17 +160,17 @@ func AppendFile(modelPath, outPath string, opts AppendOptions) (*AppendReport, e
 // splicer holds the state of one Append.
 type splicer struct {
 	m      *onnxpb.ModelProto
-	opts   AppendOptions
+	opts   Options
 	spec   *losses.Spec
 	ix     *graphIndex
-	rep    *AppendReport
+	rep    *Report
 	prefix string
 	opset  int64
 	// given holds the caller's loss options with normalized keys.
 	given map[string]string
 }
 
-func appendInPlace(m *onnxpb.ModelProto, opts AppendOptions) (*AppendReport, error) {
+func appendInPlace(m *onnxpb.ModelProto, opts Options) (*Report, error) {
 	if m == nil || m.GetGraph() == nil {
 		return nil, errors.New("append: the model has no graph")
 	}
@@ -165,14 +179,14 @@ func appendInPlace(m *onnxpb.ModelProto, opts AppendOptions) (*AppendReport, err
 		return nil, err
 	}
 	s := &splicer{m: m, opts: opts, spec: spec, ix: newGraphIndex(m.Graph), prefix: opts.Prefix,
-		rep: &AppendReport{Loss: spec.Name}, given: map[string]string{}}
+		rep: &Report{Loss: spec.Name}, given: map[string]string{}}
 	if s.prefix == "" {
 		s.prefix = DefaultPrefix
 	}
 	for k, v := range opts.LossOptions {
-		s.given[strings.ReplaceAll(strings.ToLower(strings.TrimLeft(k, "-")), "-", "_")] = v
+		s.given[losses.NormalizeOptionKey(k)] = v
 	}
-	preCheck := Check(m)
+	preCheck := modelio.Check(m)
 	if err := s.checkOpset(); err != nil {
 		return nil, err
 	}
@@ -201,7 +215,7 @@ func appendInPlace(m *onnxpb.ModelProto, opts AppendOptions) (*AppendReport, err
 		return nil, err
 	}
 	if preCheck == nil {
-		if err := Check(m); err != nil {
+		if err := modelio.Check(m); err != nil {
 			return nil, fmt.Errorf("internal error: the spliced model fails the structural check: %w", err)
 		}
 	} else {
@@ -426,10 +440,17 @@ func (s *splicer) infer(out *onnxpb.ValueInfoProto) (*plan, error) {
 	}
 
 	// Logits or activation output.
+	fromLogits, fromGiven := true, false
+	if v, ok := s.given["from_logits"]; ok {
+		b, err := losses.ParseBool("from_logits", v)
+		if err != nil {
+			return nil, s.optionErr("%w", err)
+		}
+		fromLogits, fromGiven = b, true
+	}
 	if act.op != "" {
-		_, fromGiven := s.given["from_logits"]
 		if !s.opts.UseActivationOutput {
-			if fromGiven && !isTrue(s.given["from_logits"]) {
+			if fromGiven && !fromLogits {
 				return nil, s.optionErr("--from-logits=false contradicts attaching to the logits before the %s; "+
 					"add --use-activation-output to read the %s output instead", act.op, act.op)
 			}
@@ -444,14 +465,14 @@ func (s *splicer) infer(out *onnxpb.ValueInfoProto) (*plan, error) {
 					return nil, fmt.Errorf("output %q holds log-probabilities of exclusive classes (LogSoftmax); %s mode cannot read them: "+
 						"use multiclass mode, or drop --use-activation-output to read the logits", name, mode)
 				}
-				if fromGiven && !isTrue(s.given["from_logits"]) {
+				if fromGiven && !fromLogits {
 					return nil, s.optionErr("--from-logits=false does not fit log-probabilities: they are read as logits")
 				}
 				p.options["from_logits"] = "true"
 				r.note("output %q holds log-probabilities (LogSoftmax); the loss reads them as logits, which is exact: "+
 					"softmax ignores the per-pixel constant that separates them", name)
 			default:
-				if fromGiven && isTrue(s.given["from_logits"]) {
+				if fromGiven && fromLogits {
 					return nil, s.optionErr("--from-logits=true does not fit output %q, which holds %s probabilities", name, act.op)
 				}
 				if act.op == "Sigmoid" && mode == losses.Multiclass {
@@ -466,20 +487,12 @@ func (s *splicer) infer(out *onnxpb.ValueInfoProto) (*plan, error) {
 		if s.opts.UseActivationOutput {
 			r.note("output %q does not come from Softmax, Sigmoid or LogSoftmax; --use-activation-output changes nothing", name)
 		}
-		if v, ok := s.given["from_logits"]; ok && !isTrue(v) {
+		if fromGiven && !fromLogits {
 			r.note("output %q is read as probabilities (--from-logits=false)", name)
 		}
 	}
 	r.AttachedTo = p.attachedTo
 	return p, nil
-}
-
-func isTrue(v string) bool {
-	switch strings.ToLower(strings.TrimSpace(v)) {
-	case "true", "1", "yes", "on":
-		return true
-	}
-	return false
 }
 
 // inferMode picks the loss's mode from the number of channels and the head.
@@ -579,10 +592,10 @@ func (s *splicer) splice(gp *onnxpb.GraphProto, p *plan) error {
 		if n == "input_grad" {
 			name = p.attachedTo + "_grad"
 		}
-		if !free(name) || contains(public, name) {
+		if !free(name) || slices.Contains(public, name) {
 			wanted := name
 			name = s.prefix + name
-			if !free(name) || contains(public, name) {
+			if !free(name) || slices.Contains(public, name) {
 				return fmt.Errorf("the model already has values named %q and %q; use another --prefix", wanted, name)
 			}
 			r.note("the model already has a value named %q, so the loss's output %q is called %q", wanted, n, name)
@@ -700,7 +713,7 @@ func (s *splicer) splice(gp *onnxpb.GraphProto, p *plan) error {
 		r.note("IR version raised from %d to %d", s.m.GetIrVersion(), ir)
 	}
 	s.m.IrVersion = proto.Int64(ir)
-	for _, kv := range r.Config.Metadata(Version) {
+	for _, kv := range r.Config.Metadata(modelio.Version) {
 		s.m.MetadataProps = append(s.m.MetadataProps, &onnxpb.StringStringEntryProto{Key: proto.String(kv[0]), Value: proto.String(kv[1])})
 	}
 	s.m.MetadataProps = append(s.m.MetadataProps, &onnxpb.StringStringEntryProto{Key: proto.String("onnxloss.splice"), Value: proto.String(string(spliceJSON))})
@@ -781,15 +794,6 @@ func (r *renamer) graph(g *onnxpb.GraphProto) {
 			v.Name = proto.String(r.rename(v.GetName()))
 		}
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func (ix *graphIndex) isInput(name string) bool {

@@ -1,4 +1,4 @@
-package export
+package modelio
 
 // opIntroduced gives, for every operator of the default ONNX domain up to
 // opset 21, the opset that introduced it. The list up to opset 17 was read

@@ -1,10 +1,12 @@
-package export
+package splice
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 
+	"github.com/onnxloss/onnxloss/export/modelio"
 	"github.com/onnxloss/onnxloss/onnxpb"
 	"github.com/onnxloss/onnxloss/tensor"
 )
@@ -22,12 +24,14 @@ type ModelInfo struct {
 	Inputs          []ValueSummary `json:"inputs"`
 	Outputs         []OutputInfo   `json:"outputs"`
 	Nodes           int            `json:"nodes"`
-	// Initializers counts the weight tensors and Parameters their elements.
+	// Initializers counts the weight tensors and Parameters their elements,
+	// saturating at math.MaxInt64 (dimensions whose product overflows are
+	// possible in a file, if not in memory).
 	Initializers int   `json:"initializers"`
 	Parameters   int64 `json:"parameters"`
 	// External lists the external data files; ExternalBytes is their size.
-	External      []ExternalFile `json:"external_data,omitempty"`
-	ExternalBytes int64          `json:"external_bytes,omitempty"`
+	External      []modelio.ExternalFile `json:"external_data,omitempty"`
+	ExternalBytes int64                  `json:"external_bytes,omitempty"`
 	// Functions lists the model-local functions as domain::name.
 	Functions []string   `json:"functions,omitempty"`
 	Metadata  []KeyValue `json:"metadata,omitempty"`
@@ -75,7 +79,7 @@ type OutputInfo struct {
 }
 
 // Inspect summarises a loaded model.
-func Inspect(lm *LoadedModel) *ModelInfo {
+func Inspect(lm *modelio.Model) *ModelInfo {
 	m := lm.Proto
 	g := m.GetGraph()
 	info := &ModelInfo{Path: lm.Path, Size: lm.Size, IRVersion: m.GetIrVersion(), Producer: m.GetProducerName(),
@@ -91,11 +95,7 @@ func Inspect(lm *LoadedModel) *ModelInfo {
 	ix := newGraphIndex(g)
 	for _, t := range g.GetInitializer() {
 		info.Initializers++
-		n := int64(1)
-		for _, d := range t.GetDims() {
-			n *= d
-		}
-		info.Parameters += n
+		info.Parameters = addSat(info.Parameters, elements(t.GetDims()))
 	}
 	for _, in := range g.GetInput() {
 		if _, isInit := ix.inits[in.GetName()]; isInit {
@@ -128,6 +128,32 @@ func Inspect(lm *LoadedModel) *ModelInfo {
 		info.Metadata = append(info.Metadata, KeyValue{Key: kv.GetKey(), Value: kv.GetValue()})
 	}
 	return info
+}
+
+// elements returns the number of elements of a tensor with the given
+// dimensions, saturating at math.MaxInt64; a negative dimension (invalid)
+// counts as none.
+func elements(dims []int64) int64 {
+	n := int64(1)
+	for _, d := range dims {
+		switch {
+		case d <= 0:
+			return 0
+		case n > math.MaxInt64/d:
+			n = math.MaxInt64
+		default:
+			n *= d
+		}
+	}
+	return n
+}
+
+// addSat adds two non-negative counts, saturating at math.MaxInt64.
+func addSat(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
 }
 
 // elemTypeName names an ONNX element type: onnxloss's names where it has

@@ -1,7 +1,8 @@
-package export
+package splice
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/onnxloss/onnxloss/builder"
 	"github.com/onnxloss/onnxloss/onnxpb"
@@ -14,11 +15,29 @@ type graphIndex struct {
 	producer map[string]*onnxpb.NodeProto
 	types    map[string]*onnxpb.TypeProto_Tensor
 	inits    map[string]*onnxpb.TensorProto
+	// dims memoises fixedDim: a graph that reuses values (x + x, a
+	// residual block) reaches a value by exponentially many paths, and each
+	// value and axis is worked out once. walking marks those being worked
+	// out, so a cycle (in a malformed graph) ends the walk.
+	dims map[dimKey]int64
 }
+
+type dimKey struct {
+	name string
+	axis int
+}
+
+// walking marks a dims entry whose value is being worked out.
+const walking = math.MinInt64
+
+// maxWalk bounds how far fixedDim walks back from a value, so that the Go
+// stack stays small on graphs with very long chains; past it the size
+// counts as not fixed.
+const maxWalk = 10000
 
 func newGraphIndex(g *onnxpb.GraphProto) *graphIndex {
 	ix := &graphIndex{g: g, producer: map[string]*onnxpb.NodeProto{}, types: map[string]*onnxpb.TypeProto_Tensor{},
-		inits: map[string]*onnxpb.TensorProto{}}
+		inits: map[string]*onnxpb.TensorProto{}, dims: map[dimKey]int64{}}
 	for _, n := range g.GetNode() {
 		for _, o := range n.GetOutput() {
 			if o != "" {
@@ -106,6 +125,25 @@ func (ix *graphIndex) fixedDim(name string, axis int) int64 {
 	return ix.fixedDimDepth(name, axis, 0)
 }
 
+// fixedDimDepth is fixedDim at depth steps from the value first asked
+// about: each value and axis is worked out once (see graphIndex.dims).
+func (ix *graphIndex) fixedDimDepth(name string, axis, depth int) int64 {
+	if depth > maxWalk || axis < 0 {
+		return -1
+	}
+	k := dimKey{name, axis}
+	if d, ok := ix.dims[k]; ok {
+		if d == walking {
+			return -1
+		}
+		return d
+	}
+	ix.dims[k] = walking
+	d := ix.walkDim(name, axis, depth)
+	ix.dims[k] = d
+	return d
+}
+
 // shapePreserving lists unary operations whose output has the shape of their
 // first input.
 var shapePreserving = map[string]bool{
@@ -121,10 +159,9 @@ var shapePreserving = map[string]bool{
 var broadcasting = map[string]bool{"Add": true, "Sub": true, "Mul": true, "Div": true, "Max": true, "Min": true,
 	"Sum": true, "Mean": true, "Where": true, "Pow": true}
 
-func (ix *graphIndex) fixedDimDepth(name string, axis, depth int) int64 {
-	if depth > 64 || axis < 0 {
-		return -1
-	}
+// walkDim works out fixedDim of one value and axis from the value's
+// declared type, its initializer or the operation that produces it.
+func (ix *graphIndex) walkDim(name string, axis, depth int) int64 {
 	if tt := ix.types[name]; tt != nil && tt.GetShape() != nil {
 		dims := tt.GetShape().GetDim()
 		if axis < len(dims) {

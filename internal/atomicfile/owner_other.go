@@ -1,0 +1,12 @@
+//go:build !unix
+
+package atomicfile
+
+import (
+	"io/fs"
+	"os"
+)
+
+func keepOwner(*os.File, fs.FileInfo) {}
+
+func checkWritable(string) error { return nil }
