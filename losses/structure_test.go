@@ -52,9 +52,9 @@ func TestWindowFixedSizes(t *testing.T) {
 		ctx, x := fixedCtx(t, c.loss, c.opts, c.spatial...)
 		var y *Value
 		if c.loss == "ms-ssim" {
-			ctx.msssim(x, x)
+			ctx.msssim(&ctx.Config.P.(*MSSSIM).MSSSIMTerm, x, x)
 		} else {
-			y = ctx.newFilter(x, windowOf(ctx.Config)).apply(x)
+			y = ctx.newFilter(x, &ctx.Config.P.(*SSIM).Window).apply(x)
 		}
 		err := ctx.G.Err()
 		switch {

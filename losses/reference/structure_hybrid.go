@@ -1,6 +1,7 @@
 package reference
 
 import (
+	"github.com/onnxloss/onnxloss/losses/param"
 	"github.com/onnxloss/onnxloss/tensor"
 )
 
@@ -21,13 +22,6 @@ func iouLoss(p *Problem, probs [][][]float64, s float64) float64 {
 	return total / float64(p.N*p.C)
 }
 
-func termWeights(c *Config) []float64 {
-	if w := c.L("term_weights"); w != nil {
-		return w
-	}
-	return []float64{1, 1, 1}
-}
-
 func mean2(v [][]float64) float64 {
 	s, n := 0.0, 0
 	for i := range v {
@@ -40,12 +34,12 @@ func mean2(v [][]float64) float64 {
 }
 
 // UNet3PHybrid is focal + (1 - MS-SSIM) + IoU loss, each weighted.
-func UNet3PHybrid(in Inputs, c *Config) (*tensor.Tensor, error) {
-	focal, err := FocalTerm(in, c, focalTermOf(c))
+func UNet3PHybrid(in Inputs, c *Config, u *param.UNet3PHybrid) (*tensor.Tensor, error) {
+	focal, err := FocalTerm(in, c, &u.FocalTerm)
 	if err != nil {
 		return nil, err
 	}
-	ms, err := MSSSIMValues(in, c)
+	ms, err := MSSSIMValues(in, c, &u.MSSSIMTerm)
 	if err != nil {
 		return nil, err
 	}
@@ -53,20 +47,20 @@ func UNet3PHybrid(in Inputs, c *Config) (*tensor.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := termWeights(c)
-	v := w[0]*focal.Float64s()[0] + w[1]*(1-mean2(ms)) + w[2]*iouLoss(p, p.Probs(c), c.F("smooth"))
+	w := u.TermWeightsOrOnes()
+	v := w[0]*focal.Float64s()[0] + w[1]*(1-mean2(ms)) + w[2]*iouLoss(p, p.Probs(c), u.Smooth)
 	return Scalar(v), nil
 }
 
 // BASNetHybrid is cross-entropy (binary per channel, or softmax) + (1 -
 // SSIM) + IoU loss, each weighted.
-func BASNetHybrid(in Inputs, c *Config) (*tensor.Tensor, error) {
+func BASNetHybrid(in Inputs, c *Config, b *param.BASNetHybrid) (*tensor.Tensor, error) {
 	p, err := Canon(in, c)
 	if err != nil {
 		return nil, err
 	}
 	ce, count := 0.0, 0.0
-	if c.Mode == "multiclass" {
+	if c.Mode == param.Multiclass {
 		lp := p.LogProbs(c)
 		for n := 0; n < p.N; n++ {
 			for s := 0; s < p.S; s++ {
@@ -88,22 +82,22 @@ func BASNetHybrid(in Inputs, c *Config) (*tensor.Tensor, error) {
 			}
 		}
 	}
-	ssim, err := SSIMValues(in, c)
+	ssim, err := SSIMValues(in, c, &b.SSIMTerm)
 	if err != nil {
 		return nil, err
 	}
-	w := termWeights(c)
-	v := w[0]*ce/count + w[1]*(1-mean2(ssim)) + w[2]*iouLoss(p, p.Probs(c), c.F("smooth"))
+	w := b.TermWeightsOrOnes()
+	v := w[0]*ce/count + w[1]*(1-mean2(ssim)) + w[2]*iouLoss(p, p.Probs(c), b.Smooth)
 	return Scalar(v), nil
 }
 
 // Duo is (Lovász-Softmax + boundary F1)/2.
-func Duo(in Inputs, c *Config) (*tensor.Tensor, error) {
-	lov, err := LovaszSoftmax(in, c)
+func Duo(in Inputs, c *Config, d *param.Duo) (*tensor.Tensor, error) {
+	lov, err := LovaszSoftmaxTerm(in, c, &d.LovaszSoftmaxTerm)
 	if err != nil {
 		return nil, err
 	}
-	bf1, err := BoundaryF1Values(in, c)
+	bf1, err := BoundaryF1Values(in, c, &d.BoundaryF1Term)
 	if err != nil {
 		return nil, err
 	}

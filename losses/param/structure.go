@@ -1,0 +1,347 @@
+package param
+
+// WindowKernel is the weighting of a sliding window.
+type WindowKernel string
+
+// The window weightings.
+const (
+	KernelGaussian WindowKernel = "gaussian"
+	KernelUniform  WindowKernel = "uniform"
+)
+
+// WindowPadding says where a sliding window may sit.
+type WindowPadding string
+
+// The paddings.
+const (
+	// PaddingValid keeps only windows inside the image.
+	PaddingValid WindowPadding = "valid"
+	// PaddingReflect gives a map the size of the image, borders mirrored.
+	PaddingReflect WindowPadding = "reflect"
+	// PaddingZeros gives a map the size of the image, borders zero.
+	PaddingZeros WindowPadding = "zeros"
+)
+
+// SmallInput says what happens to an axis shorter than the window.
+type SmallInput string
+
+// The small-input policies.
+const (
+	// SmallInputClip shortens the window to the axis.
+	SmallInputClip SmallInput = "clip"
+	// SmallInputError rejects the input.
+	SmallInputError SmallInput = "error"
+)
+
+// Window holds the sliding-window options of the SSIM-based losses.
+type Window struct {
+	Kernel WindowKernel
+	// Size is the number of taps along each spatial axis (win_size).
+	Size int
+	// Sigma is the standard deviation of the Gaussian, in pixels.
+	Sigma      float64
+	Padding    WindowPadding
+	SmallInput SmallInput
+}
+
+// Declare binds the window options: size taps and padding by default, at
+// most maxSize taps.
+func (w *Window) Declare(s *Set, size int, padding WindowPadding, maxSize int) {
+	Enum(s, &w.Kernel, "kernel", KernelGaussian, []WindowKernel{KernelGaussian, KernelUniform},
+		"window weights: a Gaussian (Wang et al., MONAI, TensorFlow, kornia) or a box (MONAI's kernel_type=uniform)")
+	s.Int(&w.Size, "win_size", size, "taps of the window along each spatial axis (odd unless padding is valid)").AtLeast(1).AtMost(float64(maxSize))
+	s.Float(&w.Sigma, "sigma", 1.5, "standard deviation of the Gaussian window, in pixels").Above(0)
+	Enum(s, &w.Padding, "padding", padding, []WindowPadding{PaddingValid, PaddingReflect, PaddingZeros},
+		"valid: only windows inside the image (Wang et al., MONAI, TensorFlow, pytorch-msssim); reflect: a map the size of the image, borders mirrored (kornia's padding=same); zeros: the same with zero padding (Po-Hsun Su's pytorch_ssim, used by BASNet)")
+	Enum(s, &w.SmallInput, "small_input", SmallInputClip, []SmallInput{SmallInputClip, SmallInputError},
+		"an axis shorter than the window: clip shortens the window to the axis (valid: n taps; reflect: 2n-1 taps), as jorge-pessoa's pytorch-msssim (UNet 3+'s code) does for valid windows; error rejects it, at build time when the size is fixed and in ONNX Runtime (ConstantOfShape in a window_fits scope, 'shape.Size() must be >= 0') otherwise")
+}
+
+// SSIMTerm holds the options of an SSIM term: the window, the stabilisers
+// and the data range.
+type SSIMTerm struct {
+	Window
+	// K1 and K2 give the stabilisers C1 = (k1·L)² and C2 = (k2·L)².
+	K1, K2 float64
+	// DataRange is the dynamic range L of the compared maps.
+	DataRange float64
+}
+
+// Declare binds the SSIM options with a window of size taps and padding by
+// default.
+func (p *SSIMTerm) Declare(s *Set, size int, padding WindowPadding) {
+	p.Window.Declare(s, size, padding, 255)
+	s.Float(&p.K1, "k1", 0.01, "C1 = (k1·L)², the luminance term's stabiliser").AtLeast(0)
+	s.Float(&p.K2, "k2", 0.03, "C2 = (k2·L)², the contrast-structure term's stabiliser").AtLeast(0)
+	s.Float(&p.DataRange, "data_range", 1, "dynamic range L of the compared maps (1 for probabilities)").Above(0)
+}
+
+// MSSSIMNormalize says what keeps a negative MS-SSIM term from a fractional
+// power.
+type MSSSIMNormalize string
+
+// The conventions for negative terms.
+const (
+	// NormalizeRelu sets a negative term to 0.
+	NormalizeRelu MSSSIMNormalize = "relu"
+	// NormalizeSimple maps [-1, 1] to [0, 1] with (x+1)/2 first.
+	NormalizeSimple MSSSIMNormalize = "simple"
+)
+
+// MSSSIMTerm holds the options of a multi-scale SSIM term.
+type MSSSIMTerm struct {
+	SSIMTerm
+	// Weights are the exponents of the scales, finest first.
+	Weights   []float64
+	Normalize MSSSIMNormalize
+}
+
+// Declare binds the MS-SSIM options: SSIM's with an 11-tap valid window,
+// then the scales.
+func (p *MSSSIMTerm) Declare(s *Set) {
+	p.SSIMTerm.Declare(s, 11, PaddingValid)
+	s.Floats(&p.Weights, "weights", []float64{0.0448, 0.2856, 0.3001, 0.2363, 0.1333},
+		"exponent of each scale, finest first; their number is the number of scales (Wang et al.'s five by default)").Above(0)
+	Enum(s, &p.Normalize, "normalize", NormalizeRelu, []MSSSIMNormalize{NormalizeRelu, NormalizeSimple},
+		"what keeps a negative per-scale term from a fractional power: relu sets it to 0 (pytorch-msssim, TensorFlow, torchmetrics' default); simple maps [-1, 1] to [0, 1] with (x+1)/2 first (jorge-pessoa's pytorch-msssim normalize=True, torchmetrics' normalize=simple)")
+}
+
+// SSIM is the parameter set of the ssim loss.
+type SSIM struct {
+	Common
+	SSIMTerm
+	// DSSIM outputs (1 - SSIM)/2 instead of 1 - SSIM.
+	DSSIM bool
+}
+
+// Declare binds the parameters.
+func (p *SSIM) Declare(s *Set) {
+	p.SSIMTerm.Declare(s, 11, PaddingValid)
+	s.Bool(&p.DSSIM, "dssim", false, "output (1 - SSIM)/2 (kornia's SSIMLoss) instead of 1 - SSIM (MONAI's SSIMLoss)")
+}
+
+// MSSSIM is the parameter set of the ms-ssim loss.
+type MSSSIM struct {
+	Common
+	MSSSIMTerm
+}
+
+// Declare binds the parameters.
+func (p *MSSSIM) Declare(s *Set) { p.MSSSIMTerm.Declare(s) }
+
+// CMSSIM is the parameter set of the cmssim loss.
+type CMSSIM struct {
+	Common
+	Window
+	// C4 is the stabiliser of the normalised differences.
+	C4 float64
+	// Beta keeps the entries with e > β·max e.
+	Beta float64
+}
+
+// Declare binds the parameters: a 3×3 window with reflected borders by
+// default, at most 7 taps per axis.
+func (p *CMSSIM) Declare(s *Set) {
+	p.Window.Declare(s, 3, PaddingReflect, 7)
+	s.Float(&p.C4, "c4", 0.01, "stabiliser C4 of the normalised differences").Above(0)
+	s.Float(&p.Beta, "beta", 0.1, "entries with e > β·max e are kept").AtLeast(0).AtMost(1)
+}
+
+const lovaszPerImageDoc = "one problem per image, then the mean over images (Berman et al.'s per_image, kornia); false pools the batch (segmentation_models_pytorch's default)"
+
+// LovaszChannels says how lovasz-hinge groups the channels in multilabel
+// mode.
+type LovaszChannels string
+
+// The channel groupings.
+const (
+	// ChannelsJoint puts every channel in one binary problem.
+	ChannelsJoint LovaszChannels = "joint"
+	// ChannelsSeparate makes one problem per channel.
+	ChannelsSeparate LovaszChannels = "separate"
+)
+
+// LovaszHinge is the parameter set of the lovasz-hinge loss.
+type LovaszHinge struct {
+	Common
+	// PerImage makes one problem per image.
+	PerImage bool
+	Channels LovaszChannels
+}
+
+// Declare binds the parameters.
+func (p *LovaszHinge) Declare(s *Set) {
+	s.Bool(&p.PerImage, "per_image", false, lovaszPerImageDoc)
+	Enum(s, &p.Channels, "channels", ChannelsJoint, []LovaszChannels{ChannelsJoint, ChannelsSeparate},
+		"multilabel: every channel in one binary problem (segmentation_models_pytorch) or one problem per channel, averaged")
+}
+
+// ClassSet says which classes the Lovász-Softmax loss averages over.
+type ClassSet string
+
+// The class sets.
+const (
+	// ClassSetPresent counts the classes present in the target of each problem.
+	ClassSetPresent ClassSet = "present"
+	// ClassSetAll counts every class.
+	ClassSetAll ClassSet = "all"
+)
+
+// LovaszSoftmaxTerm holds the options of a Lovász-Softmax term.
+type LovaszSoftmaxTerm struct {
+	ClassSet ClassSet
+	// PerImage makes one problem per image.
+	PerImage bool
+}
+
+// Declare binds the term's options.
+func (p *LovaszSoftmaxTerm) Declare(s *Set) {
+	Enum(s, &p.ClassSet, "class_set", ClassSetPresent, []ClassSet{ClassSetPresent, ClassSetAll},
+		"average over the classes present in the target of each problem (Berman et al., segmentation_models_pytorch) or over all classes (kornia, SegLoss)")
+	s.Bool(&p.PerImage, "per_image", false, lovaszPerImageDoc)
+}
+
+// LovaszSoftmax is the parameter set of the lovasz-softmax loss.
+type LovaszSoftmax struct {
+	Common
+	LovaszSoftmaxTerm
+}
+
+// Declare binds the parameters.
+func (p *LovaszSoftmax) Declare(s *Set) { p.LovaszSoftmaxTerm.Declare(s) }
+
+// BoundaryF1Term holds the options of the boundary F1 loss.
+type BoundaryF1Term struct {
+	// Theta0 is the odd width of the max-pool that extracts boundaries.
+	Theta0 int
+	// Theta is the odd width of the max-pool that extends them.
+	Theta int
+	// Eps is added to the denominators of precision, recall and F1.
+	Eps float64
+}
+
+// Declare binds the term's options.
+func (p *BoundaryF1Term) Declare(s *Set) {
+	s.Int(&p.Theta0, "theta0", 3, "odd width of the max-pool that extracts boundaries (θ0; 3 in the authors' code, 19 in geo-deep-learning)").AtLeast(1).AtMost(255)
+	s.Int(&p.Theta, "theta", 5, "odd width of the max-pool that extends boundaries for matching (θ; 5 in the authors' code, 19 in geo-deep-learning)").AtLeast(1).AtMost(255)
+	s.Float(&p.Eps, "eps", 1e-7, "added to the denominators of precision, recall and F1 (1e-7 as in the authors' code)").Above(0)
+}
+
+// BoundaryF1 is the parameter set of the boundary-f1 loss.
+type BoundaryF1 struct {
+	Common
+	BoundaryF1Term
+}
+
+// Declare binds the parameters.
+func (p *BoundaryF1) Declare(s *Set) { p.BoundaryF1Term.Declare(s) }
+
+// ClDiceTerm holds the options of soft clDice.
+type ClDiceTerm struct {
+	// Iterations is the number of erosions of the soft skeleton.
+	Iterations int
+	// Smooth is added to the numerators and denominators.
+	Smooth float64
+	// IncludeBackground sums over channel 0 too in multiclass mode.
+	IncludeBackground bool
+}
+
+// Declare binds the term's options.
+func (p *ClDiceTerm) Declare(s *Set) {
+	s.Int(&p.Iterations, "iterations", 3, "erosions of the soft skeleton (iter_ in the authors' code and MONAI, 3 by default)").AtLeast(0).AtMost(100)
+	s.Float(&p.Smooth, "smooth", 1, "added to the numerators and denominators of topology precision and sensitivity (and of the Dice term)").Above(0)
+	s.Bool(&p.IncludeBackground, "include_background", false, "multiclass: sum over channel 0 too (binary and multilabel mode always use every channel)")
+}
+
+// ClDice is the parameter set of the cldice loss.
+type ClDice struct {
+	Common
+	ClDiceTerm
+}
+
+// Declare binds the parameters.
+func (p *ClDice) Declare(s *Set) { p.ClDiceTerm.Declare(s) }
+
+// DiceClDice is the parameter set of the dice-cldice loss.
+type DiceClDice struct {
+	Common
+	ClDiceTerm
+	// Alpha is the weight α of the clDice term.
+	Alpha float64
+}
+
+// Declare binds the parameters.
+func (p *DiceClDice) Declare(s *Set) {
+	p.ClDiceTerm.Declare(s)
+	s.Float(&p.Alpha, "alpha", 0.5, "weight α of the clDice term (0.5 in the authors' code and MONAI)").AtLeast(0).AtMost(1)
+}
+
+// HybridTerms holds the options the hybrid losses share: the IoU term's
+// smoothing and the weights of the three terms.
+type HybridTerms struct {
+	// Smooth is added to the IoU's intersection and union.
+	Smooth float64
+	// TermWeights weigh the three terms; nil: 1, 1, 1.
+	TermWeights []float64
+}
+
+// Declare binds the options.
+func (p *HybridTerms) Declare(s *Set) {
+	s.Float(&p.Smooth, "smooth", 1, "added to the IoU's intersection and union; BASNet's and UNet 3+'s code add nothing (0/0 for an empty target and an empty prediction)").Above(0)
+	s.Floats(&p.TermWeights, "term_weights", nil, "weights of the three terms, in the order of the formula (unset: 1,1,1, the papers' plain sum)").AtLeast(0)
+}
+
+// TermWeightsOrOnes returns the three term weights, 1, 1, 1 when unset.
+func (p *HybridTerms) TermWeightsOrOnes() []float64 {
+	if p.TermWeights != nil {
+		return p.TermWeights
+	}
+	return []float64{1, 1, 1}
+}
+
+// UNet3PHybrid is the parameter set of the unet3p-hybrid loss.
+type UNet3PHybrid struct {
+	Common
+	FocalTerm
+	HybridTerms
+	MSSSIMTerm
+}
+
+// Declare binds the parameters: the focal term's (with their own
+// documentation; mean_over is not offered, the loss has no ignore index),
+// the hybrid options, then MS-SSIM's.
+func (p *UNet3PHybrid) Declare(s *Set) {
+	s.Float(&p.Gamma, "gamma", 2, "focal term: focusing parameter γ").AtLeast(0)
+	s.Floats(&p.Alpha, "alpha", nil, "focal term: balance α, one value or one per class (unset: none; SemSegLoss uses 0.25)").AtLeast(0)
+	s.Bool(&p.Normalized, "normalized", false, "focal term: divide by the sum of the modulation factors")
+	p.MeanOver = MeanOverValid
+	p.HybridTerms.Declare(s)
+	p.MSSSIMTerm.Declare(s)
+}
+
+// BASNetHybrid is the parameter set of the basnet-hybrid loss.
+type BASNetHybrid struct {
+	Common
+	HybridTerms
+	SSIMTerm
+}
+
+// Declare binds the parameters: an 11-tap window with zero padding by
+// default, as BASNet's pytorch_ssim.
+func (p *BASNetHybrid) Declare(s *Set) {
+	p.HybridTerms.Declare(s)
+	p.SSIMTerm.Declare(s, 11, PaddingZeros)
+}
+
+// Duo is the parameter set of the duo loss.
+type Duo struct {
+	Common
+	LovaszSoftmaxTerm
+	BoundaryF1Term
+}
+
+// Declare binds the parameters.
+func (p *Duo) Declare(s *Set) {
+	p.LovaszSoftmaxTerm.Declare(s)
+	p.BoundaryF1Term.Declare(s)
+}
