@@ -29,19 +29,28 @@ var basnetHybrid = Define(Spec{
 	Variants: []Options{
 		{"padding": "valid", "term_weights": "0.5,1,2", "smooth": "0.01"},
 		{"mode": "multiclass", "padding": "reflect", "win_size": "3", "spatial_dims": "3"},
+		{"term_weights": "0,1,0"}, {"mode": "multiclass", "term_weights": "2,0,1"},
 	},
 }, Funcs[BASNetHybrid]{
 	Build: func(c *Ctx, p *BASNetHybrid) *Value {
 		w := p.TermWeightsOrOnes()
-		var ce *Value
-		if c.Mode == Multiclass {
-			ce = ReduceMean(c.NLL(), false)
-		} else {
-			ce = ReduceMean(c.BCE(c.Target()), false)
+		var ce, s *Value
+		if w[0] != 0 {
+			if c.Mode == Multiclass {
+				ce = ReduceMean(c.NLL(), false)
+			} else {
+				ce = ReduceMean(c.BCE(c.Target()), false)
+			}
 		}
-		ssim, _ := c.ssimMaps(&p.SSIMTerm, c.Probs(), c.Target(), true)
-		s := ReduceMean(OneMinus(c.spatialMean(ssim)), false)
-		return Add(Add(MulScalar(ce, w[0]), MulScalar(s, w[1])), MulScalar(c.iouLoss(p.Smooth), w[2]))
+		if w[1] != 0 {
+			ssim, _ := c.ssimMaps(&p.SSIMTerm, c.Probs(), c.Target(), true)
+			s = ReduceMean(OneMinus(c.spatialMean(ssim)), false)
+		}
+		l := addTerms(scaleTerm(ce, w[0]), scaleTerm(s, w[1]))
+		if w[2] != 0 {
+			l = addTerms(l, MulScalar(c.iouLoss(p.Smooth), w[2]))
+		}
+		return l
 	},
 	Reference: reference.BASNetHybrid,
 	Validate: func(c *Config, p *BASNetHybrid) error {

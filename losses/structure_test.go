@@ -71,6 +71,47 @@ func TestWindowFixedSizes(t *testing.T) {
 	}
 }
 
+// TestHybridTermWeightedZero: a term of a hybrid loss weighted 0 is left
+// out of the graph (the SSIM terms' windows are products with band
+// matrices, MatMul), and weights that leave out every term are refused.
+func TestHybridTermWeightedZero(t *testing.T) {
+	for _, c := range []struct {
+		loss, weights string
+		windows       bool
+	}{
+		{"unet3p-hybrid", "", true}, {"unet3p-hybrid", "1,0,1", false}, {"unet3p-hybrid", "0,2,0", true},
+		{"basnet-hybrid", "1,1,1", true}, {"basnet-hybrid", "1,0,0.5", false},
+	} {
+		s, err := Lookup(c.loss)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := Resolve(s, Options{"term_weights": c.weights})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, err := Build(s, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gp, err := g.Proto()
+		if err != nil {
+			t.Fatal(err)
+		}
+		matmul := false
+		for _, n := range gp.Node {
+			matmul = matmul || n.GetOpType() == "MatMul"
+		}
+		if matmul != c.windows {
+			t.Errorf("%s --term-weights %q: MatMul in the graph %v, want %v", c.loss, c.weights, matmul, c.windows)
+		}
+	}
+	s, _ := Lookup("basnet-hybrid")
+	if _, err := Resolve(s, Options{"term_weights": "0,0,0"}); err == nil || !strings.Contains(err.Error(), "leaves every term out") {
+		t.Errorf("term_weights 0,0,0: got %v", err)
+	}
+}
+
 func equal64(a, b []int64) bool {
 	if len(a) != len(b) {
 		return false

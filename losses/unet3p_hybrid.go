@@ -30,13 +30,23 @@ var unet3pHybrid = Define(Spec{
 		{"alpha": "0.25", "gamma": "1", "weights": "0.4,0.6", "term_weights": "1,2,0.5"},
 		{"mode": "multiclass", "classes": "3", "alpha": "0.2,0.3,0.5", "padding": "zeros", "weights": "0.5,0.5"},
 		{"dtype": "float64", "spatial_dims": "3"},
+		{"term_weights": "1,0,0.5", "alpha": "0.25"},
 	},
 }, Funcs[UNet3PHybrid]{
 	Build: func(c *Ctx, p *UNet3PHybrid) *Value {
 		w := p.TermWeightsOrOnes()
-		f := buildFocal(c, &p.FocalTerm)
-		ms := ReduceMean(OneMinus(c.msssim(&p.MSSSIMTerm, c.Probs(), c.Target())), false)
-		return Add(Add(MulScalar(f, w[0]), MulScalar(ms, w[1])), MulScalar(c.iouLoss(p.Smooth), w[2]))
+		var f, ms *Value
+		if w[0] != 0 {
+			f = buildFocal(c, &p.FocalTerm)
+		}
+		if w[1] != 0 {
+			ms = ReduceMean(OneMinus(c.msssim(&p.MSSSIMTerm, c.Probs(), c.Target())), false)
+		}
+		l := addTerms(scaleTerm(f, w[0]), scaleTerm(ms, w[1]))
+		if w[2] != 0 {
+			l = addTerms(l, MulScalar(c.iouLoss(p.Smooth), w[2]))
+		}
+		return l
 	},
 	Reference: reference.UNet3PHybrid,
 	Validate: func(c *Config, p *UNet3PHybrid) error {

@@ -33,32 +33,63 @@ func mean2(v [][]float64) float64 {
 	return s / float64(n)
 }
 
-// UNet3PHybrid is focal + (1 - MS-SSIM) + IoU loss, each weighted.
+// UNet3PHybrid is focal + (1 - MS-SSIM) + IoU loss, each weighted; a term
+// weighted 0 is left out.
 func UNet3PHybrid(in Inputs, c *Config, u *param.UNet3PHybrid) (*tensor.Tensor, error) {
-	focal, err := FocalTerm(in, c, &u.FocalTerm)
-	if err != nil {
-		return nil, err
-	}
-	ms, err := MSSSIMValues(in, c, &u.MSSSIMTerm)
-	if err != nil {
-		return nil, err
-	}
 	p, err := Canon(in, c)
 	if err != nil {
 		return nil, err
 	}
 	w := u.TermWeightsOrOnes()
-	v := w[0]*focal.Float64s()[0] + w[1]*(1-mean2(ms)) + w[2]*iouLoss(p, p.Probs(c), u.Smooth)
+	v := 0.0
+	if w[0] != 0 {
+		focal, err := FocalTerm(in, c, &u.FocalTerm)
+		if err != nil {
+			return nil, err
+		}
+		v += w[0] * focal.Float64s()[0]
+	}
+	if w[1] != 0 {
+		ms, err := MSSSIMValues(in, c, &u.MSSSIMTerm)
+		if err != nil {
+			return nil, err
+		}
+		v += w[1] * (1 - mean2(ms))
+	}
+	if w[2] != 0 {
+		v += w[2] * iouLoss(p, p.Probs(c), u.Smooth)
+	}
 	return Scalar(v), nil
 }
 
 // BASNetHybrid is cross-entropy (binary per channel, or softmax) + (1 -
-// SSIM) + IoU loss, each weighted.
+// SSIM) + IoU loss, each weighted; a term weighted 0 is left out.
 func BASNetHybrid(in Inputs, c *Config, b *param.BASNetHybrid) (*tensor.Tensor, error) {
 	p, err := Canon(in, c)
 	if err != nil {
 		return nil, err
 	}
+	w := b.TermWeightsOrOnes()
+	v := 0.0
+	if w[0] != 0 {
+		v += w[0] * basnetCE(p, c)
+	}
+	if w[1] != 0 {
+		ssim, err := SSIMValues(in, c, &b.SSIMTerm)
+		if err != nil {
+			return nil, err
+		}
+		v += w[1] * (1 - mean2(ssim))
+	}
+	if w[2] != 0 {
+		v += w[2] * iouLoss(p, p.Probs(c), b.Smooth)
+	}
+	return Scalar(v), nil
+}
+
+// basnetCE is the mean cross-entropy over pixels (softmax) or entries
+// (binary per channel).
+func basnetCE(p *Problem, c *Config) float64 {
 	ce, count := 0.0, 0.0
 	if c.Mode == param.Multiclass {
 		lp := p.LogProbs(c)
@@ -82,13 +113,7 @@ func BASNetHybrid(in Inputs, c *Config, b *param.BASNetHybrid) (*tensor.Tensor, 
 			}
 		}
 	}
-	ssim, err := SSIMValues(in, c, &b.SSIMTerm)
-	if err != nil {
-		return nil, err
-	}
-	w := b.TermWeightsOrOnes()
-	v := w[0]*ce/count + w[1]*(1-mean2(ssim)) + w[2]*iouLoss(p, p.Probs(c), b.Smooth)
-	return Scalar(v), nil
+	return ce / count
 }
 
 // Duo is (Lovász-Softmax + boundary F1)/2.
