@@ -31,7 +31,7 @@ var boundaryF1 = Define(Spec{
 	},
 	Variants: []Options{
 		{"theta0": "19", "theta": "19"},
-		{"theta0": "1", "theta": "3", "ignore_index": "0", "classes": "3"},
+		{"theta0": "5", "theta": "3", "ignore_index": "0", "classes": "3"},
 		{"mode": "binary", "ignore_index": "-1", "eps": "1e-3"},
 		{"target": "onehot", "spatial_dims": "3"},
 	},
