@@ -112,6 +112,20 @@ func TestHybridTermWeightedZero(t *testing.T) {
 	}
 }
 
+// TestMSSSIMNeedsAScale: an empty list of scale weights is refused by
+// every loss with an MS-SSIM term (it once reached the build as no scale).
+func TestMSSSIMNeedsAScale(t *testing.T) {
+	for _, loss := range []string{"ms-ssim", "unet3p-hybrid"} {
+		s, err := Lookup(loss)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Resolve(s, Options{"weights": ""}); err == nil || !strings.Contains(err.Error(), "weights needs at least one scale") {
+			t.Errorf("%s --weights '': got %v", loss, err)
+		}
+	}
+}
+
 func equal64(a, b []int64) bool {
 	if len(a) != len(b) {
 		return false

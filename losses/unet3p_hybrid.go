@@ -53,7 +53,7 @@ var unet3pHybrid = Define(Spec{
 		if err := validateFocal(c, &p.FocalTerm); err != nil {
 			return err
 		}
-		if err := validateWindow(&p.Window); err != nil {
+		if err := validateMSSSIM(&p.MSSSIMTerm); err != nil {
 			return err
 		}
 		return validateTermWeights(&p.HybridTerms)
