@@ -5,6 +5,8 @@ package losses
 var catalog = []*Spec{
 	// cross-entropy
 	bce, weightedBCE, balancedBCE, crossEntropy, focal, topKCE, ohemCE, weightedCE,
+	// structure
+	ssim, msSSIM, cmssim, lovaszHinge, lovaszSoftmax, boundaryF1, clDice, diceClDice, unet3pHybrid, basnetHybrid, duo,
 	// region
 	dice, jaccard, tversky, focalTversky, logCoshDice, asymmetricSimilarity, generalizedDice,
 	generalizedWassersteinDice, sensitivitySpecificity, mcc, combo, expLog, diceCE, diceFocal,

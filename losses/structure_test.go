@@ -42,7 +42,7 @@ func TestWindowFixedSizes(t *testing.T) {
 		{"ssim", Options{}, []int64{4, 30}, "", []int64{1, 20}},
 		{"ssim", Options{"small_input": "error", "padding": "reflect"}, []int64{5, 12}, "too small to reflect a window of 11", nil},
 		{"ssim", Options{"padding": "reflect"}, []int64{2, 12}, "", []int64{2, 12}},
-		{"ssim", Options{"padding": "zeros", "small_input": "error"}, []int64{1, 1}, "", []int64{1, 1}},
+		{"ssim", Options{"padding": "zeros"}, []int64{1, 1}, "", []int64{1, 1}},
 		{"ssim", Options{"spatial_dims": "3", "small_input": "error", "win_size": "5"}, []int64{5, 4, 9}, "spatial size of 4 is smaller than the window of 5", nil},
 		{"ms-ssim", Options{"small_input": "error"}, []int64{160, 200}, "spatial axis 0 of 160 is too small for 5 scales: at scale 4 it is 10", nil},
 		{"ms-ssim", Options{"small_input": "error"}, []int64{161, 200}, "", nil},
@@ -52,9 +52,9 @@ func TestWindowFixedSizes(t *testing.T) {
 		ctx, x := fixedCtx(t, c.loss, c.opts, c.spatial...)
 		var y *Value
 		if c.loss == "ms-ssim" {
-			ctx.msssim(x, x)
+			ctx.msssim(&ctx.Config.P.(*MSSSIM).MSSSIMTerm, x, x)
 		} else {
-			y = ctx.newFilter(x, windowOf(ctx.Config)).apply(x)
+			y = ctx.newFilter(x, &ctx.Config.P.(*SSIM).Window).apply(x)
 		}
 		err := ctx.G.Err()
 		switch {
@@ -67,6 +67,61 @@ func TestWindowFixedSizes(t *testing.T) {
 			if !ok || !equal64(got, c.out) {
 				t.Errorf("%s %v %v: windowed map %v, want spatial %v", c.loss, c.opts, c.spatial, y.Shape(), c.out)
 			}
+		}
+	}
+}
+
+// TestHybridTermWeightedZero: a term of a hybrid loss weighted 0 is left
+// out of the graph (the SSIM terms' windows are products with band
+// matrices, MatMul), and weights that leave out every term are refused.
+func TestHybridTermWeightedZero(t *testing.T) {
+	for _, c := range []struct {
+		loss, weights string
+		windows       bool
+	}{
+		{"unet3p-hybrid", "", true}, {"unet3p-hybrid", "1,0,1", false}, {"unet3p-hybrid", "0,2,0", true},
+		{"basnet-hybrid", "1,1,1", true}, {"basnet-hybrid", "1,0,0.5", false},
+	} {
+		s, err := Lookup(c.loss)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := Resolve(s, Options{"term_weights": c.weights})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, err := Build(s, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gp, err := g.Proto()
+		if err != nil {
+			t.Fatal(err)
+		}
+		matmul := false
+		for _, n := range gp.Node {
+			matmul = matmul || n.GetOpType() == "MatMul"
+		}
+		if matmul != c.windows {
+			t.Errorf("%s --term-weights %q: MatMul in the graph %v, want %v", c.loss, c.weights, matmul, c.windows)
+		}
+	}
+	s, _ := Lookup("basnet-hybrid")
+	if _, err := Resolve(s, Options{"term_weights": "0,0,0"}); err == nil || !strings.Contains(err.Error(), "leaves every term out") {
+		t.Errorf("term_weights 0,0,0: got %v", err)
+	}
+}
+
+// TestMSSSIMNeedsAScale: an empty list of scale weights is refused by
+// every loss with an MS-SSIM term (it once reached the build as no scale).
+func TestMSSSIMNeedsAScale(t *testing.T) {
+	for _, loss := range []string{"ms-ssim", "unet3p-hybrid"} {
+		s, err := Lookup(loss)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Resolve(s, Options{"weights": ""}); err == nil || !strings.Contains(err.Error(), "weights needs at least one scale") {
+			t.Errorf("%s --weights '': got %v", loss, err)
 		}
 	}
 }

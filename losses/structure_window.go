@@ -5,6 +5,7 @@ import (
 	"math"
 
 	. "github.com/onnxloss/onnxloss/builder"
+	"github.com/onnxloss/onnxloss/losses/param"
 	"github.com/onnxloss/onnxloss/tensor"
 )
 
@@ -16,60 +17,30 @@ import (
 // The cost per output is O(n) instead of O(window), which is what a GEMM
 // makes cheap up to a few thousand pixels per axis.
 
-// windowSpec is a loss's resolved window options.
-type windowSpec struct {
-	kernel  string // "gaussian" or "uniform"
-	size    int    // taps along each axis
-	sigma   float64
-	padding string // "valid", "reflect" or "zeros"
-	small   string // "clip" or "error"
-}
-
-func windowOf(c *Config) windowSpec {
-	return windowSpec{kernel: c.Enum("kernel"), size: c.Int("win_size"), sigma: c.Float("sigma"),
-		padding: c.Enum("padding"), small: c.Enum("small_input")}
-}
-
-// windowParams are the window options; defaults give SSIM's 11-tap Gaussian
-// of σ 1.5 without padding.
-func windowParams(size int, padding string) []Param {
-	return []Param{
-		{Name: "kernel", Kind: KindEnum, Default: "gaussian", Choices: []string{"gaussian", "uniform"},
-			Doc: "window weights: a Gaussian (Wang et al., MONAI, TensorFlow, kornia) or a box (MONAI's kernel_type=uniform)"},
-		{Name: "win_size", Kind: KindInt, Default: size, Min: fptr(1), Max: fptr(255),
-			Doc: "taps of the window along each spatial axis (odd unless padding is valid)"},
-		{Name: "sigma", Kind: KindFloat, Default: 1.5, Min: fptr(0), MinExclusive: true,
-			Doc: "standard deviation of the Gaussian window, in pixels"},
-		{Name: "padding", Kind: KindEnum, Default: padding, Choices: []string{"valid", "reflect", "zeros"},
-			Doc: "valid: only windows inside the image (Wang et al., MONAI, TensorFlow, pytorch-msssim); reflect: a map the size of the image, borders mirrored (kornia's padding=same); zeros: the same with zero padding (Po-Hsun Su's pytorch_ssim, used by BASNet)"},
-		{Name: "small_input", Kind: KindEnum, Default: "clip", Choices: []string{"clip", "error"},
-			Doc: "an axis shorter than the window: clip shortens the window to the axis (valid: n taps; reflect: 2n-1 taps), as jorge-pessoa's pytorch-msssim (UNet 3+'s code) does for valid windows; error rejects it, at build time when the size is fixed and in ONNX Runtime (ConstantOfShape in a window_fits scope, 'shape.Size() must be >= 0') otherwise"},
-	}
-}
-
-func validateWindow(c *Config) error {
-	if w := c.Int("win_size"); w%2 == 0 && c.Enum("padding") != "valid" {
-		return fmt.Errorf("--padding %s needs an odd win_size, got %d", c.Enum("padding"), w)
+// validateWindow refuses an even window where it must have a centre.
+func validateWindow(w *param.Window) error {
+	if w.Size%2 == 0 && w.Padding != param.PaddingValid {
+		return fmt.Errorf("--padding %s needs an odd win_size, got %d", w.Padding, w.Size)
 	}
 	return nil
 }
 
-// static resolves the window on an axis of known length n: its taps and
-// output length, or an error when it does not fit.
-func (w windowSpec) static(n int64) (k, out int64, err error) {
-	k = int64(w.size)
-	switch w.padding {
-	case "valid":
+// windowAlong resolves the window on an axis of known length n: its taps
+// and output length, or an error when it does not fit.
+func windowAlong(w *param.Window, n int64) (k, out int64, err error) {
+	k = int64(w.Size)
+	switch w.Padding {
+	case param.PaddingValid:
 		if n < k {
-			if w.small != "clip" {
+			if w.SmallInput != param.SmallInputClip {
 				return 0, 0, fmt.Errorf("a spatial size of %d is smaller than the window of %d (--small-input error; --small-input clip shortens the window)", n, k)
 			}
 			k = n
 		}
 		return k, n - k + 1, nil
-	case "reflect":
+	case param.PaddingReflect:
 		if (k-1)/2 > n-1 {
-			if w.small != "clip" {
+			if w.SmallInput != param.SmallInputClip {
 				return 0, 0, fmt.Errorf("a spatial size of %d is too small to reflect a window of %d (--small-input error; --small-input clip shortens the window)", n, k)
 			}
 			k = 2*n - 1
@@ -88,13 +59,13 @@ type filter struct {
 
 // newFilter builds the banded matrices for the spatial shape of like, in
 // like's element type.
-func (c *Ctx) newFilter(like *Value, w windowSpec) *filter {
+func (c *Ctx) newFilter(like *Value, w *param.Window) *filter {
 	d := like.Rank() - 2
 	f := &filter{like: like}
 	for a := 0; a < d; a++ {
 		f.outDim = append(f.outDim, -1)
 		if n := like.Dim(2 + a); n.Known() {
-			_, out, err := w.static(n.Size)
+			_, out, err := windowAlong(w, n.Size)
 			if err != nil {
 				c.G.Fail("%s: spatial axis %d: %v", c.Loss, a, err)
 				return f
@@ -110,25 +81,26 @@ func (c *Ctx) newFilter(like *Value, w windowSpec) *filter {
 // entry (i, o) is the weight input i gets in output o, as rows×columns
 // [n, n'] when right is set (x·M along the last axis) and [n', n]
 // otherwise (M·x along an earlier one).
-func (c *Ctx) bandMatrix(like *Value, axis int, w windowSpec, right bool) *Value {
+func (c *Ctx) bandMatrix(like *Value, axis int, w *param.Window, right bool) *Value {
 	g, dt := c.G, like.DType()
 	defer g.Scope(fmt.Sprintf("window_axis%d", axis-2))()
 	n := ScalarOf(DimOf(like, axis))
-	win := Int(g, int64(w.size))
+	win := Int(g, int64(w.Size))
+	clip := w.SmallInput == param.SmallInputClip
 	var check *Value
 	k := win
 	switch {
-	case w.padding == "valid" && w.small == "clip":
+	case w.Padding == param.PaddingValid && clip:
 		k = Min(n, win)
-	case w.padding == "reflect" && w.small == "clip":
+	case w.Padding == param.PaddingReflect && clip:
 		k = Min(Sub(Add(n, n), Int(g, 1)), win)
-	case w.padding == "valid":
+	case w.Padding == param.PaddingValid:
 		check = Sub(n, win) // n >= win
-	case w.padding == "reflect":
-		check = Sub(n, Int(g, int64((w.size+1)/2))) // n - 1 >= (win-1)/2
+	case w.Padding == param.PaddingReflect:
+		check = Sub(n, Int(g, int64((w.Size+1)/2))) // n - 1 >= (win-1)/2
 	}
 	out := n
-	if w.padding == "valid" {
+	if w.Padding == param.PaddingValid {
 		out = Add(Sub(n, k), Int(g, 1))
 	}
 	kf := Cast(k, dt)
@@ -136,26 +108,26 @@ func (c *Ctx) bandMatrix(like *Value, axis int, w windowSpec, right bool) *Value
 	half := MulScalar(lastTap, 0.5)
 	in, outPos := positions(n, out, dt, right)
 	var norm *Value
-	if w.kernel == "gaussian" {
-		norm = ReduceSum(w.gauss(Cast(Range(Int(g, 0), k, Int(g, 1)), dt), half), false)
+	if w.Kernel == param.KernelGaussian {
+		norm = ReduceSum(gauss(w, Cast(Range(Int(g, 0), k, Int(g, 1)), dt), half), false)
 	} else {
 		norm = kf
 	}
 	// tap is the weight of tap t (0..k-1; outside that, 0).
 	tap := func(t *Value) *Value {
 		inside := Cast(And(GreaterOrEqual(t, ConstAs(t, 0)), LessOrEqual(t, lastTap)), dt)
-		if w.kernel == "gaussian" {
-			return Div(Mul(inside, w.gauss(t, half)), norm)
+		if w.Kernel == param.KernelGaussian {
+			return Div(Mul(inside, gauss(w, t, half)), norm)
 		}
 		return Div(inside, norm)
 	}
 	var m *Value
-	switch w.padding {
-	case "valid":
+	switch w.Padding {
+	case param.PaddingValid:
 		m = tap(Sub(in, outPos))
-	case "zeros":
+	case param.PaddingZeros:
 		m = tap(Add(Sub(in, outPos), half))
-	case "reflect":
+	case param.PaddingReflect:
 		// Output o reads j = o + t - half; j < 0 reads -j, j > n-1 reads
 		// 2(n-1) - j. Input i gets the taps with j = i, j = -i (i > 0) and
 		// j = 2(n-1) - i (i < n-1).
@@ -201,9 +173,9 @@ func positions(n, out *Value, dt tensor.DType, right bool) (in, o *Value) {
 }
 
 // gauss returns exp(-(t - half)²/2σ²).
-func (w windowSpec) gauss(t, half *Value) *Value {
+func gauss(w *param.Window, t, half *Value) *Value {
 	d := Sub(t, half)
-	return Exp(MulScalar(Mul(d, d), -1/(2*w.sigma*w.sigma)))
+	return Exp(MulScalar(Mul(d, d), -1/(2*w.Sigma*w.Sigma)))
 }
 
 // apply returns the windowed mean of x, which has like's shape.
@@ -258,19 +230,18 @@ func (f *filter) apply(x *Value) *Value {
 // of size p times the variance's cotangent (up to 1/C2 = 1111), lost a few
 // 1e-4 of the gradient on a single-pixel image; centred, both are of the
 // size of the deviations.
-func (c *Ctx) ssimMaps(p, t *Value, wantSSIM bool) (ssim, cs *Value) {
-	w := windowOf(c.Config)
-	f := c.newFilter(p, w)
-	L := c.Float("data_range")
-	c1 := ConstAs(p, (c.Float("k1")*L)*(c.Float("k1")*L))
-	c2 := ConstAs(p, (c.Float("k2")*L)*(c.Float("k2")*L))
+func (c *Ctx) ssimMaps(s *param.SSIMTerm, p, t *Value, wantSSIM bool) (ssim, cs *Value) {
+	f := c.newFilter(p, &s.Window)
+	L := s.DataRange
+	c1 := ConstAs(p, (s.K1*L)*(s.K1*L))
+	c2 := ConstAs(p, (s.K2*L)*(s.K2*L))
 	mp, mt := f.apply(p), f.apply(t)
 	cp := ReduceMean(p, true, c.SpatialAxes()...)
 	ct := ReduceMean(t, true, c.SpatialAxes()...)
 	q, u := Sub(p, cp), Sub(t, ct)
 	var oneMinusW, wTimes *Value // 1 - W and W(1 - W), nil when W = 1
 	mq, mu := Sub(mp, cp), Sub(mt, ct)
-	if w.padding == "zeros" {
+	if s.Padding == param.PaddingZeros {
 		plane := Concat(0, Ints(c.G, 1, 1), Slice(ShapeOf(p), []int64{2}, []int64{math.MaxInt64}, []int64{0}, nil))
 		weight := f.apply(ConstantOfShape(plane, p.DType(), 1))
 		oneMinusW = OneMinus(weight)
@@ -301,24 +272,12 @@ func (c *Ctx) spatialMean(x *Value) *Value { return ReduceMean(x, false, c.Spati
 // sum, or [N,C] itself.
 func (c *Ctx) reduceChannels(l *Value) *Value {
 	switch c.Reduction {
-	case "none":
+	case None:
 		return l
-	case "sum":
+	case Sum:
 		return ReduceSum(l, false)
 	}
 	return ReduceMean(l, false)
-}
-
-// cmssimWindowParams are cmssim's window options: a 3×3 Gaussian with
-// reflected borders by default, at most 7 taps per axis.
-func cmssimWindowParams() []Param {
-	ps := windowParams(3, "reflect")
-	for i := range ps {
-		if ps[i].Name == "win_size" {
-			ps[i].Max = fptr(7)
-		}
-	}
-	return ps
 }
 
 // centredStats returns, for x [N,C,*spatial] and a same-size window (reflect
@@ -328,12 +287,12 @@ func cmssimWindowParams() []Param {
 // of x padded once along every axis; reflected borders are gathered with
 // indices clamped into the axis, so an axis too short for the reflection
 // still runs, its out-of-reach taps weighted 0 (the clipped window).
-func (c *Ctx) centredStats(x *Value, w windowSpec) (dmean, variance *Value) {
+func (c *Ctx) centredStats(x *Value, w *param.Window) (dmean, variance *Value) {
 	g, dt := c.G, x.DType()
 	d := c.SpatialDims
-	r := int64((w.size - 1) / 2)
+	r := int64((w.Size - 1) / 2)
 	padded := x
-	if w.padding == "zeros" {
+	if w.Padding == param.PaddingZeros {
 		pads := make([]int64, 2*(d+2))
 		for a := 0; a < d; a++ {
 			pads[2+a], pads[d+4+a] = r, r
@@ -350,18 +309,18 @@ func (c *Ctx) centredStats(x *Value, w windowSpec) (dmean, variance *Value) {
 		pop := g.Scope(fmt.Sprintf("window_axis%d", a))
 		ax := 2 + a
 		if n := x.Dim(ax); n.Known() {
-			if _, _, err := w.static(n.Size); err != nil {
+			if _, _, err := windowAlong(w, n.Size); err != nil {
 				g.Fail("%s: spatial axis %d: %v", c.Loss, a, err)
 			}
 		}
 		n := ScalarOf(DimOf(x, ax))
 		wt := Floats(g, dt, make([]float64, 2*r+1)...)
-		if w.kernel == "gaussian" {
-			wt = w.gauss(taps, ConstAs(taps, 0))
+		if w.Kernel == param.KernelGaussian {
+			wt = gauss(w, taps, ConstAs(taps, 0))
 		} else {
 			wt = AddScalar(wt, 1)
 		}
-		if w.padding == "reflect" {
+		if w.Padding == param.PaddingReflect {
 			// j in [-r, n-1+r] reads |j|, or 2(n-1) - j past the end:
 			// min(|j|, 2(n-1) - |j|), clamped to 0 where n is too short.
 			j := Sub(Range(Int(g, 0), Add(n, Int(g, 2*r)), Int(g, 1)), Int(g, r))
@@ -370,10 +329,9 @@ func (c *Ctx) centredStats(x *Value, w windowSpec) (dmean, variance *Value) {
 			idx := Max(Min(aj, Sub(Add(last, last), aj)), Int(g, 0))
 			padded = Gather(padded, idx, ax)
 			reach := Int(g, r)
-			switch w.small {
-			case "clip":
+			if w.SmallInput == param.SmallInputClip {
 				reach = Min(Sub(n, Int(g, 1)), reach)
-			default:
+			} else {
 				wpop := g.Scope("window_fits")
 				wt = Add(wt, ReduceSum(ConstantOfShape(Unsqueeze(Sub(Sub(n, Int(g, 1)), reach), 0), dt, 0), false))
 				wpop()

@@ -3,6 +3,7 @@ package reference
 import (
 	"math"
 
+	"github.com/onnxloss/onnxloss/losses/param"
 	"github.com/onnxloss/onnxloss/tensor"
 )
 
@@ -100,7 +101,7 @@ func boundaryF1(pr, gt []float64, valid []bool, spatial []int, theta0, theta int
 }
 
 // BoundaryF1Values returns 1 - BF1 per (image, channel).
-func BoundaryF1Values(in Inputs, c *Config) ([][]float64, error) {
+func BoundaryF1Values(in Inputs, c *Config, b *param.BoundaryF1Term) ([][]float64, error) {
 	p, err := Canon(in, c)
 	if err != nil {
 		return nil, err
@@ -111,7 +112,7 @@ func BoundaryF1Values(in Inputs, c *Config) ([][]float64, error) {
 		out[n] = make([]float64, p.C)
 		for ch := range out[n] {
 			out[n][ch] = boundaryF1(probs[n][ch], p.T[n][ch], p.Valid[n][ch], p.Spatial,
-				c.I("theta0"), c.I("theta"), c.F("eps"))
+				b.Theta0, b.Theta, b.Eps)
 		}
 	}
 	return out, nil
@@ -119,8 +120,8 @@ func BoundaryF1Values(in Inputs, c *Config) ([][]float64, error) {
 
 // BoundaryF1 is the boundary F1 loss of Bokhovkin et al., 1 - BF1 per
 // (image, channel), reduced.
-func BoundaryF1(in Inputs, c *Config) (*tensor.Tensor, error) {
-	l, err := BoundaryF1Values(in, c)
+func BoundaryF1(in Inputs, c *Config, b *param.BoundaryF1) (*tensor.Tensor, error) {
+	l, err := BoundaryF1Values(in, c, &b.BoundaryF1Term)
 	if err != nil {
 		return nil, err
 	}
@@ -177,9 +178,9 @@ func softSkeleton(m []float64, spatial []int, iters int) []float64 {
 }
 
 // clDiceChannels lists the channels clDice and its Dice term sum over.
-func clDiceChannels(c *Config, channels int) []int {
+func clDiceChannels(c *Config, o *param.ClDiceTerm, channels int) []int {
 	first := 0
-	if c.Mode == "multiclass" && !c.B("include_background") {
+	if c.Mode == param.Multiclass && !o.IncludeBackground {
 		first = 1
 	}
 	var out []int
@@ -191,17 +192,17 @@ func clDiceChannels(c *Config, channels int) []int {
 
 // clDiceParts returns the soft clDice loss and the soft Dice loss, both
 // summed over the batch and the included channels.
-func clDiceParts(in Inputs, c *Config) (cl, dice float64, err error) {
+func clDiceParts(in Inputs, c *Config, o *param.ClDiceTerm) (cl, dice float64, err error) {
 	p, err := Canon(in, c)
 	if err != nil {
 		return 0, 0, err
 	}
 	probs := p.Probs(c)
-	s := c.F("smooth")
-	iters := c.I("iterations")
+	s := o.Smooth
+	iters := o.Iterations
 	var skPY, skP, skYP, skY, inter, sumP, sumY float64
 	for n := 0; n < p.N; n++ {
-		for _, ch := range clDiceChannels(c, p.C) {
+		for _, ch := range clDiceChannels(c, o, p.C) {
 			x, y := probs[n][ch], p.T[n][ch]
 			sp, sy := softSkeleton(x, p.Spatial, iters), softSkeleton(y, p.Spatial, iters)
 			for i := range x {
@@ -223,8 +224,8 @@ func clDiceParts(in Inputs, c *Config) (cl, dice float64, err error) {
 }
 
 // ClDice is the soft clDice loss of Shit et al.
-func ClDice(in Inputs, c *Config) (*tensor.Tensor, error) {
-	cl, _, err := clDiceParts(in, c)
+func ClDice(in Inputs, c *Config, o *param.ClDice) (*tensor.Tensor, error) {
+	cl, _, err := clDiceParts(in, c, &o.ClDiceTerm)
 	if err != nil {
 		return nil, err
 	}
@@ -232,11 +233,11 @@ func ClDice(in Inputs, c *Config) (*tensor.Tensor, error) {
 }
 
 // DiceClDice is (1 - α)·soft Dice + α·clDice.
-func DiceClDice(in Inputs, c *Config) (*tensor.Tensor, error) {
-	cl, dice, err := clDiceParts(in, c)
+func DiceClDice(in Inputs, c *Config, o *param.DiceClDice) (*tensor.Tensor, error) {
+	cl, dice, err := clDiceParts(in, c, &o.ClDiceTerm)
 	if err != nil {
 		return nil, err
 	}
-	a := c.F("alpha")
+	a := o.Alpha
 	return Scalar((1-a)*dice + a*cl), nil
 }

@@ -1,6 +1,7 @@
 package reference
 
 import (
+	"github.com/onnxloss/onnxloss/losses/param"
 	"github.com/onnxloss/onnxloss/tensor"
 )
 
@@ -21,13 +22,6 @@ func iouLoss(p *Problem, probs [][][]float64, s float64) float64 {
 	return total / float64(p.N*p.C)
 }
 
-func termWeights(c *Config) []float64 {
-	if w := c.L("term_weights"); w != nil {
-		return w
-	}
-	return []float64{1, 1, 1}
-}
-
 func mean2(v [][]float64) float64 {
 	s, n := 0.0, 0
 	for i := range v {
@@ -39,34 +33,65 @@ func mean2(v [][]float64) float64 {
 	return s / float64(n)
 }
 
-// UNet3PHybrid is focal + (1 - MS-SSIM) + IoU loss, each weighted.
-func UNet3PHybrid(in Inputs, c *Config) (*tensor.Tensor, error) {
-	focal, err := FocalTerm(in, c, focalTermOf(c))
-	if err != nil {
-		return nil, err
-	}
-	ms, err := MSSSIMValues(in, c)
-	if err != nil {
-		return nil, err
-	}
+// UNet3PHybrid is focal + (1 - MS-SSIM) + IoU loss, each weighted; a term
+// weighted 0 is left out.
+func UNet3PHybrid(in Inputs, c *Config, u *param.UNet3PHybrid) (*tensor.Tensor, error) {
 	p, err := Canon(in, c)
 	if err != nil {
 		return nil, err
 	}
-	w := termWeights(c)
-	v := w[0]*focal.Float64s()[0] + w[1]*(1-mean2(ms)) + w[2]*iouLoss(p, p.Probs(c), c.F("smooth"))
+	w := u.TermWeightsOrOnes()
+	v := 0.0
+	if w[0] != 0 {
+		focal, err := FocalTerm(in, c, &u.FocalTerm)
+		if err != nil {
+			return nil, err
+		}
+		v += w[0] * focal.Float64s()[0]
+	}
+	if w[1] != 0 {
+		ms, err := MSSSIMValues(in, c, &u.MSSSIMTerm)
+		if err != nil {
+			return nil, err
+		}
+		v += w[1] * (1 - mean2(ms))
+	}
+	if w[2] != 0 {
+		v += w[2] * iouLoss(p, p.Probs(c), u.Smooth)
+	}
 	return Scalar(v), nil
 }
 
 // BASNetHybrid is cross-entropy (binary per channel, or softmax) + (1 -
-// SSIM) + IoU loss, each weighted.
-func BASNetHybrid(in Inputs, c *Config) (*tensor.Tensor, error) {
+// SSIM) + IoU loss, each weighted; a term weighted 0 is left out.
+func BASNetHybrid(in Inputs, c *Config, b *param.BASNetHybrid) (*tensor.Tensor, error) {
 	p, err := Canon(in, c)
 	if err != nil {
 		return nil, err
 	}
+	w := b.TermWeightsOrOnes()
+	v := 0.0
+	if w[0] != 0 {
+		v += w[0] * basnetCE(p, c)
+	}
+	if w[1] != 0 {
+		ssim, err := SSIMValues(in, c, &b.SSIMTerm)
+		if err != nil {
+			return nil, err
+		}
+		v += w[1] * (1 - mean2(ssim))
+	}
+	if w[2] != 0 {
+		v += w[2] * iouLoss(p, p.Probs(c), b.Smooth)
+	}
+	return Scalar(v), nil
+}
+
+// basnetCE is the mean cross-entropy over pixels (softmax) or entries
+// (binary per channel).
+func basnetCE(p *Problem, c *Config) float64 {
 	ce, count := 0.0, 0.0
-	if c.Mode == "multiclass" {
+	if c.Mode == param.Multiclass {
 		lp := p.LogProbs(c)
 		for n := 0; n < p.N; n++ {
 			for s := 0; s < p.S; s++ {
@@ -88,22 +113,16 @@ func BASNetHybrid(in Inputs, c *Config) (*tensor.Tensor, error) {
 			}
 		}
 	}
-	ssim, err := SSIMValues(in, c)
-	if err != nil {
-		return nil, err
-	}
-	w := termWeights(c)
-	v := w[0]*ce/count + w[1]*(1-mean2(ssim)) + w[2]*iouLoss(p, p.Probs(c), c.F("smooth"))
-	return Scalar(v), nil
+	return ce / count
 }
 
 // Duo is (Lovász-Softmax + boundary F1)/2.
-func Duo(in Inputs, c *Config) (*tensor.Tensor, error) {
-	lov, err := LovaszSoftmax(in, c)
+func Duo(in Inputs, c *Config, d *param.Duo) (*tensor.Tensor, error) {
+	lov, err := LovaszSoftmaxTerm(in, c, &d.LovaszSoftmaxTerm)
 	if err != nil {
 		return nil, err
 	}
-	bf1, err := BoundaryF1Values(in, c)
+	bf1, err := BoundaryF1Values(in, c, &d.BoundaryF1Term)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"math"
 	"sort"
 
+	"github.com/onnxloss/onnxloss/losses/param"
 	"github.com/onnxloss/onnxloss/tensor"
 )
 
@@ -40,13 +41,13 @@ func lovaszExtension(errs, gt []float64) float64 {
 // segmentation_models_pytorch does in multilabel mode) or one problem per
 // channel averaged (channels=separate). Ignored entries are left out.
 // Probability inputs are turned into logits log p - log(1-p).
-func LovaszHinge(in Inputs, c *Config) (*tensor.Tensor, error) {
+func LovaszHinge(in Inputs, c *Config, lp *param.LovaszHinge) (*tensor.Tensor, error) {
 	p, err := Canon(in, c)
 	if err != nil {
 		return nil, err
 	}
-	perImage := c.B("per_image")
-	separate := c.S("channels") == "separate"
+	perImage := lp.PerImage
+	separate := lp.Channels == param.ChannelsSeparate
 	images := []int{-1}
 	if perImage {
 		images = images[:0]
@@ -93,17 +94,15 @@ func LovaszHinge(in Inputs, c *Config) (*tensor.Tensor, error) {
 	return aggregate(c, losses), nil
 }
 
-// aggregate reduces the losses of the images×groups problems: their sum or
-// their mean (every image has as many groups).
+// aggregate reduces the losses of problems (images×groups, or the sets of
+// Lovász-Softmax): their sum or their mean (every image has as many
+// groups). There is no reduction none.
 func aggregate(c *Config, losses []float64) *tensor.Tensor {
 	s := 0.0
 	for _, v := range losses {
 		s += v
 	}
-	if c.Reduction == "sum" {
-		return Scalar(s)
-	}
-	return Scalar(s / float64(len(losses)))
+	return reduce(c, nil, s, float64(len(losses)))
 }
 
 // LovaszSoftmax is the Lovász-Softmax loss of Berman et al.: for each class c,
@@ -112,30 +111,26 @@ func aggregate(c *Config, losses []float64) *tensor.Tensor {
 // from the target there. Class losses are averaged with the class weights
 // (Σ w_c l_c / Σ w_c over the classes counted, 0 when none is), and images
 // averaged.
-func LovaszSoftmax(in Inputs, c *Config) (*tensor.Tensor, error) {
+func LovaszSoftmax(in Inputs, c *Config, lp *param.LovaszSoftmax) (*tensor.Tensor, error) {
+	return LovaszSoftmaxTerm(in, c, &lp.LovaszSoftmaxTerm)
+}
+
+// LovaszSoftmaxTerm is LovaszSoftmax with the term's options, for duo too.
+func LovaszSoftmaxTerm(in Inputs, c *Config, lp *param.LovaszSoftmaxTerm) (*tensor.Tensor, error) {
 	p, err := Canon(in, c)
 	if err != nil {
 		return nil, err
 	}
-	probs := p.Probs(c)
-	sets := lovaszSoftmaxSets(p, c, probs)
-	total := 0.0
-	for _, s := range sets {
-		total += s
-	}
-	if c.Reduction == "sum" {
-		return Scalar(total), nil
-	}
-	return Scalar(total / float64(len(sets))), nil
+	return aggregate(c, lovaszSoftmaxSets(p, c, lp, p.Probs(c))), nil
 }
 
 // lovaszSoftmaxSets returns the loss of each image (per_image) or of the
 // batch: the weighted mean of its class losses; with --reduction sum, their
 // weighted sum.
-func lovaszSoftmaxSets(p *Problem, c *Config, probs [][][]float64) []float64 {
-	present := c.S("class_set") == "present"
+func lovaszSoftmaxSets(p *Problem, c *Config, lp *param.LovaszSoftmaxTerm, probs [][][]float64) []float64 {
+	present := lp.ClassSet == param.ClassSetPresent
 	images := [][]int{}
-	if c.B("per_image") {
+	if lp.PerImage {
 		for n := 0; n < p.N; n++ {
 			images = append(images, []int{n})
 		}
@@ -172,7 +167,7 @@ func lovaszSoftmaxSets(p *Problem, c *Config, probs [][][]float64) []float64 {
 			num += w * lovaszExtension(errs, fg)
 			den += w
 		}
-		if c.Reduction == "sum" {
+		if c.Reduction == param.Sum {
 			out = append(out, num)
 		} else {
 			out = append(out, SafeDiv(num, den))

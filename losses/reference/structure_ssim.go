@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/onnxloss/onnxloss/losses/param"
 	"github.com/onnxloss/onnxloss/tensor"
 )
 
@@ -16,20 +17,20 @@ import (
 //
 // with window-weighted means μ, variances σ² = E[x²] - μ² and covariance
 // σxy = E[xy] - μxμy, C1 = (k1·L)², C2 = (k2·L)².
-func ssimMeans(x, y []float64, spatial []int, c *Config) (ssim, cs float64, err error) {
+func ssimMeans(x, y []float64, spatial []int, st *param.SSIMTerm) (ssim, cs float64, err error) {
 	xx := make([]float64, len(x))
 	yy := make([]float64, len(x))
 	xy := make([]float64, len(x))
 	for i := range x {
 		xx[i], yy[i], xy[i] = x[i]*x[i], y[i]*y[i], x[i]*y[i]
 	}
-	sums, _, err := windowSums([][]float64{x, y, xx, yy, xy}, spatial, windowOf(c))
+	sums, _, err := windowSums([][]float64{x, y, xx, yy, xy}, spatial, &st.Window)
 	if err != nil {
 		return 0, 0, err
 	}
-	L := c.F("data_range")
-	c1 := math.Pow(c.F("k1")*L, 2)
-	c2 := math.Pow(c.F("k2")*L, 2)
+	L := st.DataRange
+	c1 := math.Pow(st.K1*L, 2)
+	c2 := math.Pow(st.K2*L, 2)
 	n := len(sums[0])
 	for i := 0; i < n; i++ {
 		mx, my := sums[0][i], sums[1][i]
@@ -45,29 +46,19 @@ func ssimMeans(x, y []float64, spatial []int, c *Config) (ssim, cs float64, err 
 // over all of them, or the [N,C] tensor itself.
 func channelLosses(c *Config, l [][]float64) *tensor.Tensor {
 	var flat []float64
+	sum := 0.0
 	for n := range l {
 		flat = append(flat, l[n]...)
-	}
-	switch c.Reduction {
-	case "none":
-		return tensor.FromFloat64([]int{len(l), len(l[0])}, flat)
-	case "sum":
-		s := 0.0
-		for _, v := range flat {
-			s += v
+		for _, v := range l[n] {
+			sum += v
 		}
-		return Scalar(s)
 	}
-	s := 0.0
-	for _, v := range flat {
-		s += v
-	}
-	return Scalar(s / float64(len(flat)))
+	return reduce(c, func() *tensor.Tensor { return tensor.FromFloat64([]int{len(l), len(l[0])}, flat) }, sum, float64(len(flat)))
 }
 
 // SSIMValues returns the mean SSIM of every (image, channel) between the
 // probabilities and the target.
-func SSIMValues(in Inputs, c *Config) ([][]float64, error) {
+func SSIMValues(in Inputs, c *Config, st *param.SSIMTerm) ([][]float64, error) {
 	p, err := Canon(in, c)
 	if err != nil {
 		return nil, err
@@ -77,7 +68,7 @@ func SSIMValues(in Inputs, c *Config) ([][]float64, error) {
 	for n := range out {
 		out[n] = make([]float64, p.C)
 		for ch := range out[n] {
-			s, _, err := ssimMeans(probs[n][ch], p.T[n][ch], p.Spatial, c)
+			s, _, err := ssimMeans(probs[n][ch], p.T[n][ch], p.Spatial, st)
 			if err != nil {
 				return nil, err
 			}
@@ -88,15 +79,15 @@ func SSIMValues(in Inputs, c *Config) ([][]float64, error) {
 }
 
 // SSIM is 1 - SSIM per (image, channel), or (1 - SSIM)/2 with dssim.
-func SSIM(in Inputs, c *Config) (*tensor.Tensor, error) {
-	s, err := SSIMValues(in, c)
+func SSIM(in Inputs, c *Config, sp *param.SSIM) (*tensor.Tensor, error) {
+	s, err := SSIMValues(in, c, &sp.SSIMTerm)
 	if err != nil {
 		return nil, err
 	}
 	for n := range s {
 		for ch := range s[n] {
 			s[n][ch] = 1 - s[n][ch]
-			if c.B("dssim") {
+			if sp.DSSIM {
 				s[n][ch] /= 2
 			}
 		}
@@ -106,8 +97,8 @@ func SSIM(in Inputs, c *Config) (*tensor.Tensor, error) {
 
 // msTerm applies the convention for negative terms before the fractional
 // power: relu keeps positive values, simple maps [-1, 1] to [0, 1] first.
-func msTerm(v, w float64, normalize string) float64 {
-	if normalize == "simple" {
+func msTerm(v, w float64, normalize param.MSSSIMNormalize) float64 {
+	if normalize == param.NormalizeSimple {
 		v = (v + 1) / 2
 	}
 	if v <= 0 {
@@ -119,13 +110,13 @@ func msTerm(v, w float64, normalize string) float64 {
 // MSSSIMValues returns the multi-scale SSIM of every (image, channel):
 // the product over scales j < M-1 of cs_j^w_j, times SSIM_{M-1}^w_{M-1},
 // halving the images between scales.
-func MSSSIMValues(in Inputs, c *Config) ([][]float64, error) {
+func MSSSIMValues(in Inputs, c *Config, m *param.MSSSIMTerm) ([][]float64, error) {
 	p, err := Canon(in, c)
 	if err != nil {
 		return nil, err
 	}
-	weights := c.L("weights")
-	norm := c.S("normalize")
+	weights := m.Weights
+	norm := m.Normalize
 	probs := p.Probs(c)
 	out := make([][]float64, p.N)
 	for n := range out {
@@ -134,7 +125,7 @@ func MSSSIMValues(in Inputs, c *Config) ([][]float64, error) {
 			x, y, spatial := probs[n][ch], p.T[n][ch], p.Spatial
 			v := 1.0
 			for j, w := range weights {
-				ssim, cs, err := ssimMeans(x, y, spatial, c)
+				ssim, cs, err := ssimMeans(x, y, spatial, &m.SSIMTerm)
 				if err != nil {
 					return nil, fmt.Errorf("scale %d: %w", j, err)
 				}
@@ -153,8 +144,8 @@ func MSSSIMValues(in Inputs, c *Config) ([][]float64, error) {
 }
 
 // MSSSIM is 1 - MS-SSIM per (image, channel).
-func MSSSIM(in Inputs, c *Config) (*tensor.Tensor, error) {
-	s, err := MSSSIMValues(in, c)
+func MSSSIM(in Inputs, c *Config, m *param.MSSSIM) (*tensor.Tensor, error) {
+	s, err := MSSSIMValues(in, c, &m.MSSSIMTerm)
 	if err != nil {
 		return nil, err
 	}
@@ -171,17 +162,17 @@ func MSSSIM(in Inputs, c *Config) (*tensor.Tensor, error) {
 // statistics, f = [e > β·max e] over the batch's valid entries, and the loss
 // Σ e·f·CE / Σ f with the per-entry cross-entropy CE (-t log p in
 // multiclass mode, binary cross-entropy otherwise).
-func CMSSIM(in Inputs, c *Config) (*tensor.Tensor, error) {
+func CMSSIM(in Inputs, c *Config, cp *param.CMSSIM) (*tensor.Tensor, error) {
 	p, err := Canon(in, c)
 	if err != nil {
 		return nil, err
 	}
 	probs := p.Probs(c)
 	var lp [][][]float64
-	if c.Mode == "multiclass" {
+	if c.Mode == param.Multiclass {
 		lp = p.LogProbs(c)
 	}
-	c4, beta := c.F("c4"), c.F("beta")
+	c4, beta := cp.C4, cp.Beta
 	// e and the selection are weights without gradient: from the detached
 	// input when given (see DetachedInput).
 	if d := in[DetachedInput]; d != nil {
@@ -206,7 +197,7 @@ func CMSSIM(in Inputs, c *Config) (*tensor.Tensor, error) {
 			for i := range x {
 				xx[i], yy[i] = x[i]*x[i], y[i]*y[i]
 			}
-			s, _, err := windowSums([][]float64{x, y, xx, yy}, p.Spatial, windowOf(c))
+			s, _, err := windowSums([][]float64{x, y, xx, yy}, p.Spatial, &cp.Window)
 			if err != nil {
 				return nil, err
 			}
@@ -244,13 +235,7 @@ func CMSSIM(in Inputs, c *Config) (*tensor.Tensor, error) {
 			}
 		}
 	}
-	switch c.Reduction {
-	case "none":
-		return p.ElementwiseMap(l, c), nil
-	case "sum":
-		return Scalar(num), nil
-	}
-	return Scalar(SafeDiv(num, count)), nil
+	return reduce(c, func() *tensor.Tensor { return p.ElementwiseMap(l, c) }, num, count), nil
 }
 
 // resolvedVariance returns E[x²] - μ², or 0 where that is below the

@@ -3,43 +3,31 @@ package reference
 import (
 	"fmt"
 	"math"
+
+	"github.com/onnxloss/onnxloss/losses/param"
 )
 
 // Sliding windows of the structure family (SSIM, MS-SSIM, CMSSIM), written
 // as direct loops over every output position and every window offset.
-
-// window holds the resolved window options of a structure loss.
-type window struct {
-	kernel  string // "gaussian" or "uniform"
-	size    int    // taps along each axis
-	sigma   float64
-	padding string // "valid", "reflect" or "zeros"
-	small   string // "clip" or "error"
-}
-
-func windowOf(c *Config) window {
-	return window{kernel: c.S("kernel"), size: c.I("win_size"), sigma: c.F("sigma"),
-		padding: c.S("padding"), small: c.S("small_input")}
-}
 
 // axisWindow is the window along one spatial axis of length n: k taps with
 // weights w, and out output positions.
 type axisWindow struct {
 	n, k, out int
 	w         []float64
-	padding   string
+	padding   param.WindowPadding
 }
 
 // taps returns k weights summing to 1: exp(-d²/2σ²) at the distance d of
 // each tap from the middle of the window (a half-integer when k is even),
 // or 1/k.
-func taps(kernel string, k int, sigma float64) []float64 {
+func taps(kernel param.WindowKernel, k int, sigma float64) []float64 {
 	w := make([]float64, k)
 	sum := 0.0
 	for i := range w {
 		d := float64(i) - float64(k-1)/2
 		w[i] = 1
-		if kernel == "gaussian" {
+		if kernel == param.KernelGaussian {
 			w[i] = math.Exp(-d * d / (2 * sigma * sigma))
 		}
 		sum += w[i]
@@ -54,26 +42,26 @@ func taps(kernel string, k int, sigma float64) []float64 {
 // a window longer than valid or reflect padding allows is shortened: to n
 // taps for valid windows, to the longest odd length whose reflection fits
 // (2n-1) for reflect padding.
-func (wo window) along(n int) (axisWindow, error) {
-	k := wo.size
-	switch wo.padding {
-	case "valid":
+func along(wo *param.Window, n int) (axisWindow, error) {
+	k := wo.Size
+	switch wo.Padding {
+	case param.PaddingValid:
 		if n < k {
-			if wo.small != "clip" {
+			if wo.SmallInput != param.SmallInputClip {
 				return axisWindow{}, fmt.Errorf("axis of %d is shorter than the window of %d", n, k)
 			}
 			k = n
 		}
-	case "reflect":
+	case param.PaddingReflect:
 		if (k-1)/2 > n-1 {
-			if wo.small != "clip" {
+			if wo.SmallInput != param.SmallInputClip {
 				return axisWindow{}, fmt.Errorf("axis of %d is too short to reflect a window of %d", n, k)
 			}
 			k = 2*n - 1
 		}
 	}
-	a := axisWindow{n: n, k: k, out: n, w: taps(wo.kernel, k, wo.sigma), padding: wo.padding}
-	if wo.padding == "valid" {
+	a := axisWindow{n: n, k: k, out: n, w: taps(wo.Kernel, k, wo.Sigma), padding: wo.Padding}
+	if wo.Padding == param.PaddingValid {
 		a.out = n - k + 1
 	}
 	return a, nil
@@ -82,14 +70,14 @@ func (wo window) along(n int) (axisWindow, error) {
 // source returns the input index that tap t of output o reads, or -1 for a
 // zero-padded position.
 func (a axisWindow) source(o, t int) int {
-	if a.padding == "valid" {
+	if a.padding == param.PaddingValid {
 		return o + t
 	}
 	j := o + t - (a.k-1)/2
 	if j >= 0 && j < a.n {
 		return j
 	}
-	if a.padding == "zeros" {
+	if a.padding == param.PaddingZeros {
 		return -1
 	}
 	if j < 0 {
@@ -100,11 +88,11 @@ func (a axisWindow) source(o, t int) int {
 
 // windowSums returns, for each map (flattened over spatial, row-major), the
 // window-weighted sums at every output position, and the output shape.
-func windowSums(maps [][]float64, spatial []int, wo window) ([][]float64, []int, error) {
+func windowSums(maps [][]float64, spatial []int, wo *param.Window) ([][]float64, []int, error) {
 	axes := make([]axisWindow, len(spatial))
 	outShape := make([]int, len(spatial))
 	for i, n := range spatial {
-		a, err := wo.along(n)
+		a, err := along(wo, n)
 		if err != nil {
 			return nil, nil, fmt.Errorf("spatial axis %d: %w", i, err)
 		}
