@@ -5,17 +5,17 @@ package losses
 var catalog = []*Spec{
 	// cross-entropy
 	bce, weightedBCE, balancedBCE, crossEntropy, focal, topKCE, ohemCE, weightedCE,
-	// structure
-	ssim, msSSIM, cmssim, lovaszHinge, lovaszSoftmax, boundaryF1, clDice, diceClDice, unet3pHybrid, basnetHybrid, duo,
 	// region
 	dice, jaccard, tversky, focalTversky, logCoshDice, asymmetricSimilarity, generalizedDice,
 	generalizedWassersteinDice, sensitivitySpecificity, mcc, combo, expLog, diceCE, diceFocal,
+	// structure
+	ssim, msSSIM, cmssim, lovaszHinge, lovaszSoftmax, boundaryF1, clDice, diceClDice, unet3pHybrid, basnetHybrid, duo,
 	// distance
 	boundary, hausdorffDT, logHausdorffDT, hausdorffER, distancePenalizedCE, shapeAware, unetWeightMap,
 }
 
 func init() {
 	for _, s := range catalog {
-		Register(s)
+		register(s)
 	}
 }

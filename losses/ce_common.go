@@ -165,13 +165,3 @@ func classAlpha(alpha []float64, classes int) []float64 {
 	out[0] = 1 - alpha[0]
 	return out
 }
-
-// focalTermOf reads the focal options of a loss that keeps its parameters
-// by name.
-func focalTermOf(c *Config) *param.FocalTerm {
-	f := &param.FocalTerm{Gamma: c.Float("gamma"), Alpha: c.Floats("alpha"), Normalized: c.Bool("normalized"), MeanOver: param.MeanOverValid}
-	if m, ok := c.Params["mean_over"].(string); ok {
-		f.MeanOver = param.MeanOver(m)
-	}
-	return f
-}

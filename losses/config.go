@@ -26,10 +26,8 @@ type Options map[string]string
 type Config struct {
 	Loss string
 	param.Common
-	// Params holds every loss-specific parameter by name, defaults included.
-	Params map[string]any
 	// P is the loss's typed parameter struct (a pointer, such as *Dice),
-	// or nil for a loss without one.
+	// every parameter set.
 	P param.Declarer
 	// explicit holds the options the caller gave (not filled by a preset
 	// or a default), normalised.
@@ -173,7 +171,7 @@ func Resolve(s *Spec, opts Options) (*Config, error) {
 			return nil, &OptionError{Loss: s.Name, Err: err}
 		}
 	}
-	c := &Config{Loss: s.Name, Common: s.defaultCommon(), Params: map[string]any{}, explicit: explicit}
+	c := &Config{Loss: s.Name, Common: s.defaultCommon(), explicit: explicit}
 	var err error
 	get := func(k string) (string, bool) { v, ok := merged[k]; return strings.TrimSpace(v), ok }
 	if v, ok := get("mode"); ok {
@@ -312,21 +310,6 @@ func (s *Spec) defaultCommon() param.Common {
 // resolveParams fills the loss's own parameters: defaults, then the values
 // in get, then the check that every explicitly given parameter matters.
 func (s *Spec) resolveParams(c *Config, get func(string) (string, bool)) error {
-	if s.newParams == nil {
-		for _, p := range s.Params {
-			v, ok := get(p.Name)
-			if !ok {
-				c.Params[p.Name] = defaultValue(&p)
-				continue
-			}
-			val, err := p.Parse(v)
-			if err != nil {
-				return err
-			}
-			c.Params[p.Name] = val
-		}
-		return nil
-	}
 	p := s.newParams()
 	common := p.CommonOf()
 	set := param.NewSet(common)
@@ -345,7 +328,6 @@ func (s *Spec) resolveParams(c *Config, get func(string) (string, bool)) error {
 		if c.explicit[d.Name] && !d.Applies() {
 			return fmt.Errorf("--%s has no effect here: it needs %s", dashed(d.Name), d.Needs())
 		}
-		c.Params[d.Name] = d.Value()
 	}
 	c.P = p
 	return nil
@@ -354,15 +336,6 @@ func (s *Spec) resolveParams(c *Config, get func(string) (string, bool)) error {
 func dashed(k string) string { return strings.ReplaceAll(k, "_", "-") }
 
 func contains(list []string, s string) bool { return slices.Contains(list, s) }
-
-// defaultValue returns the default with its Go type, also when unset.
-func defaultValue(p *Param) any {
-	if p.Kind == KindFloats {
-		v, _ := p.Default.([]float64)
-		return v
-	}
-	return p.Default
-}
 
 func formatValue(v any) string { return param.Format(v) }
 
@@ -377,28 +350,17 @@ func parseIntRange(name, v string, lo, hi int) (int, error) {
 	return n, nil
 }
 
-// Float returns a Float parameter. Asking for a parameter the loss does not
-// declare is a programming error and panics (Build recovers it into an error).
-func (c *Config) Float(name string) float64 { return mustParam[float64](c, name) }
-
-// Int returns an Int parameter.
-func (c *Config) Int(name string) int { return mustParam[int](c, name) }
-
-// Bool returns a Bool parameter.
-func (c *Config) Bool(name string) bool { return mustParam[bool](c, name) }
-
-// Enum returns an Enum parameter.
-func (c *Config) Enum(name string) string { return mustParam[string](c, name) }
-
-// Floats returns a FloatList parameter (nil when unset).
-func (c *Config) Floats(name string) []float64 { return mustParam[[]float64](c, name) }
-
-func mustParam[T any](c *Config, name string) T {
-	v, ok := c.Params[name].(T)
-	if !ok {
-		panic(fmt.Sprintf("loss %s has no %T parameter %q", c.Loss, *new(T), name))
+// ParamValues returns the loss's parameters by name, defaults included,
+// for listings and metadata; code reads the typed struct P.
+func (c *Config) ParamValues() map[string]any {
+	m := map[string]any{}
+	if c.P == nil {
+		return m
 	}
-	return v
+	for _, d := range BoundParams(c.P) {
+		m[d.Name] = d.Value()
+	}
+	return m
 }
 
 // ParamsJSON encodes every resolved option, defaults included, as the JSON
@@ -413,7 +375,7 @@ func (c *Config) ParamsJSON() string {
 	if c.Preset != "" {
 		m["preset"] = c.Preset
 	}
-	for k, v := range c.Params {
+	for k, v := range c.ParamValues() {
 		m[k] = v
 	}
 	b, err := json.Marshal(m)
@@ -425,11 +387,7 @@ func (c *Config) ParamsJSON() string {
 
 // Reference converts the configuration for the reference implementations.
 func (c *Config) Reference() *reference.Config {
-	params := make(map[string]any, len(c.Params))
-	for k, v := range c.Params {
-		params[k] = v
-	}
-	r := &reference.Config{Common: c.Common, Params: params, P: c.P}
+	r := &reference.Config{Common: c.Common, P: c.P}
 	r.ClassWeights = append([]float64(nil), c.ClassWeights...)
 	if c.IgnoreIndex != nil {
 		v := *c.IgnoreIndex
@@ -461,24 +419,11 @@ func (c *Config) Options() Options {
 	if c.Preset != "" {
 		o["preset"] = c.Preset
 	}
-	if c.P != nil {
-		// A parameter that has no effect here is left out: given, it would
-		// be refused; its value is the default or the preset's.
-		for _, d := range BoundParams(c.P) {
-			if s := formatValue(d.Value()); s != "unset" && d.Applies() {
-				o[d.Name] = s
-			}
-		}
-		return o
-	}
-	keys := make([]string, 0, len(c.Params))
-	for k := range c.Params {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if s := formatValue(c.Params[k]); s != "unset" {
-			o[k] = s
+	// A parameter that has no effect here is left out: given, it would be
+	// refused; its value is the default or the preset's.
+	for _, d := range BoundParams(c.P) {
+		if s := formatValue(d.Value()); s != "unset" && d.Applies() {
+			o[d.Name] = s
 		}
 	}
 	return o

@@ -38,7 +38,7 @@ func TestResolveDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Mode != losses.Binary || c.Classes != 1 || c.Layout != "nchw" || c.Reduction != "mean" ||
-		c.DType != tensor.Float32 || c.Opset != 17 || !c.FromLogits || c.Float("gamma") != 2 || c.Floats("alpha") != nil {
+		c.DType != tensor.Float32 || c.Opset != 17 || !c.FromLogits || c.P.(*losses.Focal).Gamma != 2 || c.P.(*losses.Focal).Alpha != nil {
 		t.Errorf("defaults: %+v", c)
 	}
 	// Every parameter, defaults included, is in the metadata JSON.

@@ -141,7 +141,7 @@ func (s *Spec) ResolveParams(p param.Declarer) (*Config, error) {
 		return nil, err
 	}
 	for _, d := range BoundParams(p) {
-		if v := param.Format(d.Value()); v != param.Format(bc.Params[d.Name]) {
+		if v := param.Format(d.Value()); v != param.Format(bc.ParamValues()[d.Name]) {
 			if v == "unset" {
 				v = ""
 			}

@@ -271,16 +271,16 @@ func TestRegionPresetValues(t *testing.T) {
 			t.Fatalf("%s %s: %v", tc.loss, tc.preset, err)
 		}
 		for k, v := range tc.want {
-			if c.Params[k] != v {
-				t.Errorf("%s --preset %s: %s = %v, want %v", tc.loss, tc.preset, k, c.Params[k], v)
+			if c.ParamValues()[k] != v {
+				t.Errorf("%s --preset %s: %s = %v, want %v", tc.loss, tc.preset, k, c.ParamValues()[k], v)
 			}
 		}
 	}
 	// An explicit option overrides the preset.
 	s, _ := losses.Lookup("dice")
 	c, err := losses.Resolve(s, losses.Options{"preset": "smp", "smooth_nr": "2"})
-	if err != nil || c.Float("smooth_nr") != 2 || c.Float("smooth_dr") != 0 {
-		t.Errorf("explicit smooth_nr does not override the smp preset: %v %v", c.Params, err)
+	if err != nil || c.ParamValues()["smooth_nr"] != 2.0 || c.ParamValues()["smooth_dr"] != 0.0 {
+		t.Errorf("explicit smooth_nr does not override the smp preset: %v %v", c.ParamValues(), err)
 	}
 }
 

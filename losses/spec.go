@@ -201,14 +201,14 @@ var registry = map[string]*Spec{}
 // familyOrder fixes the order of families in listings.
 var familyOrder = []string{"cross-entropy", "region", "structure", "distance"}
 
-// Register adds a loss to the catalog. It panics on a duplicate or an
-// incomplete Spec: registration happens at init time, so that is a
-// programming error caught by every test run.
-func Register(s *Spec) {
+// register adds a loss of the catalog list to the registry. It panics on a
+// duplicate or an incomplete Spec: registration happens at init time, so
+// that is a programming error caught by every test run.
+func register(s *Spec) {
 	if _, dup := registry[s.Name]; dup {
 		panic("losses: duplicate loss " + s.Name)
 	}
-	if s.Name == "" || s.Build == nil || s.Reference == nil || len(s.Modes) == 0 || s.Summary == "" || s.Citation == "" {
+	if s.Name == "" || s.Build == nil || s.Reference == nil || s.newParams == nil || len(s.Modes) == 0 || s.Summary == "" || s.Citation == "" {
 		panic("losses: incomplete spec " + s.Name)
 	}
 	for _, p := range s.Params {

@@ -120,7 +120,7 @@ func TestMSSSIMNeedsAScale(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := Resolve(s, Options{"weights": ""}); err == nil || !strings.Contains(err.Error(), "weights needs at least one scale") {
+		if _, err := Resolve(s, Options{"weights": ""}); err == nil || !strings.Contains(err.Error(), "weights needs at least one value") {
 			t.Errorf("%s --weights '': got %v", loss, err)
 		}
 	}

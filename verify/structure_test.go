@@ -179,8 +179,9 @@ func TestSSIMConstantImages(t *testing.T) {
 					t.Fatal(err)
 				}
 				a, b := float64(float32(ab[0])), float64(float32(ab[1]))
-				L := cfg.Float("data_range")
-				c1 := math.Pow(cfg.Float("k1")*L, 2)
+				sp := cfg.P.(*losses.SSIM)
+				L := sp.DataRange
+				c1 := math.Pow(sp.K1*L, 2)
 				want := 1 - (2*a*b+c1)/(a*a+b*b+c1)
 				// σ² = E[x²] - μ² is about 1e-7 instead of 0 in float32, and
 				// C2 = (k2 L)² is small: allow the SSIM losses' budget.

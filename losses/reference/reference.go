@@ -16,9 +16,6 @@ import (
 // common options and the loss's typed parameters.
 type Config struct {
 	param.Common
-	// Params holds the parameters by name, for the references that read
-	// them so.
-	Params map[string]any
 	// P is the loss's typed parameter struct (a pointer), or nil.
 	P param.Declarer
 }
@@ -33,21 +30,6 @@ type Inputs map[string]*tensor.Tensor
 // held fixed, the one automatic differentiation gives. Other losses
 // ignore it.
 const DetachedInput = "detached:input"
-
-// F returns a float parameter.
-func (c *Config) F(name string) float64 { return c.Params[name].(float64) }
-
-// I returns an int parameter.
-func (c *Config) I(name string) int { return c.Params[name].(int) }
-
-// B returns a bool parameter.
-func (c *Config) B(name string) bool { return c.Params[name].(bool) }
-
-// S returns an enum parameter.
-func (c *Config) S(name string) string { return c.Params[name].(string) }
-
-// L returns a float-list parameter (nil when unset).
-func (c *Config) L(name string) []float64 { return c.Params[name].([]float64) }
 
 // Problem is the canonical view of a call: batch N, channels C, S spatial
 // positions (flattened), input values x[n][c][s], and the target in both

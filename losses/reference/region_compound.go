@@ -162,13 +162,3 @@ func DiceFocal(in Inputs, c *Config, p *param.DiceFocal) (*tensor.Tensor, error)
 	}
 	return Scalar(p.LambdaDice*dice.Float64s()[0] + p.LambdaFocal*f.Float64s()[0]), nil
 }
-
-// focalTermOf reads the focal options of a loss that keeps its parameters
-// by name.
-func focalTermOf(c *Config) *param.FocalTerm {
-	f := &param.FocalTerm{Gamma: c.F("gamma"), Alpha: c.L("alpha"), Normalized: c.B("normalized"), MeanOver: param.MeanOverValid}
-	if m, ok := c.Params["mean_over"].(string); ok {
-		f.MeanOver = param.MeanOver(m)
-	}
-	return f
-}
