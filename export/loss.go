@@ -2,6 +2,7 @@ package export
 
 import (
 	"github.com/onnxloss/onnxloss/losses"
+	"github.com/onnxloss/onnxloss/losses/param"
 	"github.com/onnxloss/onnxloss/onnxpb"
 )
 
@@ -35,4 +36,26 @@ func LossModel(spec *losses.Spec, cfg *losses.Config) (*onnxpb.ModelProto, error
 	}
 	doc := spec.Summary + " " + spec.Citation
 	return Model(g, doc, meta)
+}
+
+// LossOf builds the model of a loss given by its typed parameters, which
+// start from losses.Defaults (or losses.WithPreset). It gives the bytes
+// Loss gives for the same options as strings.
+//
+//	d := losses.Defaults[losses.Dice]()
+//	d.Mode, d.Classes = losses.Multiclass, 3
+//	m, cfg, err := export.LossOf(d)
+func LossOf[P any, PP interface {
+	*P
+	param.Declarer
+}](p P) (*onnxpb.ModelProto, *losses.Config, error) {
+	spec, cfg, err := losses.ResolveTyped[P, PP](p)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := LossModel(spec, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return m, cfg, nil
 }

@@ -1,12 +1,3 @@
-// Package losses is the catalog: one Spec per segmentation loss, with its
-// parameters, modes, extra inputs, a Build function that writes the loss with
-// the graph builder, and a Reference function (package reference) that
-// computes the same loss independently in float64 Go.
-//
-// Users select a loss by name and options (the same strings the command line
-// takes), Resolve checks the options against the Spec, and Build writes the
-// graph. Every loss follows the exported-model contract in the README: inputs
-// `input` and `target`, output `loss`, symbolic batch and spatial dimensions.
 package losses
 
 import (
