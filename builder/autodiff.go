@@ -155,7 +155,7 @@ func refineShape(grad, w *Value) {
 // or bool types, comparisons, shapes, indices, and the non-data inputs of
 // ops. Every node returned needs a gradient for the graph to be trainable
 // with those tools: see ORTGradientMissing. (DetachedMax is built that way: its
-// maximum reaches the graph through a cast to int32, so no gradient of
+// maximum reaches the graph through a cast to int64, so no gradient of
 // ReduceMax is ever needed.)
 func DifferentiablePath(output *Value, wrt ...*Value) []*Node {
 	return findPath(output.g.nodes, output, wrt, true).nodes
