@@ -100,7 +100,12 @@ func Gradient(output *Value, wrt ...*Value) []*Value {
 		for _, s := range diffSlots(n) {
 			need[s] = n.inputs[s] != nil && p.needed[n.inputs[s]]
 		}
-		contribs := vjpRules[n.op](ad, n, ct, need)
+		var contribs []*Value
+		if n.passGrad {
+			contribs = []*Value{ct}
+		} else {
+			contribs = vjpRules[n.op](ad, n, ct, need)
+		}
 		if g.err != nil {
 			return bad()
 		}
