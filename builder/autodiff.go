@@ -100,7 +100,12 @@ func Gradient(output *Value, wrt ...*Value) []*Value {
 		for _, s := range diffSlots(n) {
 			need[s] = n.inputs[s] != nil && p.needed[n.inputs[s]]
 		}
-		contribs := vjpRules[n.op](ad, n, ct, need)
+		var contribs []*Value
+		if n.passGrad {
+			contribs = []*Value{ct}
+		} else {
+			contribs = vjpRules[n.op](ad, n, ct, need)
+		}
 		if g.err != nil {
 			return bad()
 		}
@@ -155,7 +160,7 @@ func refineShape(grad, w *Value) {
 // or bool types, comparisons, shapes, indices, and the non-data inputs of
 // ops. Every node returned needs a gradient for the graph to be trainable
 // with those tools: see ORTGradientMissing. (DetachedMax is built that way: its
-// maximum reaches the graph through a cast to int32, so no gradient of
+// maximum reaches the graph through a cast to int64, so no gradient of
 // ReduceMax is ever needed.)
 func DifferentiablePath(output *Value, wrt ...*Value) []*Node {
 	return findPath(output.g.nodes, output, wrt, true).nodes

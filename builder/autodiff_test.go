@@ -299,6 +299,8 @@ func TestVJPKinks(t *testing.T) {
 		{"Abs", Abs, []float64{-1, 0, 1, 1, 1}},
 		{"Clip", func(x *Value) *Value { return Clip(x, 0, 1) }, []float64{0, 1, 1, 1, 0}},
 		{"ClipMin", func(x *Value) *Value { return ClipMin(x, 0.5) }, []float64{0, 0, 1, 1, 1}},
+		// Straight through: the clamp's own derivative is ignored.
+		{"ClipStraightThrough", func(x *Value) *Value { return Square(ClipStraightThrough(x, 0, 1)) }, []float64{0, 0, 1, 2, 2}},
 		{"Max", func(x *Value) *Value { return Max(x, ConstAs(x, 1)) }, []float64{0, 0, 0, 0.5, 1}},
 		{"Min", func(x *Value) *Value { return Min(x, ConstAs(x, 0)) }, []float64{1, 0.5, 0, 0, 0}},
 	}

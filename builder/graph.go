@@ -99,6 +99,7 @@ type Node struct {
 	reduceAxes []int64
 	hasAxes    bool
 	stopGrad   bool // StopGradient: an Identity that autodiff does not cross
+	passGrad   bool // the gradient of input 0 is the cotangent itself (After, ClipStraightThrough)
 }
 
 // NewGraph starts an empty graph for the given opset of the default domain.
@@ -286,7 +287,12 @@ type outSpec struct {
 
 // addNode appends a node whose inputs have already been checked.
 func (g *Graph) addNode(op string, inputs []*Value, attrs map[string]any, outs ...outSpec) *Node {
-	n := &Node{op: op, name: g.nodeName(op), inputs: inputs, attrs: attrs}
+	return g.addNamedNode(g.nodeName(op), op, inputs, attrs, outs...)
+}
+
+// addNamedNode is addNode with a name chosen by the caller.
+func (g *Graph) addNamedNode(name, op string, inputs []*Value, attrs map[string]any, outs ...outSpec) *Node {
+	n := &Node{op: op, name: name, inputs: inputs, attrs: attrs}
 	for i, o := range outs {
 		v := g.newValue(o.dtype, o.shape)
 		v.node = n

@@ -165,6 +165,20 @@ func Clip(x *Value, lo, hi float64) *Value {
 		outSpec{x.dtype, x.shape.Clone()}).outputs[0]
 }
 
+// ClipStraightThrough is Clip(x, lo, hi) in value, with the identity as its
+// gradient (a straight-through clamp): Gradient passes the cotangent to x
+// unchanged, also where x lies outside [lo, hi]. It bounds values that only
+// matter far beyond any plausible input, where the gradient at the bound is
+// the useful one. (A runtime that differentiates the graph itself, such as
+// ONNX Runtime's training, sees a plain Clip, whose gradient is 0 outside.)
+func ClipStraightThrough(x *Value, lo, hi float64) *Value {
+	y := Clip(x, lo, hi)
+	if y.node != nil && !y.bad {
+		y.node.passGrad = true
+	}
+	return y
+}
+
 // ClipMin limits x from below: max(x, lo), as a Clip without an upper bound.
 func ClipMin(x *Value, lo float64) *Value {
 	g := x.g

@@ -104,14 +104,20 @@ func LogSoftmax(x *Value, axis int) *Value { return softmaxLike("LogSoftmax", x,
 
 // DetachedMax returns the maximum of x along axis (kept with size 1),
 // truncated to an integer, as a value that carries no gradient, for every
-// autodiff: the float-to-int32 Cast it goes through is a stop edge for
+// autodiff: the float-to-int64 Cast it goes through is a stop edge for
 // ONNX Runtime's gradient builder as well as for Gradient. It is the shift
 // that makes exp(x - m) safe: x - m < 1 everywhere and is at least 0 at the
-// maximum. Maxima beyond ±1e9 are clipped, since int32 cannot hold them.
+// maximum. The truncation is exact up to ±2^62 (a float of that size is an
+// integer); maxima beyond are clipped there, since int64 cannot hold them
+// all, and the shift is then too small: keep |x| below 2^62 (the losses clamp
+// their logits far below).
 func DetachedMax(x *Value, axis int) *Value {
-	m := Clip(ReduceMax(x, true, axis), -1e9, 1e9)
-	return Cast(Cast(m, tensor.Int32), x.dtype)
+	m := Clip(ReduceMax(x, true, axis), -detachedMaxBound, detachedMaxBound)
+	return Cast(Cast(m, tensor.Int64), x.dtype)
 }
+
+// detachedMaxBound is 2^62: exact in every float type and in int64.
+const detachedMaxBound = 1 << 62
 
 // LogSumExp returns log(sum(exp(x))) along axis, stably, keeping the axis
 // with size 1 when keepDims is set.

@@ -285,6 +285,28 @@ func TestSoftmaxDecomposition(t *testing.T) {
 	}
 }
 
+// TestSoftmaxHugeLogits: the decomposed softmax stays exact for logits far
+// beyond what an int32 holds (its detached maximum goes through int64), up
+// to 2^62.
+func TestSoftmaxHugeLogits(t *testing.T) {
+	// Two pixels, three classes, NCHW [1,3,1,2].
+	in := tensor.FromFloat32([]int{1, 3, 1, 2}, []float32{3e12, 4e18, 3e12, -4e18, -3e12, 0})
+	ln2 := math.Ln2
+	wantLog := []float64{-ln2, 0, -ln2, -8e18, -6e12 - ln2, -4e18}
+	got := run(t, DefaultOpset, in, func(g *Graph, x *Value) *Value { return LogSoftmax(x, 1) }).Float64s()
+	for i := range got {
+		if math.Abs(got[i]-wantLog[i]) > 1e-6*math.Max(1, math.Abs(wantLog[i])) {
+			t.Errorf("LogSoftmax[%d] = %v, want %v", i, got[i], wantLog[i])
+		}
+	}
+	got = run(t, DefaultOpset, in, func(g *Graph, x *Value) *Value { return Softmax(x, 1) }).Float64s()
+	for i := range got {
+		if math.Abs(got[i]-math.Exp(wantLog[i])) > 1e-6 {
+			t.Errorf("Softmax[%d] = %v, want %v", i, got[i], math.Exp(wantLog[i]))
+		}
+	}
+}
+
 // TestOpsInRuntime runs ops whose semantics are easy to get wrong and
 // compares them with values worked out by hand.
 func TestOpsInRuntime(t *testing.T) {

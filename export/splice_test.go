@@ -505,6 +505,19 @@ func runAgainstOwnOutput(t *testing.T, path string, rep *export.AppendReport, im
 	if e, err := relErr(got["loss"], want, lossRTol, lossATol); err != nil || e > 1 {
 		t.Errorf("loss %v, reference on the model's output %v (%v)", got["loss"], want, err)
 	}
+	// The loss's input checks come along, under the prefix: a target for
+	// one sample less fails the run at the batch check.
+	tgt := feeds["target"]
+	feeds["target"] = tensor.New(tgt.DType, append([]int{tgt.Shape[0] - 1}, tgt.Shape[1:]...)...)
+	check := export.DefaultPrefix + losses.CheckPrefix + losses.CheckTargetBatch
+	raw, err := runtime.NewSessionFromFile(path, runtime.Options{SkipSymbolCheck: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if out, err := raw.Run(feeds); err == nil || !strings.Contains(err.Error(), "'"+check+"'") {
+		t.Errorf("a target of shape %v against the output %v: loss %v, error %v; want a failure at %s", feeds["target"].Shape, outShape, out["loss"], err, check)
+	}
 }
 
 // TestAppendExternalData splices onto the committed model whose weights are
@@ -539,7 +552,9 @@ func TestAppendExternalData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(outLM.External) != 1 || outLM.External[0].Tensors != 4 || outLM.Size > lm.Size+8<<10 {
+	// The model plus the focal loss with its input checks (about 10 KiB with
+	// the names prefixed); the weights are not in it.
+	if len(outLM.External) != 1 || outLM.External[0].Tensors != 4 || outLM.Size > lm.Size+16<<10 {
 		t.Errorf("spliced model: %d bytes (model %d), external %+v", outLM.Size, lm.Size, outLM.External)
 	}
 	// Loading it from bytes cannot find the data: WriteModel says so.

@@ -19,13 +19,16 @@ type Ctx struct {
 	// Input is the graph input exactly as the user feeds it (any dtype and layout).
 	Input *Value
 	// X is the input in compute precision (float32, or float64 for float64
-	// input) and channel-first layout [N,C,*spatial].
+	// input) and channel-first layout [N,C,*spatial]; logits are clamped to
+	// ±reference.LogitBound, with the gradient passing through the clamp.
 	X *Value
-	// RawTarget is the target graph input as fed.
+	// RawTarget is the target as fed (its dtype and layout).
 	RawTarget *Value
 	// Extra holds the extra inputs by name, canonical like X (float maps in
 	// compute precision and channel-first layout; label maps as int64).
 	Extra map[string]*Value
+	// X, RawTarget and Extra are computed after the graph's checks (see
+	// CheckPrefix): a loss never reads Input's values directly.
 
 	cache map[string]*Value
 }
@@ -120,16 +123,26 @@ func Build(s *Spec, cfg *Config) (g *Graph, err error) {
 	c := &Ctx{G: g, Config: cfg, Spec: s, Extra: map[string]*Value{}, cache: map[string]*Value{}}
 	c.Input = g.Input("input", cfg.DType, cfg.InputShape())
 	tdt, tshape := cfg.TargetSpec()
-	c.RawTarget = g.Input("target", tdt, tshape)
+	target := g.Input("target", tdt, tshape)
 	extras := s.ExtraInputs(cfg)
 	for _, e := range extras {
 		dt, shape := cfg.ExtraSpec(e)
 		c.Extra[e.Name] = g.Input(e.Name, dt, shape)
 	}
+	// Everything the loss computes comes from inputs that passed the checks.
+	safe := c.addChecks(target, extras)
+	c.RawTarget = safe.target
+	if safe.labels != nil {
+		c.cache["labels"] = safe.labels
+	}
 	pop := g.Scope(s.Name)
-	c.X = c.channelsFirst(Cast(c.Input, cfg.ComputeType()))
+	x := Cast(safe.input, cfg.ComputeType())
+	if cfg.FromLogits && cfg.DType != tensor.Float16 { // float16 ends at 65504
+		x = ClipStraightThrough(x, -reference.LogitBound, reference.LogitBound)
+	}
+	c.X = c.channelsFirst(x)
 	for _, e := range extras {
-		v := c.Extra[e.Name]
+		v := safe.extra[e.Name]
 		if e.Kind == ChannelMap {
 			v = c.channelsFirst(Cast(v, cfg.ComputeType()))
 		} else if e.Kind == PixelWeights {

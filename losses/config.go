@@ -283,6 +283,9 @@ func Resolve(s *Spec, opts Options) (*Config, error) {
 			return fail("class_weights has %d entries but there are %d classes", len(c.ClassWeights), c.Classes)
 		}
 	}
+	if c.Mode == Multiclass && c.Classes == 1 {
+		return fail("multiclass mode needs at least 2 classes; one class has probability 1 everywhere (use --mode binary for one foreground channel)")
+	}
 	if c.Grad && c.Reduction == param.None {
 		return fail("--grad needs a scalar loss: use --reduction mean or sum")
 	}
@@ -310,7 +313,10 @@ func (s *Spec) defaultCommon() param.Common {
 // resolveParams fills the loss's own parameters: defaults, then the values
 // in get, then the check that every explicitly given parameter matters.
 func (s *Spec) resolveParams(c *Config, get func(string) (string, bool)) error {
-	p := s.newParams()
+	var p param.Declarer = &noParams{}
+	if s.newParams != nil {
+		p = s.newParams()
+	}
 	common := p.CommonOf()
 	set := param.NewSet(common)
 	p.Declare(set)
@@ -428,3 +434,9 @@ func (c *Config) Options() Options {
 	}
 	return o
 }
+
+// noParams are the parameters of a Spec made by hand, without Define: the
+// common options only.
+type noParams struct{ param.Common }
+
+func (*noParams) Declare(*param.Set) {}

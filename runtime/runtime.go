@@ -66,6 +66,11 @@ type Options struct {
 	// Threads is the number of intra-op threads; 0 leaves ONNX Runtime's
 	// default (one per physical core).
 	Threads int
+	// SkipSymbolCheck leaves out Run's check that dimensions sharing a
+	// symbolic name agree across inputs, so that a model's own checks
+	// meet such inputs (as they do in runtimes without this check). The
+	// other checks of Check still run.
+	SkipSymbolCheck bool
 }
 
 // IOInfo describes one input or output of a model.

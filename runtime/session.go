@@ -30,6 +30,7 @@ type Session struct {
 	outputs  []IOInfo
 	inIndex  map[string]int
 	provider string
+	symbols  bool // check shared symbolic dimensions in Run
 }
 
 // NewSession loads a serialized ONNX model. A model that keeps its weights in
@@ -74,7 +75,7 @@ func newSession(model []byte, path string, opts Options) (s *Session, err error)
 	if err != nil {
 		return nil, fmt.Errorf("runtime: loading %s: %w", what, err)
 	}
-	s = &Session{provider: provider, inIndex: map[string]int{}}
+	s = &Session{provider: provider, inIndex: map[string]int{}, symbols: !opts.SkipSymbolCheck}
 	if s.inputs, err = ioInfos("input", ins); err != nil {
 		return nil, fmt.Errorf("runtime: %s: %w", what, err)
 	}
@@ -255,7 +256,7 @@ func (s *Session) Run(inputs map[string]*tensor.Tensor) (result map[string]*tens
 	if s.sess == nil {
 		return nil, ErrClosed
 	}
-	if err := s.Check(inputs); err != nil {
+	if err := s.check(inputs, s.symbols); err != nil {
 		return nil, err
 	}
 
@@ -342,7 +343,9 @@ func (s *Session) runError(err error) error {
 // dimensions that share a symbolic name (N, H, W, ...) of one size across
 // all inputs. It reports every problem at once, naming the input, what the
 // model declares and what was given.
-func (s *Session) Check(inputs map[string]*tensor.Tensor) error {
+func (s *Session) Check(inputs map[string]*tensor.Tensor) error { return s.check(inputs, true) }
+
+func (s *Session) check(inputs map[string]*tensor.Tensor, symbols bool) error {
 	var errs []error
 	var fit []IOInfo // inputs whose own checks passed
 	for _, info := range s.inputs {
@@ -357,7 +360,9 @@ func (s *Session) Check(inputs map[string]*tensor.Tensor) error {
 		}
 		fit = append(fit, info)
 	}
-	errs = append(errs, checkSymbols(fit, inputs)...)
+	if symbols {
+		errs = append(errs, checkSymbols(fit, inputs)...)
+	}
 	var unknown []string
 	for name := range inputs {
 		if _, ok := s.inIndex[name]; !ok {

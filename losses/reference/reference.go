@@ -45,7 +45,9 @@ type Problem struct {
 	Valid   [][][]bool
 }
 
-// Canon reads input and target in the layout of the configuration.
+// Canon reads input and target in the layout of the configuration. It
+// refuses, with an error, every input the exported graphs refuse (see
+// checkInputs), and clamps logits to ±LogitBound as the graphs do.
 func Canon(in Inputs, c *Config) (*Problem, error) {
 	x, ok := in["input"]
 	if !ok {
@@ -55,11 +57,16 @@ func Canon(in Inputs, c *Config) (*Problem, error) {
 	if !ok {
 		return nil, fmt.Errorf("missing target")
 	}
-	if len(x.Shape) < 2 {
-		return nil, fmt.Errorf("input of rank %d", len(x.Shape))
+	if err := checkInputs(in, c); err != nil {
+		return nil, err
 	}
 	p := &Problem{}
 	xs := x.Float64s()
+	if c.FromLogits {
+		for i, v := range xs {
+			xs[i] = math.Max(-LogitBound, math.Min(v, LogitBound))
+		}
+	}
 	p.N = x.Shape[0]
 	if c.Layout == "nhwc" {
 		p.C = x.Shape[len(x.Shape)-1]
@@ -96,9 +103,7 @@ func Canon(in Inputs, c *Config) (*Problem, error) {
 					}
 					continue
 				}
-				if y >= 0 && y < int64(p.C) {
-					p.T[n][y][s] = 1
-				}
+				p.T[n][y][s] = 1
 			}
 		}
 		return p, nil
@@ -199,6 +204,16 @@ func LogSoftmax(v []float64) []float64 {
 	}
 	return out
 }
+
+// LogitBound is where logits are clamped, to [-LogitBound, LogitBound],
+// before any loss reads them, in the graphs and here: every loss is then
+// finite for any finite float32 logits, sums over a whole tensor included.
+// 1e12 lies far beyond any logit a network produces in training (a float32
+// softmax saturates at a gap of about 100) and far enough below the float32
+// maximum (3.4e38) that squares and sums of clamped values stay finite. The
+// graphs' gradient passes through the clamp: beyond the bound it is the
+// gradient at the bound.
+const LogitBound = 1e12
 
 // ProbFloor is where probabilities are clipped before a log when the input
 // holds probabilities: 2^-126, the smallest normal float32.
