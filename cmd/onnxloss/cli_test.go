@@ -211,3 +211,28 @@ func TestEvalAndVerify(t *testing.T) {
 		t.Errorf("verify: %d\n%s%s", code, out, errOut)
 	}
 }
+
+// TestDescribeSaysWhenParametersMatter: describe states each parameter's
+// condition, in text and JSON, as Resolve enforces it.
+func TestDescribeSaysWhenParametersMatter(t *testing.T) {
+	code, out, _ := cli("describe", "balanced-bce")
+	if code != 0 || !strings.Contains(out, "Has an effect only with --beta-from fixed") {
+		t.Errorf("describe: exit %d, output %q", code, out)
+	}
+	code, out, _ = cli("describe", "balanced-bce", "--json")
+	var d struct {
+		Params []struct{ Name, Matters string }
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &d) != nil {
+		t.Fatalf("describe --json: exit %d", code)
+	}
+	found := false
+	for _, p := range d.Params {
+		if p.Name == "beta" {
+			found = p.Matters == "--beta-from fixed"
+		}
+	}
+	if !found {
+		t.Errorf("describe --json: beta's condition missing: %s", out)
+	}
+}

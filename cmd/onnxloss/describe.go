@@ -29,6 +29,9 @@ type paramDoc struct {
 	Default string `json:"default"`
 	Range   string `json:"range"`
 	Doc     string `json:"doc"`
+	// Matters says what the parameter needs to have an effect; given
+	// without it, it is refused.
+	Matters string `json:"matters,omitempty"`
 }
 
 type ioDoc struct {
@@ -100,7 +103,7 @@ func describeLoss(s *losses.Spec) (*lossDoc, error) {
 	}
 	for i := range s.Params {
 		p := &s.Params[i]
-		d.Params = append(d.Params, paramDoc{p.Name, p.Kind.String(), p.DefaultString(), p.RangeString(), p.Doc})
+		d.Params = append(d.Params, paramDoc{p.Name, p.Kind.String(), p.DefaultString(), p.RangeString(), p.Doc, p.Needs()})
 	}
 	for _, p := range s.Presets {
 		d.Presets = append(d.Presets, presetDoc{p.Name, p.Doc, p.Values})
@@ -174,6 +177,9 @@ func printDescription(w io.Writer, d *lossDoc) {
 	for _, p := range d.Params {
 		fmt.Fprintf(w, "  --%s %s (default %s; %s)\n", strings.ReplaceAll(p.Name, "_", "-"), p.Kind, p.Default, p.Range)
 		fmt.Fprintln(w, "      "+wrap(p.Doc, 74, "      "))
+		if p.Matters != "" {
+			fmt.Fprintln(w, "      "+wrap("Has an effect only with "+p.Matters+"; refused otherwise.", 74, "      "))
+		}
 	}
 	fmt.Fprintln(w, "\nCommon options:")
 	for _, p := range d.CommonOptions {
