@@ -50,7 +50,12 @@ var boundary = Define(Spec{
 }, Funcs[Boundary]{
 	Build:     buildBoundary,
 	Reference: reference.Boundary,
-	Validate:  func(c *Config, p *Boundary) error { return validateSpacing(c, p.Spacing) },
+	Validate: func(c *Config, p *Boundary) error {
+		if err := validateChannels(c, &p.DistanceBackground); err != nil {
+			return err
+		}
+		return validateSpacing(c, p.Spacing)
+	},
 })
 
 func buildBoundary(c *Ctx, p *Boundary) *Value {

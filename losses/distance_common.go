@@ -15,6 +15,15 @@ import (
 // thresholded predictions and carry no gradient.
 
 // validateSpacing checks the spacing parameter against the spatial rank.
+// validateChannels refuses a configuration that leaves out the only
+// channel: with one class, include_background=false keeps none.
+func validateChannels(c *Config, b *param.DistanceBackground) error {
+	if c.Mode != Binary && c.Classes == 1 && !b.IncludeBackground {
+		return fmt.Errorf("with one class, include_background=false leaves no channel to compare: give --include-background or use --mode binary")
+	}
+	return nil
+}
+
 func validateSpacing(c *Config, spacing []float64) error {
 	if s := spacing; s != nil && len(s) != 1 && len(s) != c.SpatialDims {
 		return fmt.Errorf("spacing has %d values for %d spatial dimensions (give one value or one per axis)", len(s), c.SpatialDims)

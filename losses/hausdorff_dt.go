@@ -42,7 +42,12 @@ var hausdorffDT = Define(Spec{
 }, Funcs[HausdorffDT]{
 	Build:     func(c *Ctx, p *HausdorffDT) *Value { return buildHausdorffDT(c, &p.HausdorffOptions, false) },
 	Reference: reference.HausdorffDT,
-	Validate:  func(c *Config, p *HausdorffDT) error { return validateSpacing(c, p.Spacing) },
+	Validate: func(c *Config, p *HausdorffDT) error {
+		if err := validateChannels(c, &p.DistanceBackground); err != nil {
+			return err
+		}
+		return validateSpacing(c, p.Spacing)
+	},
 })
 
 // buildHausdorffDT writes hausdorff-dt, or its log form.

@@ -32,5 +32,10 @@ var logHausdorffDT = Define(Spec{
 }, Funcs[LogHausdorffDT]{
 	Build:     func(c *Ctx, p *LogHausdorffDT) *Value { return buildHausdorffDT(c, &p.HausdorffOptions, true) },
 	Reference: reference.LogHausdorffDT,
-	Validate:  func(c *Config, p *LogHausdorffDT) error { return validateSpacing(c, p.Spacing) },
+	Validate: func(c *Config, p *LogHausdorffDT) error {
+		if err := validateChannels(c, &p.DistanceBackground); err != nil {
+			return err
+		}
+		return validateSpacing(c, p.Spacing)
+	},
 })

@@ -35,7 +35,12 @@ var shapeAware = Define(Spec{
 }, Funcs[ShapeAware]{
 	Build:     buildShapeAware,
 	Reference: reference.ShapeAware,
-	Validate:  func(c *Config, p *ShapeAware) error { return validateSpacing(c, p.Spacing) },
+	Validate: func(c *Config, p *ShapeAware) error {
+		if err := validateChannels(c, &p.DistanceBackground); err != nil {
+			return err
+		}
+		return validateSpacing(c, p.Spacing)
+	},
 })
 
 func buildShapeAware(c *Ctx, p *ShapeAware) *Value {
