@@ -68,4 +68,9 @@ say "go test"
 export CI=true
 go test -count=1 ./...
 (cd interop/onnxgo && go test -count=1 ./...)
+
+say "fuzz targets, briefly (each runs longer by hand: -fuzztime 10m)"
+go test -run '^$' -fuzz '^FuzzResolveRoundTrip$' -fuzztime 10s ./losses
+go test -run '^$' -fuzz '^FuzzCommandLine$' -fuzztime 10s ./cmd/onnxloss
+go test -run '^$' -fuzz '^FuzzGraphAgainstReference$' -fuzztime 20s ./verify
 say "all tests passed"
