@@ -66,7 +66,7 @@ CGO_ENABLED=0 go build -o "$tmp/onnxloss-static" ./cmd/onnxloss
 
 say "go test"
 export CI=true
-go test -count=1 ./...
+go test -count=1 -timeout 40m ./...
 (cd interop/onnxgo && go test -count=1 ./...)
 
 say "fuzz targets, briefly (each runs longer by hand: -fuzztime 10m)"
