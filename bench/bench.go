@@ -100,7 +100,7 @@ func Inputs(s *losses.Spec, cfg *losses.Config, shape []int, seed uint64) refere
 	S := tensor.NumElements(spatial)
 	pix := append([]int{n}, spatial...)
 	full := append([]int{n, c}, spatial...)
-	if cfg.Layout == "nhwc" {
+	if cfg.Layout == losses.NHWC {
 		full = append(append([]int{n}, spatial...), c)
 	}
 	x := make([]float32, n*c*S)

@@ -50,7 +50,7 @@ func (c *Config) InputShape() Shape {
 		ch = Fixed(int64(c.Classes))
 	}
 	sp := c.spatialShape()
-	if c.Layout == "nhwc" {
+	if c.Layout == NHWC {
 		return append(append(Shape{Sym("N")}, sp...), ch)
 	}
 	return append(Shape{Sym("N"), ch}, sp...)
@@ -70,7 +70,7 @@ func (c *Config) PixelShape() Shape { return append(Shape{Sym("N")}, c.spatialSh
 
 // TargetSpec returns the dtype and shape of the target input.
 func (c *Config) TargetSpec() (tensor.DType, Shape) {
-	if c.Mode == Multiclass && c.TargetForm == "labels" {
+	if c.Mode == Multiclass && c.TargetForm == TargetLabels {
 		return tensor.Int64, c.PixelShape()
 	}
 	return c.targetFloatType(), c.InputShape()
@@ -189,7 +189,7 @@ func (c *Config) Metadata(version string) [][2]string {
 
 // channelsFirst moves the channel axis of an NHWC value to position 1.
 func (c *Ctx) channelsFirst(v *Value) *Value {
-	if c.Layout != "nhwc" {
+	if c.Layout != NHWC {
 		return v
 	}
 	r := v.Rank()
@@ -202,7 +202,7 @@ func (c *Ctx) channelsFirst(v *Value) *Value {
 
 // channelsLast is the inverse of channelsFirst, for per-element outputs.
 func (c *Ctx) channelsLast(v *Value) *Value {
-	if c.Layout != "nhwc" {
+	if c.Layout != NHWC {
 		return v
 	}
 	r := v.Rank()
@@ -235,7 +235,7 @@ func (c *Ctx) SpatialAxes() []int {
 // set to class 0, so they index safely (their loss is masked anyway).
 func (c *Ctx) Labels() *Value {
 	return c.cached("labels", func() *Value {
-		if c.Mode != Multiclass || c.TargetForm != "labels" {
+		if c.Mode != Multiclass || c.TargetForm != TargetLabels {
 			c.G.Fail("label map requested outside multiclass label mode")
 			return c.RawTarget
 		}
@@ -251,7 +251,7 @@ func (c *Ctx) Labels() *Value {
 // PixelValid is the float mask [N,*spatial] of pixels that count (multiclass
 // label mode), or nil when nothing is ignored.
 func (c *Ctx) PixelValid() *Value {
-	if c.IgnoreIndex == nil || c.Mode != Multiclass || c.TargetForm != "labels" {
+	if c.IgnoreIndex == nil || c.Mode != Multiclass || c.TargetForm != TargetLabels {
 		return nil
 	}
 	return c.cached("pixel_valid", func() *Value {
@@ -284,7 +284,7 @@ func (c *Ctx) Valid() *Value {
 func (c *Ctx) Target() *Value {
 	return c.cached("target", func() *Value {
 		dt := c.ComputeType()
-		if c.Mode == Multiclass && c.TargetForm == "labels" {
+		if c.Mode == Multiclass && c.TargetForm == TargetLabels {
 			var oh *Value
 			if c.Classes > 0 {
 				oh = OneHot(c.RawTarget, c.Classes, 1)
@@ -459,9 +459,9 @@ func SafeDiv(num, den *Value) *Value {
 // the input's layout when it has a channel axis (channelAxis true).
 func (c *Ctx) ReduceLoss(l, w *Value, channelAxis bool) *Value {
 	switch c.Reduction {
-	case "sum":
+	case Sum:
 		return ReduceSum(l, false)
-	case "none":
+	case None:
 		if channelAxis {
 			return c.channelsLast(l)
 		}

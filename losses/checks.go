@@ -70,7 +70,7 @@ func (c *Ctx) addChecks(target *Value, extras []ExtraInput) guarded {
 	for i := range spatial {
 		spatial[i] = int64(2 + i)
 	}
-	if c.Layout == "nhwc" {
+	if c.Layout == NHWC {
 		chAxis = int64(r - 1)
 		for i := range spatial {
 			spatial[i] = int64(1 + i)
@@ -106,7 +106,7 @@ func (c *Ctx) addChecks(target *Value, extras []ExtraInput) guarded {
 	if c.Classes > 0 {
 		check(Equal(Gather(in, Ints(g, chAxis), 0), Ints(g, int64(c.Classes))), CheckInputClasses)
 	}
-	labels := c.Mode == Multiclass && c.TargetForm == "labels"
+	labels := c.Mode == Multiclass && c.TargetForm == TargetLabels
 	matches(target, "target", !labels)
 	for _, e := range extras {
 		matches(c.Extra[e.Name], e.Name, e.Kind == ChannelMap)

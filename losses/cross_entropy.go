@@ -49,7 +49,7 @@ var crossEntropy = Define(Spec{
 func buildCrossEntropy(c *Ctx, p *CrossEntropy) *Value {
 	eps := p.LabelSmoothing
 	lp := c.LogProbs()
-	if c.TargetForm == "onehot" {
+	if c.TargetForm == TargetOneHot {
 		t := c.Target()
 		if eps > 0 {
 			t = AddScalar(MulScalar(t, 1-eps), eps/float64(c.classesOrFail()))
@@ -69,7 +69,7 @@ func buildCrossEntropy(c *Ctx, p *CrossEntropy) *Value {
 	}
 	smooth := MulMaybe(Neg(ReduceSum(MulMaybe(lp, c.ClassWeightVec()), false, 1)), valid)
 	n := float64(c.classesOrFail())
-	if c.Reduction == "none" {
+	if c.Reduction == None {
 		return Add(MulScalar(nll, 1-eps), MulScalar(smooth, eps/n))
 	}
 	// Both terms share the reduction's denominator, so they are summed first.

@@ -42,7 +42,7 @@ var topKCE = Define(Spec{
 		k := Cast(Unsqueeze(kept, 0), tensor.Int64)
 		top, _ := TopK(flat, k, 1, true)
 		sum := ReduceSum(top, false)
-		if c.Reduction == "sum" {
+		if c.Reduction == Sum {
 			return sum
 		}
 		return Div(sum, kept)

@@ -621,7 +621,7 @@ func (r *GradRunner) Entries(cs Case, cfg *losses.Config) []int {
 
 // splitShape returns N, C and the spatial shape of an input in its layout.
 func splitShape(shape []int, layout losses.Layout) (n, c int, spatial []int) {
-	if layout == "nhwc" {
+	if layout == losses.NHWC {
 		return shape[0], shape[len(shape)-1], shape[1 : len(shape)-1]
 	}
 	return shape[0], shape[1], shape[2:]
@@ -636,7 +636,7 @@ func pixelEntries(shape []int, layout losses.Layout, pixels []int) []int {
 	for _, p := range pixels {
 		b, s := p/sz, p%sz
 		for ch := 0; ch < c; ch++ {
-			if layout == "nhwc" {
+			if layout == losses.NHWC {
 				out = append(out, (b*sz+s)*c+ch)
 			} else {
 				out = append(out, (b*c+ch)*sz+s)
@@ -665,7 +665,7 @@ func Project(cfg *losses.Config, got *tensor.Tensor, fd *FDGradient) (*tensor.Te
 	_ = n
 	sz := tensor.NumElements(spatial)
 	pixelOf := func(i int) int {
-		if cfg.Layout == "nhwc" {
+		if cfg.Layout == losses.NHWC {
 			return i / c
 		}
 		b := i / (c * sz)

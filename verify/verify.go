@@ -139,7 +139,7 @@ func Cases(s *losses.Spec, cfg *losses.Config, seed uint64) []Case {
 			if (kind == "all-ignored" || kind == "part-ignored") && cfg.IgnoreIndex == nil {
 				continue
 			}
-			if kind == "soft" && cfg.Mode == losses.Multiclass && cfg.TargetForm == "labels" {
+			if kind == "soft" && cfg.Mode == losses.Multiclass && cfg.TargetForm == losses.TargetLabels {
 				continue
 			}
 			label := fmt.Sprintf("%s N=%d C=%d %s", kind, sh.n, c, dimsString(sh.spatial))
@@ -196,7 +196,7 @@ func generate(s *losses.Spec, cfg *losses.Config, sh shapeCase, classes int, kin
 	if cfg.IgnoreIndex != nil {
 		ignore = *cfg.IgnoreIndex
 	}
-	if cfg.Mode == losses.Multiclass && cfg.TargetForm == "labels" {
+	if cfg.Mode == losses.Multiclass && cfg.TargetForm == losses.TargetLabels {
 		labels := make([]int64, n*S)
 		for i := range labels {
 			switch kind {
@@ -321,7 +321,7 @@ func toProbabilities(x []float64, n, C, S int, softmax bool) []float64 {
 // layout builds a tensor from channel-first values in the wanted layout and dtype.
 func layout(v []float64, n, C int, spatial []int, lay losses.Layout, dt tensor.DType) *tensor.Tensor {
 	S := len(v) / (n * C)
-	if lay != "nhwc" {
+	if lay != losses.NHWC {
 		return tensor.FromFloat64(append([]int{n, C}, spatial...), append([]float64{}, v...)).Convert(dt)
 	}
 	out := make([]float64, len(v))

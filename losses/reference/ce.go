@@ -13,9 +13,9 @@ import (
 // valid entries, or by every entry when meanOverAll.
 func reduceElements(p *Problem, c *Config, l [][][]float64, meanOverAll bool) *tensor.Tensor {
 	switch c.Reduction {
-	case "none":
+	case param.None:
 		return p.ElementwiseMap(l, c)
-	case "sum":
+	case param.Sum:
 		return Scalar(sum3(l))
 	}
 	count := 0.0
@@ -177,7 +177,7 @@ func CrossEntropy(in Inputs, c *Config, cp *param.CrossEntropy) (*tensor.Tensor,
 	for n := 0; n < p.N; n++ {
 		pix[n] = make([]float64, p.S)
 		for s := 0; s < p.S; s++ {
-			if c.TargetForm == "onehot" {
+			if c.TargetForm == param.TargetOneHot {
 				v := 0.0
 				for ch := 0; ch < p.C; ch++ {
 					t := p.T[n][ch][s]*(1-eps) + eps/float64(p.C)
@@ -235,7 +235,7 @@ func FocalTerm(in Inputs, c *Config, f *param.FocalTerm) (*tensor.Tensor, error)
 		}
 		return math.Exp(gamma * math.Max(logBase, math.Log(ProbFloor)))
 	}
-	if c.Mode == "multiclass" {
+	if c.Mode == param.Multiclass {
 		lp := p.LogProbs(c)
 		pix := make([][]float64, p.N)
 		modSum, num, den := 0.0, 0.0, 0.0
@@ -274,14 +274,14 @@ func FocalTerm(in Inputs, c *Config, f *param.FocalTerm) (*tensor.Tensor, error)
 			norm = math.Max(modSum, 1e-6)
 		}
 		switch c.Reduction {
-		case "none":
+		case param.None:
 			for n := range pix {
 				for s := range pix[n] {
 					pix[n][s] /= norm
 				}
 			}
 			return p.PixelMap(pix), nil
-		case "sum":
+		case param.Sum:
 			return Scalar(num / norm), nil
 		}
 		if f.MeanOver == param.MeanOverAll {
@@ -373,7 +373,7 @@ func TopKCE(in Inputs, c *Config, tp *param.TopKCE) (*tensor.Tensor, error) {
 	for _, v := range vals[:kept] {
 		sum += v
 	}
-	if c.Reduction == "sum" {
+	if c.Reduction == param.Sum {
 		return Scalar(sum), nil
 	}
 	return Scalar(sum / float64(kept)), nil
@@ -434,7 +434,7 @@ func WeightedCE(in Inputs, c *Config, wp *param.WeightedCE) (*tensor.Tensor, err
 		return nil, err
 	}
 	byWeight := wp.Normalize == param.NormalizeWeights
-	if c.Mode == "multiclass" {
+	if c.Mode == param.Multiclass {
 		ce := pixelCE(p, c)
 		num, den := 0.0, 0.0
 		for n := range ce {

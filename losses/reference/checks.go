@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/onnxloss/onnxloss/losses/param"
 	"github.com/onnxloss/onnxloss/tensor"
 )
 
@@ -28,7 +29,7 @@ func checkInputs(in Inputs, c *Config) error {
 		return fmt.Errorf("input of rank %d", len(x.Shape))
 	}
 	chAxis := 1
-	if c.Layout == "nhwc" {
+	if c.Layout == param.NHWC {
 		chAxis = len(x.Shape) - 1
 	}
 	C := x.Shape[chAxis]
@@ -41,7 +42,7 @@ func checkInputs(in Inputs, c *Config) error {
 	if c.Classes > 0 && C != c.Classes {
 		return fmt.Errorf("input_classes_match_option: the input has %d channels, the loss was built for %d", C, c.Classes)
 	}
-	labels := c.Mode == "multiclass" && c.TargetForm == "labels"
+	labels := c.Mode == param.Multiclass && c.TargetForm == param.TargetLabels
 	if err := matches("target", t.Shape, x.Shape, pixels, chAxis, !labels); err != nil {
 		return err
 	}

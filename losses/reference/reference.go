@@ -68,7 +68,7 @@ func Canon(in Inputs, c *Config) (*Problem, error) {
 		}
 	}
 	p.N = x.Shape[0]
-	if c.Layout == "nhwc" {
+	if c.Layout == param.NHWC {
 		p.C = x.Shape[len(x.Shape)-1]
 		p.Spatial = append([]int{}, x.Shape[1:len(x.Shape)-1]...)
 	} else {
@@ -87,7 +87,7 @@ func Canon(in Inputs, c *Config) (*Problem, error) {
 			}
 		}
 	}
-	if c.Mode == "multiclass" && c.TargetForm == "labels" {
+	if c.Mode == param.Multiclass && c.TargetForm == param.TargetLabels {
 		ys := t.Int64s()
 		if len(ys) != p.N*p.S {
 			return nil, fmt.Errorf("label map has %d entries, want %d", len(ys), p.N*p.S)
@@ -146,7 +146,7 @@ func channelMajor(flat []float64, n, c, s int, layout param.Layout) [][][]float6
 	for i := 0; i < n; i++ {
 		for j := 0; j < c; j++ {
 			for k := 0; k < s; k++ {
-				if layout == "nhwc" {
+				if layout == param.NHWC {
 					out[i][j][k] = flat[(i*s+k)*c+j]
 				} else {
 					out[i][j][k] = flat[(i*c+j)*s+k]
@@ -256,7 +256,7 @@ func (p *Problem) LogProbs(c *Config) [][][]float64 {
 // sigmoid per channel (binary, multilabel), or the input itself when it holds
 // probabilities.
 func (p *Problem) Probs(c *Config) [][][]float64 {
-	if c.Mode == "multiclass" && c.FromLogits {
+	if c.Mode == param.Multiclass && c.FromLogits {
 		lp := p.LogProbs(c)
 		for n := range lp {
 			for ch := range lp[n] {
@@ -292,7 +292,7 @@ func (p *Problem) ElementwiseMap(v [][][]float64, c *Config) *tensor.Tensor {
 	for n := 0; n < p.N; n++ {
 		for ch := 0; ch < p.C; ch++ {
 			for s := 0; s < p.S; s++ {
-				if c.Layout == "nhwc" {
+				if c.Layout == param.NHWC {
 					flat[(n*p.S+s)*p.C+ch] = v[n][ch][s]
 				} else {
 					flat[(n*p.C+ch)*p.S+s] = v[n][ch][s]
@@ -301,7 +301,7 @@ func (p *Problem) ElementwiseMap(v [][][]float64, c *Config) *tensor.Tensor {
 		}
 	}
 	var shape []int
-	if c.Layout == "nhwc" {
+	if c.Layout == param.NHWC {
 		shape = append(append([]int{p.N}, p.Spatial...), p.C)
 	} else {
 		shape = append([]int{p.N, p.C}, p.Spatial...)

@@ -138,7 +138,7 @@ func (s *Session) Check(inputs map[string]*tensor.Tensor) error {
 	if len(empty) > 0 {
 		return fmt.Errorf("%s: inputs with no elements (%s): a loss needs at least one pixel", s.spec.Name, strings.Join(empty, ", "))
 	}
-	if s.cfg.Mode == losses.Multiclass && s.cfg.TargetForm == "labels" {
+	if s.cfg.Mode == losses.Multiclass && s.cfg.TargetForm == losses.TargetLabels {
 		if err := CheckLabels(inputs["target"], s.classes(inputs["input"]), s.cfg.IgnoreIndex); err != nil {
 			return fmt.Errorf("%s: %w", s.spec.Name, err)
 		}
@@ -151,7 +151,7 @@ func (s *Session) classes(input *tensor.Tensor) int {
 	if s.cfg.Classes > 0 {
 		return s.cfg.Classes
 	}
-	if s.cfg.Layout == "nhwc" {
+	if s.cfg.Layout == losses.NHWC {
 		return input.Shape[len(input.Shape)-1]
 	}
 	return input.Shape[1]
