@@ -18,6 +18,9 @@ const (
 	// CheckInputClasses: with --classes C (or class weights, or binary
 	// mode), the input's channel axis has C entries.
 	CheckInputClasses = "input_classes_match_option"
+	// CheckTwoClasses: in multiclass mode without a fixed C, the input has
+	// at least two channels (one class has probability 1 everywhere).
+	CheckTwoClasses = "input_classes_at_least_two"
 	// CheckTargetBatch: the target's batch dimension is the input's.
 	CheckTargetBatch = "target" + batchMatches
 	// CheckTargetSpatial: the target's spatial dimensions are the input's.
@@ -105,6 +108,8 @@ func (c *Ctx) addChecks(target *Value, extras []ExtraInput) guarded {
 
 	if c.Classes > 0 {
 		check(Equal(Gather(in, Ints(g, chAxis), 0), Ints(g, int64(c.Classes))), CheckInputClasses)
+	} else if c.Mode == Multiclass {
+		check(Greater(Gather(in, Ints(g, chAxis), 0), Ints(g, 1)), CheckTwoClasses)
 	}
 	labels := c.Mode == Multiclass && c.TargetForm == TargetLabels
 	matches(target, "target", !labels)

@@ -42,6 +42,9 @@ func checkInputs(in Inputs, c *Config) error {
 	if c.Classes > 0 && C != c.Classes {
 		return fmt.Errorf("input_classes_match_option: the input has %d channels, the loss was built for %d", C, c.Classes)
 	}
+	if c.Mode == param.Multiclass && C == 1 {
+		return fmt.Errorf("input_classes_at_least_two: the input has 1 channel; multiclass mode needs at least 2 classes")
+	}
 	labels := c.Mode == param.Multiclass && c.TargetForm == param.TargetLabels
 	if err := matches("target", t.Shape, x.Shape, pixels, chAxis, !labels); err != nil {
 		return err
