@@ -48,13 +48,17 @@ func reduce(op string, x *Value, keepDims bool, axes []int) *Value {
 
 // ReduceSum sums x over axes (every axis when none are given). keepDims
 // keeps the reduced axes with size 1.
+//
+// Floating-point sums over many entries are blocked (see blockedReduce), so
+// that their error does not grow with the number of entries.
 func ReduceSum(x *Value, keepDims bool, axes ...int) *Value {
-	return reduce("ReduceSum", x, keepDims, axes)
+	return blockedReduce("ReduceSum", x, keepDims, axes)
 }
 
-// ReduceMean averages x over axes (every axis when none are given).
+// ReduceMean averages x over axes (every axis when none are given), blocked
+// as ReduceSum is.
 func ReduceMean(x *Value, keepDims bool, axes ...int) *Value {
-	return reduce("ReduceMean", x, keepDims, axes)
+	return blockedReduce("ReduceMean", x, keepDims, axes)
 }
 
 // ReduceMax takes the maximum over axes. ONNX Runtime has no gradient for

@@ -13,11 +13,28 @@ import (
 // the positions along the axis.
 
 // Reshape: the cotangent is reshaped back. A cotangent that is one value
-// broadcast everywhere stays so.
+// broadcast everywhere stays so, and so does one broadcast along every axis
+// a reshape split an axis of x into (the blocks of a blocked sum): its
+// split axes but the first are squeezed away.
 func vjpReshape(ad *autodiff, n *Node, ct *Value, _ []bool) []*Value {
 	x, y := n.inputs[0], n.outputs[0]
 	if sizes, ok := ct.shape.Sizes(); ok && product(sizes) == 1 {
 		return []*Value{Reshape(ct, Ints(ad.g))}
+	}
+	if p, s, ok := mergedAxis(x.shape, y.shape); ok && y.Rank() > x.Rank() {
+		c := rankUp(ct, y.Rank())
+		ones := true
+		var drop []int
+		for i := p; i < y.Rank()-s; i++ {
+			d := c.shape[i]
+			ones = ones && d.Known() && d.Size == 1
+			if i > p {
+				drop = append(drop, i)
+			}
+		}
+		if ones {
+			return []*Value{Squeeze(c, drop...)}
+		}
 	}
 	return []*Value{Reshape(ad.full(ct, y), ad.shapeOf(x))}
 }

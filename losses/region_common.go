@@ -23,8 +23,7 @@ import (
 //     class-weighted reduction over rows and columns.
 //
 // Everything after step 2 works on [rows, classes] values, so the only passes
-// over the data are the activation, p·t and a few ReduceSum (in multiclass
-// label mode two matrix products instead, see labelStats).
+// over the data are the activation, p·t and a few ReduceSum.
 
 var regionModes = []Mode{Binary, Multilabel, Multiclass}
 
@@ -220,71 +219,34 @@ func (c *Ctx) columns(o *param.Overlap, v *Value) *Value {
 
 // overlapStats computes I, S and St. Each is one ReduceSum of a value the
 // loss needs anyway (p·t, p, t), never of a sum made only to be reduced.
+// They are sums over every pixel, blocked by the builder so that they stay
+// accurate at any size; matrix-vector products of the one-hot labels with
+// p (which avoid materialising p·t) add float32 terms one after the other
+// and were off by 1e-5 at 2×4×128³.
 func (c *Ctx) overlapStats(o *param.Overlap) overlapStats {
-	var in, s, st *Value
-	if c.Mode == Multiclass && c.TargetForm == TargetLabels && !o.Squared && o.TargetEps == 0 {
-		// Hard labels: min(p,t) = p·t, so the L1 intersection is the product.
-		var sp *Value
-		in, sp, st = c.labelStats()
-		s = Add(sp, st)
-	} else {
-		p, t := c.regionP(), c.regionT(o.TargetEps)
-		switch {
-		case o.Squared:
-			in = c.spatialSum(Mul(p, t))
-			st = c.spatialSum(Square(t))
-			s = Add(c.spatialSum(Square(p)), st)
-		case o.Intersection == param.IntersectionL1:
-			// Σmin(p, t), not (S - Σ|p - t|)/2: the latter's gradient adds
-			// the intersection's cotangent, up to 1/smooth_nr under
-			// log_loss, to the sums' own and takes it off again through
-			// |p - t|, which in float32 lost per cents of the gradient.
-			st = c.spatialSum(t)
-			s = Add(c.spatialSum(p), st)
-			in = c.spatialSum(Min(p, t))
-		default:
-			in = c.spatialSum(Mul(p, t))
-			st = c.spatialSum(t)
-			s = Add(c.spatialSum(p), st)
-		}
+	p, t := c.regionP(), c.regionT(o.TargetEps)
+	// Hard labels: min(p,t) = p·t, so the L1 intersection is the product.
+	hard := c.Mode == Multiclass && c.TargetForm == TargetLabels && o.TargetEps == 0
+	var in, st, s *Value
+	switch {
+	case o.Squared:
+		in = c.spatialSum(Mul(p, t))
+		st = c.spatialSum(Square(t))
+		s = Add(c.spatialSum(Square(p)), st)
+	case o.Intersection == param.IntersectionL1 && !hard:
+		// Σmin(p, t), not (S - Σ|p - t|)/2: the latter's gradient adds
+		// the intersection's cotangent, up to 1/smooth_nr under
+		// log_loss, to the sums' own and takes it off again through
+		// |p - t|, which in float32 lost per cents of the gradient.
+		st = c.spatialSum(t)
+		s = Add(c.spatialSum(p), st)
+		in = c.spatialSum(Min(p, t))
+	default:
+		in = c.spatialSum(Mul(p, t))
+		st = c.spatialSum(t)
+		s = Add(c.spatialSum(p), st)
 	}
 	return overlapStats{I: c.columns(o, in), S: c.columns(o, s), St: c.columns(o, st)}
-}
-
-// labelStats returns I, Σp and Σt [N,C] in multiclass label mode without
-// materialising p or p·t: with p = src·r (src the softmax numerators e and
-// r = valid/Σ_c e, or the given probabilities), Σp is the matrix-vector
-// product of src [N,C,S] with r [N,S,1], I that of the one-hot labels T
-// [N,C,S] with the label's probability p_y [N,S,1], and Σt is T summed over
-// space (T times valid with an ignore index). Matrix-vector products read
-// their matrix once and write nothing large; a two-column product was
-// slower in ONNX Runtime than two of them.
-func (c *Ctx) labelStats() (in, sp, st *Value) {
-	y := Unsqueeze(c.Labels(), 1)
-	valid := c.Valid()
-	var src, r *Value
-	if c.FromLogits {
-		_, e, s := c.softmaxParts()
-		src, r = e, MulMaybe(Reciprocal(s), valid)
-	} else {
-		src, r = c.X, valid
-	}
-	column := func(v *Value) *Value { return ReshapeDims(v, 0, -1, 1) }
-	matVec := func(m, v *Value) *Value { return ReshapeDims(MatMul(m, column(v)), 0, -1) }
-	flat := ReshapeDims(src, 0, 0, -1)
-	if r != nil {
-		sp = matVec(flat, r)
-	} else {
-		sp = ReduceSum(flat, false, 2)
-	}
-	onehot := ReshapeDims(Cast(Equal(y, c.classIDs()), c.ComputeType()), 0, 0, -1)
-	in = matVec(onehot, MulMaybe(GatherElements(src, y, 1), r))
-	if valid != nil {
-		st = matVec(onehot, valid)
-	} else {
-		st = ReduceSum(onehot, false, 2)
-	}
-	return in, sp, st
 }
 
 // needsSt reports whether the index needs Σt apart from S.

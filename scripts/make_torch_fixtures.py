@@ -58,6 +58,27 @@ class Writer:
             entry["input_dtype"] = input_dtype
         self.cases.append(entry)
 
+    def generated(self, name, loss, options, shape, seed, target, loss_value, rtol, atol):
+        """Records a case whose inputs are not stored but defined by the
+        formula of generated_inputs (shape [N,C,*spatial] channel-first,
+        seed, target "mask" or "labels"), which the Go test computes too:
+        the case holds only the options, the shape and PyTorch's float64
+        loss."""
+        self.cases.append({
+            "name": name,
+            "loss": loss,
+            "options": {k: str(v) for k, v in options.items()},
+            "generated": {"shape": list(shape), "seed": seed, "target": target},
+            "loss_float64": float(loss_value),
+            "rtol": rtol,
+            "atol": atol,
+        })
+
+    @staticmethod
+    def generated_inputs(shape, seed, target):
+        """The inputs of a generated case (see generated_inputs)."""
+        return generated_inputs(shape, seed, target)
+
     def grad(self, fn, x, *, dtype=torch.float64):
         """d fn(x) / d x by PyTorch autograd, evaluated in dtype (float64
         unless the case needs the graph's own precision): the input_grad
@@ -90,6 +111,32 @@ def to_numpy(v):
             v = v.float()
         return v.cpu().numpy()
     return np.asarray(v)
+
+
+def uniform(n, seed):
+    """n float64 values in [0, 1): (splitmix64(seed + (i+1)·0x9E3779B97F4A7C15)
+    >> 11)·2^-53 for i = 0..n-1, exact in any language with 64-bit unsigned
+    arithmetic (verify/torch_test.go computes the same)."""
+    z = np.uint64(seed) + (np.arange(n, dtype=np.uint64) + np.uint64(1)) * np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = z ^ (z >> np.uint64(31))
+    return (z >> np.uint64(11)).astype(np.float64) * 2.0 ** -53
+
+
+def generated_inputs(shape, seed, target):
+    """The inputs of a generated case as torch tensors: float32 logits
+    8u - 4 (u from stream seed, in [-4, 4)) of shape [N,C,*spatial], and a
+    target from stream seed + 1: "mask", float32 1 where u < 0.35 (shape of
+    the logits); "labels", int64 floor(u·C) of shape [N,*spatial]."""
+    n = int(np.prod(shape))
+    x = (8 * uniform(n, seed) - 4).astype(np.float32).reshape(shape)
+    if target == "mask":
+        t = (uniform(n, seed + 1) < 0.35).astype(np.float32).reshape(shape)
+    else:
+        pix = [shape[0]] + list(shape[2:])
+        t = np.floor(uniform(int(np.prod(pix)), seed + 1) * shape[1]).astype(np.int64).reshape(pix)
+    return torch.from_numpy(x), torch.from_numpy(t)
 
 
 def main(argv):

@@ -347,7 +347,11 @@ type Runner struct {
 // Run builds a configuration's graph once, runs every case through it and
 // through the reference, and returns one result per case. An error building
 // or loading the graph is returned as a single failed result.
-func (r *Runner) Run(c Config) []Result {
+func (r *Runner) Run(c Config) []Result { return r.RunCases(c, nil) }
+
+// RunCases is Run on the given cases instead of those Cases generates (when
+// cases is nil).
+func (r *Runner) RunCases(c Config, cases []Case) []Result {
 	fail := func(err error) []Result {
 		return []Result{{Config: c.Label, Case: "build", Err: err}}
 	}
@@ -360,8 +364,11 @@ func (r *Runner) Run(c Config) []Result {
 		return fail(err)
 	}
 	defer sess.Close()
+	if cases == nil {
+		cases = Cases(c.Spec, cfg, r.Seed)
+	}
 	var out []Result
-	for _, cs := range Cases(c.Spec, cfg, r.Seed) {
+	for _, cs := range cases {
 		out = append(out, r.compare(c, sess, cs))
 	}
 	return out
