@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	. "github.com/onnxloss/onnxloss/builder"
-	"github.com/onnxloss/onnxloss/export"
 	"github.com/onnxloss/onnxloss/internal/testutil"
 	"github.com/onnxloss/onnxloss/runtime"
 	"github.com/onnxloss/onnxloss/tensor"
@@ -29,23 +28,7 @@ func checkGraph(t *testing.T, opset int) *runtime.Session {
 	loss := ReduceSum(Mul(gated, gated), false)
 	g.Output("loss", loss)
 	g.Output("grad", Gradient(loss, x)[0])
-	m, err := export.Model(g, "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := export.Check(m); err != nil {
-		t.Fatal(err)
-	}
-	b, err := export.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	testutil.RequireRuntime(t)
-	s, err := runtime.NewSession(b, runtime.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return testutil.OpenGraph(t, g)
 }
 
 func TestCheckFailsAtRunTimeNamingTheNode(t *testing.T) {
@@ -89,7 +72,6 @@ func TestCheckFailsAtRunTimeNamingTheNode(t *testing.T) {
 				t.Errorf("opset %d: x %v y %v: error does not name %s: %v", opset, tc.x.Float64s(), tc.y.Float64s(), tc.fail, err)
 			}
 		}
-		s.Close()
 	}
 }
 

@@ -6,9 +6,7 @@ import (
 	"testing"
 
 	. "github.com/onnxloss/onnxloss/builder"
-	"github.com/onnxloss/onnxloss/export"
 	"github.com/onnxloss/onnxloss/internal/testutil"
-	"github.com/onnxloss/onnxloss/runtime"
 	"github.com/onnxloss/onnxloss/tensor"
 )
 
@@ -63,27 +61,7 @@ func runMask(t *testing.T, mask *tensor.Tensor, f func(m *Value) *Value) *tensor
 	}
 	m := g.Input("mask", tensor.Bool, shape)
 	g.Output("d", f(m))
-	mp, err := export.Model(g, "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := export.Check(mp); err != nil {
-		t.Fatal(err)
-	}
-	b, err := export.Marshal(mp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := runtime.NewSession(b, runtime.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	out, err := s.Run(map[string]*tensor.Tensor{"mask": mask})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out["d"]
+	return testutil.RunGraph(t, g, map[string]*tensor.Tensor{"mask": mask}, "d")
 }
 
 func TestEDTBruteQuick(t *testing.T) {

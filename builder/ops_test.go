@@ -6,9 +6,7 @@ import (
 	"testing"
 
 	. "github.com/onnxloss/onnxloss/builder"
-	"github.com/onnxloss/onnxloss/export"
 	"github.com/onnxloss/onnxloss/internal/testutil"
-	"github.com/onnxloss/onnxloss/runtime"
 	"github.com/onnxloss/onnxloss/tensor"
 )
 
@@ -217,27 +215,7 @@ func run(t *testing.T, opset int, in *tensor.Tensor, build func(g *Graph, x *Val
 	}
 	x := g.Input("x", in.DType, shape)
 	g.Output("y", build(g, x))
-	m, err := export.Model(g, "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := export.Check(m); err != nil {
-		t.Fatal(err)
-	}
-	b, err := export.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := runtime.NewSession(b, runtime.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	out, err := s.Run(map[string]*tensor.Tensor{"x": in})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out["y"]
+	return testutil.RunGraph(t, g, map[string]*tensor.Tensor{"x": in}, "y")
 }
 
 func near(a, b []float64, tol float64) bool {

@@ -7,9 +7,7 @@ import (
 	"testing"
 
 	. "github.com/onnxloss/onnxloss/builder"
-	"github.com/onnxloss/onnxloss/export"
 	"github.com/onnxloss/onnxloss/internal/testutil"
-	"github.com/onnxloss/onnxloss/runtime"
 	"github.com/onnxloss/onnxloss/tensor"
 )
 
@@ -76,24 +74,7 @@ func runDeclared(t testing.TB, in *tensor.Tensor, decl Shape, build func(x *Valu
 	t.Helper()
 	g := NewGraph("t", DefaultOpset)
 	g.Output("y", build(g.Input("x", in.DType, decl)))
-	m, err := export.Model(g, "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := export.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := runtime.NewSession(b, runtime.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	out, err := s.Run(map[string]*tensor.Tensor{"x": in})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out["y"]
+	return testutil.RunGraph(t, g, map[string]*tensor.Tensor{"x": in}, "y")
 }
 
 // blockedCase is one reduction of the accuracy and gradient tests: each

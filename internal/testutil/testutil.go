@@ -14,7 +14,10 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/onnxloss/onnxloss/builder"
+	"github.com/onnxloss/onnxloss/export"
 	ort "github.com/onnxloss/onnxloss/runtime"
+	"github.com/onnxloss/onnxloss/tensor"
 )
 
 // InCI reports whether the tests run in CI, where nothing may be skipped.
@@ -149,4 +152,39 @@ func RunVenvScript(t testing.TB, name, script string, args ...string) []byte {
 		t.Fatalf("%s %v (venv %s): %v\n%s%s", script, args, name, err, stdout.String(), stderr.String())
 	}
 	return stdout.Bytes()
+}
+
+// OpenGraph wraps a builder graph into a model, checks its structure and
+// opens it in ONNX Runtime (symbolic dimensions are checked by Run).
+func OpenGraph(t testing.TB, g *builder.Graph) *ort.Session {
+	t.Helper()
+	RequireRuntime(t)
+	m, err := export.Model(g, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := export.Check(m); err != nil {
+		t.Fatal(err)
+	}
+	b, err := export.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ort.NewSession(b, ort.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// RunGraph runs a builder graph once in ONNX Runtime (see OpenGraph) and
+// returns its output named out.
+func RunGraph(t testing.TB, g *builder.Graph, inputs map[string]*tensor.Tensor, out string) *tensor.Tensor {
+	t.Helper()
+	res, err := OpenGraph(t, g).Run(inputs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res[out]
 }
