@@ -5,6 +5,8 @@ package procstat
 
 import (
 	"os"
+	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -15,6 +17,19 @@ import (
 // resident size (Linux 4.0+); elsewhere it does nothing.
 func ResetPeak() {
 	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
+}
+
+// Settle gives memory that the process no longer uses back to the system:
+// it collects Go's garbage and returns Go's free pages, and calls the C
+// library's malloc_trim where it has one (glibc, in a cgo build), which
+// returns the free pages of every malloc arena. Measured after Settle,
+// Resident counts only live memory, and the growth of Peak over it counts
+// every page a later allocation touches, even one that reuses an address
+// freed before. It reports whether the C allocator was trimmed.
+func Settle() bool {
+	runtime.GC()
+	debug.FreeOSMemory()
+	return trimC()
 }
 
 // Resident is the process's resident size in bytes (VmRSS).

@@ -45,3 +45,30 @@ func TestAvailable(t *testing.T) {
 		t.Errorf("available memory %d bytes", a)
 	}
 }
+
+func TestSettle(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("reads /proc/self/status")
+	}
+	// Go's garbage: 64 MiB touched and dropped.
+	sink = make([]byte, 64<<20)
+	for i := range sink {
+		sink[i] = 1
+	}
+	sink = nil
+	// The C heap's: 64 MiB in 64 KiB blocks (below malloc's mmap
+	// threshold), freed under a live block.
+	release := fragmentC(1024, 64<<10)
+	if release == nil {
+		t.Skip("no cgo: the C heap cannot be measured")
+	}
+	defer release()
+	before := Resident()
+	if !Settle() {
+		t.Skip("the C library has no malloc_trim")
+	}
+	after := Resident()
+	if after > before-100<<20 {
+		t.Errorf("resident %d MiB before Settle, %d MiB after: want at least 100 MiB of the 128 MiB freed given back", before>>20, after>>20)
+	}
+}
