@@ -61,6 +61,18 @@ func newSessionOptions(provider string, opts Options) (*ort.SessionOptions, erro
 			return nil, fmt.Errorf("runtime: setting %d intra-op threads: %w", opts.Threads, err)
 		}
 	}
+	if opts.NoArena {
+		if err := so.SetCpuMemArena(false); err != nil {
+			so.Destroy()
+			return nil, fmt.Errorf("runtime: turning off the CPU memory arena: %w", err)
+		}
+	}
+	if !opts.MemPattern {
+		if err := so.SetMemPattern(false); err != nil {
+			so.Destroy()
+			return nil, fmt.Errorf("runtime: turning off the memory pattern: %w", err)
+		}
+	}
 	if provider == ProviderCUDA {
 		if err := appendCUDA(so, opts.DeviceID); err != nil {
 			so.Destroy()

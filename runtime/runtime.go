@@ -56,7 +56,8 @@ const (
 )
 
 // Options configures a Session. The zero value runs on the CPU with ONNX
-// Runtime's default number of threads.
+// Runtime's default number of threads and its CPU memory arena, without its
+// memory pattern (see MemPattern).
 type Options struct {
 	// Provider is the execution provider: "cpu" (the default, also meant by
 	// "") or "cuda".
@@ -71,6 +72,23 @@ type Options struct {
 	// meet such inputs (as they do in runtimes without this check). The
 	// other checks of Check still run.
 	SkipSymbolCheck bool
+	// NoArena turns off ONNX Runtime's CPU memory arena: the tensors of a
+	// run are allocated from the C library's allocator and given back when
+	// they die, instead of from blocks that the session keeps until it is
+	// closed. Without the arena every run faults in fresh pages for its
+	// large tensors, which on the CPU costs more time than it saves memory
+	// (about 3 times the steady time of a loss).
+	NoArena bool
+	// MemPattern turns on ONNX Runtime's memory pattern, which is off by
+	// default here: the plan, recorded on a run and reused on later runs of
+	// the same input shapes, that allocates every intermediate tensor in
+	// one block. That block comes from the arena on the second run, on top
+	// of the blocks the first run left there, so with the pattern a session
+	// reaches its steady time on its third run instead of its second and
+	// holds a third to a half more memory (1.3 to 1.9 times the peak
+	// resident memory of the loss sessions that onnxloss bench measures),
+	// for no gain in steady time on the CPU.
+	MemPattern bool
 }
 
 // IOInfo describes one input or output of a model.
