@@ -280,7 +280,7 @@ func (s *Session) Run(inputs map[string]*tensor.Tensor) (result map[string]*tens
 	out := make([]ort.Value, len(s.outputs))
 	var bind map[string]int
 	for i, info := range s.outputs {
-		if isHalf(info.DType) && bind == nil {
+		if len(info.Shape) > 0 && bind == nil {
 			bind = s.bindSymbols(inputs)
 		}
 		v, err := newOutput(info, bind)
@@ -492,7 +492,18 @@ func ortHalfType(d tensor.DType) ort.TensorElementDataType {
 // or bfloat16 tensors (it copies one byte per element out of ONNX Runtime).
 // Scalars get a preallocated Scalar; half-precision tensors a preallocated
 // buffer, sized from the symbolic dimensions they share with the inputs.
+//
+// Other tensors whose shape the inputs fix (such as a loss's input_grad,
+// the shape of its input) get a Go slice that ONNX Runtime writes into:
+// what it allocates itself, onnxruntime_go copies into Go memory, so the
+// output would be held twice and written twice.
 func newOutput(info IOInfo, bind map[string]int) (ort.Value, error) {
+	if !isHalf(info.DType) && len(info.Shape) > 0 {
+		if shape, ok := knownShape(info, bind); ok {
+			return preallocated(info, shape)
+		}
+		return nil, nil
+	}
 	if isHalf(info.DType) {
 		shape, err := halfOutputShape(info, bind)
 		if err != nil {
@@ -539,6 +550,56 @@ func scalarOut[T ort.TensorData]() (ort.Value, error) {
 	v, err := ort.NewEmptyScalar[T]()
 	if err != nil {
 		return nil, err
+	}
+	return v, nil
+}
+
+// knownShape is the shape of an output whose dimensions are fixed or named
+// after an input's, with at least one element.
+func knownShape(info IOInfo, bind map[string]int) ([]int, bool) {
+	if info.UnknownRank {
+		return nil, false
+	}
+	shape := make([]int, len(info.Shape))
+	for i, d := range info.Shape {
+		if d < 0 {
+			if i >= len(info.Symbols) || info.Symbols[i] == "" {
+				return nil, false
+			}
+			var ok bool
+			if d, ok = bind[info.Symbols[i]]; !ok || d < 0 {
+				return nil, false
+			}
+		}
+		shape[i] = d
+	}
+	return shape, tensor.NumElements(shape) > 0
+}
+
+// preallocated makes a tensor of the output's element type and shape over
+// new Go memory.
+func preallocated(info IOInfo, shape []int) (ort.Value, error) {
+	n := tensor.NumElements(shape)
+	var v ort.Value
+	var err error
+	switch info.DType {
+	case tensor.Float32:
+		v, err = ort.NewTensor(toShape(shape), make([]float32, n))
+	case tensor.Float64:
+		v, err = ort.NewTensor(toShape(shape), make([]float64, n))
+	case tensor.Int64:
+		v, err = ort.NewTensor(toShape(shape), make([]int64, n))
+	case tensor.Int32:
+		v, err = ort.NewTensor(toShape(shape), make([]int32, n))
+	case tensor.Uint8:
+		v, err = ort.NewTensor(toShape(shape), make([]uint8, n))
+	case tensor.Bool:
+		v, err = ort.NewTensor(toShape(shape), make([]bool, n))
+	default:
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("runtime: output %q: %w", info.Name, err)
 	}
 	return v, nil
 }
