@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	goruntime "runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -34,18 +35,47 @@ type Result struct {
 	Iters  int
 	Loss1  time.Duration // median time of one loss call
 	Floor1 time.Duration // median time of one floor call
-	// PeakRSS is the loss session's own peak resident memory, in bytes: the
-	// process's peak while the session was created and ran its first call,
-	// less the resident memory just before (the inputs, the floor session
-	// and ONNX Runtime itself). 0 where the platform does not report it;
-	// where the peak cannot be reset it is the process's lifetime peak less
-	// that baseline.
+	// LossCPU and FloorCPU are the medians of the process's CPU time (all
+	// its threads) over the same calls: on a machine shared with other
+	// work, wall times grow with the load and CPU times much less.
+	LossCPU, FloorCPU time.Duration
+	// First is the time of the loss session's first call, which faults in
+	// the memory that later calls reuse (see FirstRatio).
+	First time.Duration
+	// PeakRSS is the loss session's own peak resident memory, in bytes:
+	// the growth of the process's peak resident size (VmHWM, reset through
+	// /proc/self/clear_refs) over its resident size just before the
+	// session was made, while it was made and ran its first two calls,
+	// after freed memory was given back to the system (procstat.Settle) so
+	// that memory the session reuses counts too. It includes the outputs
+	// (the gradient is as large as the input) but not the inputs. 0 where
+	// the system does not report it.
 	PeakRSS int64
-	// Grad1 is the median time of one call of the loss with its gradient
-	// output, and GradPeakRSS that session's own peak resident memory as
-	// PeakRSS; both 0 unless Options.Grad.
-	Grad1       time.Duration
-	GradPeakRSS int64
+	// Grad1, GradCPU, GradFirst and GradPeakRSS are the same for the loss
+	// with its gradient output; all 0 unless Options.Grad.
+	Grad1, GradCPU, GradFirst time.Duration
+	GradPeakRSS               int64
+}
+
+// PeakRatio is the loss session's peak memory over the bytes of its
+// inputs (0 where the peak was not measured).
+func (r Result) PeakRatio() float64 { return float64(r.PeakRSS) / float64(max(r.Bytes, 1)) }
+
+// GradPeakRatio is the gradient session's peak memory over the bytes of
+// its inputs.
+func (r Result) GradPeakRatio() float64 { return float64(r.GradPeakRSS) / float64(max(r.Bytes, 1)) }
+
+// FirstRatio is the time of the loss session's first call over its steady
+// time: the first call also faults in the pages of the session's memory,
+// fresh from the system.
+func (r Result) FirstRatio() float64 { return float64(r.First) / float64(r.Loss1) }
+
+// GradFirstRatio is FirstRatio for the gradient session (0 without it).
+func (r Result) GradFirstRatio() float64 {
+	if r.Grad1 == 0 {
+		return 0
+	}
+	return float64(r.GradFirst) / float64(r.Grad1)
 }
 
 // Ratio is the loss time over the floor time.
@@ -275,18 +305,11 @@ func Floor(s *losses.Spec, cfg *losses.Config) ([]byte, error) {
 	return export.Marshal(m)
 }
 
-// warmups is the number of untimed calls of each graph before the timed
-// ones. ONNX Runtime's first calls grow its memory arena; a gradient graph,
-// with more intermediates, takes two or three calls to reach its steady
-// time (its median over 5 timed calls after one warm-up came out 3x the
-// median over 20).
-const warmups = 3
-
 // Options of a measurement.
 type Options struct {
 	Runtime runtime.Options
-	// Iters is the number of timed calls of each graph (after warmups
-	// untimed ones).
+	// Iters is the number of timed calls of each graph (after the first
+	// call and one more, untimed).
 	Iters int
 	Seed  uint64
 	// Grad also times the loss with its gradient output, d loss / d input
@@ -298,6 +321,12 @@ type Options struct {
 // gradient) on the same random inputs, alternating the graphs so that all
 // see the same machine state, and reports medians. A shape whose inputs
 // would not fit in memory is refused with a *SizeError (see CheckSize).
+//
+// Each loss session is measured on its own first: made, its first call
+// timed, and called once more, while the process's peak resident memory is
+// watched (see Result.PeakRSS). With the memory pattern off (the runtime
+// package's default) the second call runs in the memory of the first, so
+// the timed calls that follow are steady.
 func Measure(s *losses.Spec, cfg *losses.Config, shape []int, o Options) (Result, error) {
 	res := Result{Loss: s.Name, Mode: cfg.Mode, Shape: shape, Iters: max(o.Iters, 1)}
 	if err := CheckSize(s, cfg, shape); err != nil {
@@ -319,71 +348,98 @@ func Measure(s *losses.Spec, cfg *losses.Config, shape []int, o Options) (Result
 		return res, err
 	}
 	defer floor.Close()
-	procstat.ResetPeak()
-	base := procstat.Resident()
-	ls, err := losssession.OpenConfig(s, &plain, o.Runtime)
+	if _, err := floor.Run(in); err != nil {
+		return res, err
+	}
+	loss, first, peak, closeLoss, err := openMeasured(s, &plain, o.Runtime, in)
 	if err != nil {
 		return res, err
 	}
-	defer ls.Close()
-	// Checked once here, the inputs are timed through the ONNX Runtime
-	// sessions alone, as the floor is.
-	if err := ls.Check(in); err != nil {
-		return res, err
-	}
-	loss := ls.Runtime()
-	for range warmups {
-		for _, sess := range []*runtime.Session{loss, floor} {
-			if _, err := sess.Run(in); err != nil {
-				return res, err
-			}
-		}
-	}
-	if peak := procstat.Peak(); peak > base {
-		res.PeakRSS = peak - base
-	}
-	type timed struct {
-		s *runtime.Session
-		d []time.Duration
-	}
+	defer closeLoss()
+	res.First, res.PeakRSS = first, peak
 	runs := []*timed{{s: loss}, {s: floor}}
 	if o.Grad {
-		procstat.ResetPeak()
-		base := procstat.Resident()
-		gs, err := losssession.OpenConfig(s, &withGrad, o.Runtime)
+		grad, first, peak, closeGrad, err := openMeasured(s, &withGrad, o.Runtime, in)
 		if err != nil {
 			return res, err
 		}
-		defer gs.Close()
-		grad := gs.Runtime()
-		var out map[string]*tensor.Tensor
-		for range warmups {
-			if out, err = grad.Run(in); err != nil {
-				return res, err
-			}
-		}
-		if out["input_grad"] == nil {
-			return res, fmt.Errorf("the graph with the grad option has no input_grad output")
-		}
-		if peak := procstat.Peak(); peak > base {
-			res.GradPeakRSS = peak - base
-		}
+		defer closeGrad()
+		res.GradFirst, res.GradPeakRSS = first, peak
 		runs = append(runs, &timed{s: grad})
 	}
 	for i := 0; i < res.Iters; i++ {
 		for _, r := range runs {
-			start := time.Now()
-			if _, err := r.s.Run(in); err != nil {
+			if err := r.run(in); err != nil {
 				return res, err
 			}
-			r.d = append(r.d, time.Since(start))
 		}
 	}
-	res.Loss1, res.Floor1 = median(runs[0].d), median(runs[1].d)
+	res.Loss1, res.LossCPU = runs[0].medians()
+	res.Floor1, res.FloorCPU = runs[1].medians()
 	if o.Grad {
-		res.Grad1 = median(runs[2].d)
+		res.Grad1, res.GradCPU = runs[2].medians()
 	}
 	return res, nil
+}
+
+// timed is a session and the wall and CPU times of its timed calls.
+type timed struct {
+	s         *runtime.Session
+	wall, cpu []time.Duration
+}
+
+func (t *timed) run(in map[string]*tensor.Tensor) error {
+	c0, w0 := procstat.CPUTime(), time.Now()
+	if _, err := t.s.Run(in); err != nil {
+		return err
+	}
+	t.wall = append(t.wall, time.Since(w0))
+	t.cpu = append(t.cpu, procstat.CPUTime()-c0)
+	return nil
+}
+
+func (t *timed) medians() (wall, cpu time.Duration) { return median(t.wall), median(t.cpu) }
+
+// openMeasured opens a loss session, checks the inputs once (the timed
+// calls then run through the ONNX Runtime session alone, as the floor's
+// do), and runs it twice: it returns the time of the first call and the
+// session's peak resident memory over both (see Result.PeakRSS).
+func openMeasured(s *losses.Spec, cfg *losses.Config, o runtime.Options, in map[string]*tensor.Tensor) (sess *runtime.Session, first time.Duration, peak int64, closeFn func(), err error) {
+	procstat.Settle()
+	procstat.ResetPeak()
+	base := procstat.Resident()
+	ls, err := losssession.OpenConfig(s, cfg, o)
+	if err != nil {
+		return nil, 0, 0, nil, err
+	}
+	closeFn = func() { ls.Close() }
+	if err := ls.Check(in); err != nil {
+		closeFn()
+		return nil, 0, 0, nil, err
+	}
+	sess = ls.Runtime()
+	for i := range 2 {
+		start := time.Now()
+		out, err := sess.Run(in)
+		if err != nil {
+			closeFn()
+			return nil, 0, 0, nil, err
+		}
+		if i == 0 {
+			first = time.Since(start)
+		}
+		if cfg.Grad && out["input_grad"] == nil {
+			closeFn()
+			return nil, 0, 0, nil, fmt.Errorf("the graph with the grad option has no input_grad output")
+		}
+		// The outputs are garbage now: collected, they cannot add up
+		// across calls.
+		goruntime.GC()
+	}
+	if p := procstat.Peak(); p > base {
+		peak = p - base
+	}
+	return sess, first, peak, closeFn, nil
 }
 
 func median(d []time.Duration) time.Duration {

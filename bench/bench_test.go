@@ -3,12 +3,17 @@ package bench
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/onnxloss/onnxloss/internal/testutil"
 	"github.com/onnxloss/onnxloss/losses"
+	ortruntime "github.com/onnxloss/onnxloss/runtime"
 )
+
+// runtimeOne runs on one thread: the tests share the machine.
+var runtimeOne = ortruntime.Options{Threads: 1}
 
 func TestParseShape(t *testing.T) {
 	for _, c := range []struct {
@@ -135,6 +140,46 @@ func TestMeasureGrad(t *testing.T) {
 			if grad && r.GradRatio() != float64(r.Grad1)/float64(r.Loss1) {
 				t.Errorf("%s: GradRatio %v for %v over %v", c.loss, r.GradRatio(), r.Grad1, r.Loss1)
 			}
+			if r.First <= 0 || r.LossCPU <= 0 || grad != (r.GradFirst > 0) {
+				t.Errorf("%s grad=%t: first calls %v and %v, CPU time %v", c.loss, grad, r.First, r.GradFirst, r.LossCPU)
+			}
+			if runtime.GOOS == "linux" && (r.PeakRSS <= 0 || grad != (r.GradPeakRSS > 0)) {
+				t.Errorf("%s grad=%t: peaks %d and %d bytes", c.loss, grad, r.PeakRSS, r.GradPeakRSS)
+			}
+		}
+	}
+}
+
+// TestMeasurePeak checks the gradient session's peak against a floor it
+// cannot be under: input_grad, an output as large as the float32 input,
+// is made by every call. A peak taken after the session had made its
+// outputs would fall short.
+func TestMeasurePeak(t *testing.T) {
+	testutil.RequireRuntime(t)
+	if runtime.GOOS != "linux" {
+		t.Skip("the peak resident memory is read from /proc")
+	}
+	s, err := losses.Lookup("cross-entropy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := losses.Resolve(s, losses.Options{"classes": "8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shape := []int{4, 8, 256, 256} // 8 MiB of logits, 2 MiB of labels
+	logits := int64(4 * 4 * 8 * 256 * 256)
+	for range 2 { // the second time in a process that has run and freed the first
+		r, err := Measure(s, cfg, shape, Options{Iters: 1, Seed: 1, Grad: true, Runtime: runtimeOne})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("peak %.2f, with the gradient %.2f times the %d input bytes", r.PeakRatio(), r.GradPeakRatio(), r.Bytes)
+		if r.GradPeakRSS < logits {
+			t.Errorf("gradient session's peak %d bytes, less than its output's %d", r.GradPeakRSS, logits)
+		}
+		if r.PeakRatio() != float64(r.PeakRSS)/float64(r.Bytes) {
+			t.Errorf("PeakRatio %v for %d over %d bytes", r.PeakRatio(), r.PeakRSS, r.Bytes)
 		}
 	}
 }

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"text/tabwriter"
+	"time"
 
 	"github.com/onnxloss/onnxloss/bench"
 	"github.com/onnxloss/onnxloss/losses"
@@ -16,8 +18,10 @@ func init() {
 		usage:   "LOSS --shape N,C,H,W [loss options] | --all --shape N,C,H,W",
 		help: `Times the loss graph and, in the same run on the same tensors, the read-once
 floor: a graph with the same inputs that only sums each of them once. Prints
-the median time per call, the input bytes read per second, the ratio to the
-floor, and the process's peak resident memory while the loss ran.
+the size of the inputs (IN MB), the median time per call, the ratio to the
+floor, the input bytes read per second, the time of the session's first call
+over its steady time (FIRST/STEADY), and the session's own peak resident
+memory over the size of its inputs (PEAK/IN).
 
 --shape is given in N,C,*spatial order whatever the layout. Without --mode,
 C = 1 selects binary mode and C > 1 multiclass (or multilabel where the loss
@@ -27,7 +31,21 @@ with its default options.
 With --grad the loss with its gradient output (as export --grad builds it)
 is timed in the same run too: GRAD MS is its time per call, GRAD/LOSS the
 cost of loss and gradient over the loss alone, GRAD/FLOOR over the read-once
-floor, and GRAD RSS MB its session's peak resident memory.
+floor, and GRAD FIRST/STEADY and GRAD PEAK/IN its session's first call and
+peak memory as above.
+
+The peak is measured in this process, one session at a time: the growth of
+the process's peak resident size (VmHWM, reset through /proc/self/clear_refs)
+while the session is made and runs its first two calls, over the resident
+size just before, after freed memory is given back to the system. It holds
+the session's intermediate tensors and its outputs, not its inputs. The
+first call also faults in the session's memory, fresh from the system, so
+FIRST/STEADY grows with PEAK/IN.
+
+--json prints one JSON object per loss instead of the table, with the CPU
+times of the calls (all threads of the process) next to the wall times: on
+a machine shared with other work, wall times grow with the load and CPU
+times much less.
 
 --shape takes N,C,H,W or NxCxHxW. A shape whose inputs alone would take more
 memory than the system has available is refused (exit status 2).
@@ -35,7 +53,8 @@ memory than the system has available is refused (exit status 2).
 Example:
   onnxloss bench cross-entropy --shape 8,21,256,256
   onnxloss bench --all --shape 8,1,512,512 --iters 10
-  onnxloss bench --all --grad --shape 8x21x256x256`,
+  onnxloss bench --all --grad --shape 8x21x256x256 --threads 1
+`,
 		flags: []flagDef{
 			{name: "shape", value: "N,C,H,W", doc: "input shape (required)"},
 			{name: "all", doc: "every loss that supports the mode"},
@@ -43,6 +62,7 @@ Example:
 			{name: "iters", value: "N", doc: "timed calls per graph (default 10)"},
 			{name: "provider", value: "NAME", doc: "cpu (default) or cuda"},
 			{name: "threads", value: "N", doc: "ONNX Runtime intra-op threads (0: its default)"},
+			{name: "json", doc: "print one JSON object per loss, CPU times included"},
 		},
 		lossOptions: true,
 		run:         runBench,
@@ -82,6 +102,7 @@ func runBench(e *env, a *args) error {
 		specs = []*losses.Spec{s}
 	}
 	o.Grad = a.boolFlag("grad")
+	asJSON := a.boolFlag("json")
 	// Rows are flushed as they are measured, so the columns get fixed
 	// widths: the longest loss name, and 14 for the others (the widest
 	// header, the modes, shapes up to 12 characters and the numbers fit).
@@ -91,10 +112,12 @@ func runBench(e *env, a *args) error {
 	}
 	tw := tabwriter.NewWriter(e.stdout, 14, 4, 2, ' ', 0)
 	name := func(n string) string { return fmt.Sprintf("%-*s", nameWidth, n) }
-	if o.Grad {
-		fmt.Fprintln(tw, name("LOSS")+"\tMODE\tSHAPE\tLOSS MS\tGRAD MS\tFLOOR MS\tRATIO\tGRAD/LOSS\tGRAD/FLOOR\tGB/S\tPEAK RSS MB\tGRAD RSS MB")
-	} else {
-		fmt.Fprintln(tw, name("LOSS")+"\tMODE\tSHAPE\tLOSS MS\tFLOOR MS\tRATIO\tGB/S\tPEAK RSS MB")
+	switch {
+	case asJSON:
+	case o.Grad:
+		fmt.Fprintln(tw, name("LOSS")+"\tMODE\tSHAPE\tIN MB\tLOSS MS\tGRAD MS\tFLOOR MS\tRATIO\tGRAD/LOSS\tGRAD/FLOOR\tFIRST/STEADY\tGRAD FIRST/STEADY\tPEAK/IN\tGRAD PEAK/IN")
+	default:
+		fmt.Fprintln(tw, name("LOSS")+"\tMODE\tSHAPE\tIN MB\tLOSS MS\tFLOOR MS\tRATIO\tGB/S\tFIRST/STEADY\tPEAK/IN")
 	}
 	for _, s := range specs {
 		opts := losses.Options{}
@@ -128,17 +151,66 @@ func runBench(e *env, a *args) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", s.Name, err)
 		}
-		if o.Grad {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.0f\t%.0f\n", name(s.Name), cfg.Mode, shapeStr,
+		inMB := float64(r.Bytes) / 1e6
+		switch {
+		case asJSON:
+			if err := writeBenchJSON(e, r, o); err != nil {
+				return err
+			}
+		case o.Grad:
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%.1f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.1f\t%.1f\n", name(s.Name), cfg.Mode, shapeStr, inMB,
 				ms(r.Loss1.Seconds()), ms(r.Grad1.Seconds()), ms(r.Floor1.Seconds()), r.Ratio(), r.GradRatio(),
-				r.GradFloorRatio(), r.GBps(), float64(r.PeakRSS)/1e6, float64(r.GradPeakRSS)/1e6)
-		} else {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%.2f\t%.2f\t%.2f\t%.2f\t%.0f\n", name(s.Name), cfg.Mode, shapeStr,
-				ms(r.Loss1.Seconds()), ms(r.Floor1.Seconds()), r.Ratio(), r.GBps(), float64(r.PeakRSS)/1e6)
+				r.GradFloorRatio(), r.FirstRatio(), r.GradFirstRatio(), r.PeakRatio(), r.GradPeakRatio())
+		default:
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%.1f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.1f\n", name(s.Name), cfg.Mode, shapeStr, inMB,
+				ms(r.Loss1.Seconds()), ms(r.Floor1.Seconds()), r.Ratio(), r.GBps(), r.FirstRatio(), r.PeakRatio())
 		}
 		tw.Flush()
 	}
 	return tw.Flush()
+}
+
+// benchJSON is one loss's measurement as --json prints it. Times are in
+// milliseconds, medians over the timed calls; the *_cpu_ms are the
+// process's CPU time over the same calls.
+type benchJSON struct {
+	Loss          string  `json:"loss"`
+	Mode          string  `json:"mode"`
+	Shape         []int   `json:"shape"`
+	InputBytes    int64   `json:"input_bytes"`
+	Iters         int     `json:"iters"`
+	Threads       int     `json:"threads"`
+	LossMS        float64 `json:"loss_ms"`
+	LossCPUMS     float64 `json:"loss_cpu_ms"`
+	FloorMS       float64 `json:"floor_ms"`
+	FloorCPUMS    float64 `json:"floor_cpu_ms"`
+	FirstMS       float64 `json:"first_ms"`
+	PeakBytes     int64   `json:"peak_bytes"`
+	PeakRatio     float64 `json:"peak_ratio"`
+	GradMS        float64 `json:"grad_ms,omitempty"`
+	GradCPUMS     float64 `json:"grad_cpu_ms,omitempty"`
+	GradFirstMS   float64 `json:"grad_first_ms,omitempty"`
+	GradPeakBytes int64   `json:"grad_peak_bytes,omitempty"`
+	GradPeakRatio float64 `json:"grad_peak_ratio,omitempty"`
+}
+
+func writeBenchJSON(e *env, r bench.Result, o bench.Options) error {
+	d := func(t time.Duration) float64 { return ms(t.Seconds()) }
+	j := benchJSON{
+		Loss: r.Loss, Mode: string(r.Mode), Shape: r.Shape, InputBytes: r.Bytes, Iters: r.Iters, Threads: o.Runtime.Threads,
+		LossMS: d(r.Loss1), LossCPUMS: d(r.LossCPU), FloorMS: d(r.Floor1), FloorCPUMS: d(r.FloorCPU), FirstMS: d(r.First),
+		PeakBytes: r.PeakRSS, PeakRatio: r.PeakRatio(),
+	}
+	if o.Grad {
+		j.GradMS, j.GradCPUMS, j.GradFirstMS = d(r.Grad1), d(r.GradCPU), d(r.GradFirst)
+		j.GradPeakBytes, j.GradPeakRatio = r.GradPeakRSS, r.GradPeakRatio()
+	}
+	b, err := json.Marshal(j)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(e.stdout, "%s\n", b)
+	return err
 }
 
 func ms(s float64) float64 { return s * 1000 }
