@@ -308,8 +308,8 @@ func Floor(s *losses.Spec, cfg *losses.Config) ([]byte, error) {
 // Options of a measurement.
 type Options struct {
 	Runtime runtime.Options
-	// Iters is the number of timed calls of each graph (after the first
-	// call and one more, untimed).
+	// Iters is the number of timed calls of each graph, after its first
+	// call (reported apart as Result.First).
 	Iters int
 	Seed  uint64
 	// Grad also times the loss with its gradient output, d loss / d input
@@ -323,10 +323,10 @@ type Options struct {
 // would not fit in memory is refused with a *SizeError (see CheckSize).
 //
 // Each loss session is measured on its own first: made, its first call
-// timed, and called once more, while the process's peak resident memory is
-// watched (see Result.PeakRSS). With the memory pattern off (the runtime
-// package's default) the second call runs in the memory of the first, so
-// the timed calls that follow are steady.
+// timed, and called once more (the first timed call), while the process's
+// peak resident memory is watched (see Result.PeakRSS). With the memory
+// pattern off (the runtime package's default) the second call runs in the
+// memory of the first, so the timed calls are steady.
 func Measure(s *losses.Spec, cfg *losses.Config, shape []int, o Options) (Result, error) {
 	res := Result{Loss: s.Name, Mode: cfg.Mode, Shape: shape, Iters: max(o.Iters, 1)}
 	if err := CheckSize(s, cfg, shape); err != nil {
@@ -351,95 +351,115 @@ func Measure(s *losses.Spec, cfg *losses.Config, shape []int, o Options) (Result
 	if _, err := floor.Run(in); err != nil {
 		return res, err
 	}
-	loss, first, peak, closeLoss, err := openMeasured(s, &plain, o.Runtime, in)
+	loss := &timed{}
+	closeLoss, err := loss.open(s, &plain, o.Runtime, in)
 	if err != nil {
 		return res, err
 	}
 	defer closeLoss()
-	res.First, res.PeakRSS = first, peak
-	runs := []*timed{{s: loss}, {s: floor}}
+	res.First, res.PeakRSS = loss.first, loss.peak
+	floorRun := &timed{s: floor}
+	runs := []*timed{loss, floorRun}
+	var grad *timed
 	if o.Grad {
-		grad, first, peak, closeGrad, err := openMeasured(s, &withGrad, o.Runtime, in)
+		grad = &timed{}
+		closeGrad, err := grad.open(s, &withGrad, o.Runtime, in)
 		if err != nil {
 			return res, err
 		}
 		defer closeGrad()
-		res.GradFirst, res.GradPeakRSS = first, peak
-		runs = append(runs, &timed{s: grad})
+		res.GradFirst, res.GradPeakRSS = grad.first, grad.peak
+		runs = append(runs, grad)
 	}
-	for i := 0; i < res.Iters; i++ {
+	// The sessions' second calls were their first timed ones.
+	if err := floorRun.run(in); err != nil {
+		return res, err
+	}
+	for i := 1; i < res.Iters; i++ {
 		for _, r := range runs {
 			if err := r.run(in); err != nil {
 				return res, err
 			}
 		}
 	}
-	res.Loss1, res.LossCPU = runs[0].medians()
-	res.Floor1, res.FloorCPU = runs[1].medians()
+	res.Loss1, res.LossCPU = loss.medians()
+	res.Floor1, res.FloorCPU = floorRun.medians()
 	if o.Grad {
-		res.Grad1, res.GradCPU = runs[2].medians()
+		res.Grad1, res.GradCPU = grad.medians()
 	}
 	return res, nil
 }
 
-// timed is a session and the wall and CPU times of its timed calls.
+// timed is a session, the time of its first call and its peak memory (see
+// open), and the wall and CPU times of its timed calls.
 type timed struct {
 	s         *runtime.Session
+	first     time.Duration
+	peak      int64
 	wall, cpu []time.Duration
 }
 
 func (t *timed) run(in map[string]*tensor.Tensor) error {
+	_, err := t.call(in)
+	return err
+}
+
+func (t *timed) call(in map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
 	c0, w0 := procstat.CPUTime(), time.Now()
-	if _, err := t.s.Run(in); err != nil {
-		return err
+	out, err := t.s.Run(in)
+	if err != nil {
+		return nil, err
 	}
 	t.wall = append(t.wall, time.Since(w0))
 	t.cpu = append(t.cpu, procstat.CPUTime()-c0)
-	return nil
+	return out, nil
 }
 
 func (t *timed) medians() (wall, cpu time.Duration) { return median(t.wall), median(t.cpu) }
 
-// openMeasured opens a loss session, checks the inputs once (the timed
-// calls then run through the ONNX Runtime session alone, as the floor's
-// do), and runs it twice: it returns the time of the first call and the
-// session's peak resident memory over both (see Result.PeakRSS).
-func openMeasured(s *losses.Spec, cfg *losses.Config, o runtime.Options, in map[string]*tensor.Tensor) (sess *runtime.Session, first time.Duration, peak int64, closeFn func(), err error) {
+// open opens a loss session, checks the inputs once (the timed calls then
+// run through the ONNX Runtime session alone, as the floor's do), and calls
+// it twice: the first call's time is t.first, the second is the first timed
+// call, and t.peak is the session's peak resident memory over both (see
+// Result.PeakRSS).
+func (t *timed) open(s *losses.Spec, cfg *losses.Config, o runtime.Options, in map[string]*tensor.Tensor) (closeFn func(), err error) {
 	procstat.Settle()
 	procstat.ResetPeak()
 	base := procstat.Resident()
 	ls, err := losssession.OpenConfig(s, cfg, o)
 	if err != nil {
-		return nil, 0, 0, nil, err
+		return nil, err
 	}
 	closeFn = func() { ls.Close() }
-	if err := ls.Check(in); err != nil {
-		closeFn()
-		return nil, 0, 0, nil, err
-	}
-	sess = ls.Runtime()
-	for i := range 2 {
-		start := time.Now()
-		out, err := sess.Run(in)
+	defer func() {
 		if err != nil {
 			closeFn()
-			return nil, 0, 0, nil, err
 		}
-		if i == 0 {
-			first = time.Since(start)
+	}()
+	if err := ls.Check(in); err != nil {
+		return nil, err
+	}
+	t.s = ls.Runtime()
+	for i := range 2 {
+		out, err := t.call(in)
+		if err != nil {
+			return nil, err
 		}
 		if cfg.Grad && out["input_grad"] == nil {
-			closeFn()
-			return nil, 0, 0, nil, fmt.Errorf("the graph with the grad option has no input_grad output")
+			return nil, fmt.Errorf("the graph with the grad option has no input_grad output")
+		}
+		if i == 0 {
+			t.first = t.wall[0]
+			t.wall, t.cpu = t.wall[:0], t.cpu[:0]
 		}
 		// The outputs are garbage now: collected, they cannot add up
 		// across calls.
 		goruntime.GC()
 	}
 	if p := procstat.Peak(); p > base {
-		peak = p - base
+		t.peak = p - base
 	}
-	return sess, first, peak, closeFn, nil
+	return closeFn, nil
 }
 
 func median(d []time.Duration) time.Duration {
