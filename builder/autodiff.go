@@ -82,13 +82,21 @@ func Gradient(output *Value, wrt ...*Value) []*Value {
 		}
 	}
 	defer g.Scope("grad")()
-	ad := &autodiff{g: g, needed: p.needed, ct: map[*Value]*Value{}, shapes: map[*Value]*Value{}}
+	ad := &autodiff{g: g, needed: p.needed, ct: map[*Value]*Value{}, shapes: map[*Value]*Value{}, named: map[string]*Value{}}
 	if p.needed[output] {
 		shape := make([]int, output.Rank())
 		for i := range shape {
 			shape[i] = 1
 		}
-		ad.ct[output] = ConstTensor(g, tensor.FromFloat64(shape, []float64{1}).Convert(output.dtype))
+		// The seed is 1, read through the output (1 where it equals itself
+		// and 1 where it is NaN), so that every backward node depends on
+		// the output. ONNX Runtime orders nodes by a depth-first search
+		// from the graph's outputs, the last created first: with a
+		// constant seed the backward pass can run before the forward nodes
+		// that only the output needs, and every value those read stays in
+		// memory through the backward pass.
+		one := ConstTensor(g, tensor.FromFloat64(shape, []float64{1}).Convert(output.dtype))
+		ad.ct[output] = Where(Equal(output, output), one, one)
 	}
 	for i := len(p.nodes) - 1; i >= 0; i-- {
 		n := p.nodes[i]
@@ -329,18 +337,73 @@ type autodiff struct {
 	// cotangent that is the same along that axis, so a scalar seed stays a
 	// scalar until an op needs it in full (see full).
 	ct map[*Value]*Value
-	// shapes caches the Shape nodes of values, which many rules need.
+	// shapes caches the Shape nodes of values, which many rules need, and
+	// named those of shapes whose every dimension is known or named (see
+	// shapeOf).
 	shapes map[*Value]*Value
+	named  map[string]*Value
 }
 
-// shapeOf returns ShapeOf(v), adding the Shape node once per value.
+// shapeOf returns the shape of v as a 1-D int64 value. A shape whose every
+// dimension is known is a constant. One whose dimensions are known or named
+// ([N,C,H,W]) is the same at run time for every value that has it, so one
+// Shape node serves them all, of a graph input where one has that shape:
+// a Shape node keeps its operand alive until it runs, which is in the
+// backward pass, so a forward intermediate read only for its shape would
+// stay in memory through the whole forward pass.
 func (ad *autodiff) shapeOf(v *Value) *Value {
 	if s, ok := ad.shapes[v]; ok {
 		return s
 	}
-	s := ShapeOf(v)
+	key, named := shapeKey(v.shape)
+	if s, ok := ad.named[key]; named && ok {
+		ad.shapes[v] = s
+		return s
+	}
+	var s *Value
+	switch {
+	case !named:
+		s = ShapeOf(v)
+	case known(v.shape):
+		sizes, _ := v.shape.Sizes()
+		s = Ints(ad.g, sizes...)
+	default:
+		src := v
+		for _, in := range ad.g.inputs {
+			if in.shape.Equal(v.shape) {
+				src = in
+				break
+			}
+		}
+		s = ShapeOf(src)
+	}
 	ad.shapes[v] = s
+	if named {
+		ad.named[key] = s
+	}
 	return s
+}
+
+func known(s Shape) bool {
+	_, ok := s.Sizes()
+	return ok
+}
+
+// shapeKey writes a shape whose every dimension is known or named, such as
+// "N 21 H W" (names after a $); ok is false when a dimension is unknown.
+func shapeKey(s Shape) (key string, ok bool) {
+	var b strings.Builder
+	for _, d := range s {
+		switch {
+		case d.Known():
+			fmt.Fprintf(&b, "%d ", d.Size)
+		case d.Param != "":
+			fmt.Fprintf(&b, "$%s ", d.Param)
+		default:
+			return "", false
+		}
+	}
+	return b.String(), true
 }
 
 // vjpRule returns, for each input of n, its vector-Jacobian product with the
@@ -539,8 +602,9 @@ func isOne(v *Value) bool {
 	return true
 }
 
-// mulCt returns ct·v, skipping the product when ct is the constant seed 1
-// and v already broadcasts like ct.
+// mulCt returns ct·v, skipping the product when ct is a constant 1 and v
+// already broadcasts like ct. (The seed of Gradient is not a constant: the
+// product keeps the backward nodes after the output, see Gradient.)
 func mulCt(ct, v *Value) *Value {
 	if isOne(ct) && ct.Rank() <= v.Rank() {
 		return v

@@ -1,5 +1,7 @@
 package builder
 
+import "github.com/onnxloss/onnxloss/tensor"
+
 // Vector-Jacobian products of the elementwise ops. x is the (first) input,
 // y the output and ct the cotangent of y.
 
@@ -168,12 +170,22 @@ func vjpDiv(ad *autodiff, n *Node, ct *Value, need []bool) []*Value {
 }
 
 // Max and Min: the cotangent goes to the operand equal to the result, split
-// evenly when both are (ONNX Runtime's rule for ties).
+// evenly when both are (ONNX Runtime's rule for ties). For float32 and
+// float64 the winner is read from the operands (x ≥ z for Max), not from
+// the result, so that the backward pass keeps only the operands alive.
 func vjpMaxMin(ad *autodiff, n *Node, ct *Value, need []bool) []*Value {
 	x, z, y := n.inputs[0], n.inputs[1], n.outputs[0]
 	zero := ConstAs(ct, 0)
 	half := MulScalar(ct, 0.5)
-	ex, ez := Equal(x, y), Equal(z, y)
+	var ex, ez *Value
+	switch {
+	case x.dtype != tensor.Float32 && x.dtype != tensor.Float64:
+		ex, ez = Equal(x, y), Equal(z, y)
+	case n.op == "Max":
+		ex, ez = GreaterOrEqual(x, z), GreaterOrEqual(z, x)
+	default:
+		ex, ez = LessOrEqual(x, z), LessOrEqual(z, x)
+	}
 	out := make([]*Value, 2)
 	if need[0] {
 		out[0] = ad.sumTo(Where(ex, Where(ez, half, ct), zero), x, y)

@@ -1,0 +1,142 @@
+package builder_test
+
+import (
+	"testing"
+
+	. "github.com/onnxloss/onnxloss/builder"
+	"github.com/onnxloss/onnxloss/onnxpb"
+	"github.com/onnxloss/onnxloss/tensor"
+)
+
+// The backward pass reads forward values; ONNX Runtime keeps a value in
+// memory until its last reader has run, so a forward value read by the
+// backward pass stays through the whole forward pass. These tests check
+// that Gradient reads no more of them than its rules need.
+
+// gradProto builds loss = build(x) for x float32 of the given shape, adds
+// its gradient and returns the graph with outputs "loss" and "grad".
+func gradProto(t *testing.T, shape Shape, build func(x *Value) *Value) (*onnxpb.GraphProto, string) {
+	t.Helper()
+	g := NewGraph("memory", 17)
+	x := g.Input("x", tensor.Float32, shape)
+	loss := build(x)
+	g.Output("loss", loss)
+	g.Output("grad", Gradient(loss, x)[0])
+	gp, err := g.Proto()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return gp, "x"
+}
+
+// readers maps each value name to the nodes that read it.
+func readers(gp *onnxpb.GraphProto) map[string][]*onnxpb.NodeProto {
+	r := map[string][]*onnxpb.NodeProto{}
+	for _, n := range gp.GetNode() {
+		for _, in := range n.GetInput() {
+			r[in] = append(r[in], n)
+		}
+	}
+	return r
+}
+
+// TestGradientShapesFromInputs checks that the backward pass takes the
+// shapes it needs from a graph input of the same shape, or from a
+// constant where every dimension is known, instead of from the forward
+// values: MaxPool's rule needs its output's shape.
+func TestGradientShapesFromInputs(t *testing.T) {
+	build := func(x *Value) *Value {
+		y := MaxPool(Neg(x), Window{Kernel: []int64{3, 3}, Pads: []int64{1, 1, 1, 1}})
+		z := MaxPool(Exp(y), Window{Kernel: []int64{3, 1}, Pads: []int64{1, 0, 1, 0}})
+		return ReduceSum(z, false)
+	}
+	gp, x := gradProto(t, Shape{Sym("N"), Fixed(3), Sym("H"), Sym("W")}, build)
+	shapes := 0
+	for _, n := range gp.GetNode() {
+		if n.GetOpType() == "Shape" {
+			shapes++
+			if n.GetInput()[0] != x {
+				t.Errorf("Shape node %s reads %s, want the input %s of the same shape", n.GetName(), n.GetInput()[0], x)
+			}
+		}
+	}
+	if shapes == 0 {
+		t.Errorf("no Shape node: the symbolic shapes must come from somewhere")
+	}
+	gp, _ = gradProto(t, Dims(2, 3, 5, 4), build)
+	for _, n := range gp.GetNode() {
+		if n.GetOpType() == "Shape" {
+			t.Errorf("Shape node %s reads %s, a value whose shape is known: want a constant", n.GetName(), n.GetInput()[0])
+		}
+	}
+}
+
+// TestGradientMaxMinReadsOperands checks that the rules of Max and Min read
+// which operand won from the operands, not from the result: with a sum
+// after it, nothing of the backward pass reads the result.
+func TestGradientMaxMinReadsOperands(t *testing.T) {
+	for _, op := range []func(a, b *Value) *Value{Max, Min} {
+		var y *Value
+		gp, _ := gradProto(t, Shape{Sym("N"), Fixed(4)}, func(x *Value) *Value {
+			y = op(Exp(x), Neg(x))
+			return ReduceSum(y, false)
+		})
+		var name string
+		for _, n := range gp.GetNode() {
+			if n.GetOpType() == "Max" || n.GetOpType() == "Min" {
+				name = n.GetOutput()[0]
+			}
+		}
+		for _, r := range readers(gp)[name] {
+			if r.GetOpType() != "ReduceSum" {
+				t.Errorf("%s's result is read by %s %s", y, r.GetOpType(), r.GetName())
+			}
+		}
+	}
+}
+
+// TestGradientSeedReadsOutput checks that the gradient depends on the
+// output it differentiates, so that a runtime that orders nodes by a
+// depth-first search from the outputs computes the forward pass first.
+func TestGradientSeedReadsOutput(t *testing.T) {
+	gp, _ := gradProto(t, Shape{Sym("N"), Fixed(4)}, func(x *Value) *Value {
+		return ReduceSum(Square(Exp(x)), false)
+	})
+	producer := map[string]*onnxpb.NodeProto{}
+	for _, n := range gp.GetNode() {
+		for _, o := range n.GetOutput() {
+			producer[o] = n
+		}
+	}
+	var loss, grad string
+	for _, o := range gp.GetOutput() {
+		switch o.GetName() {
+		case "loss":
+			loss = o.GetName()
+		case "grad":
+			grad = o.GetName()
+		}
+	}
+	// The outputs are Identity nodes of the values, or the values.
+	seen := map[string]bool{}
+	var reaches func(v string) bool
+	reaches = func(v string) bool {
+		if seen[v] {
+			return false
+		}
+		seen[v] = true
+		p := producer[v]
+		if p == nil {
+			return false
+		}
+		for _, in := range p.GetInput() {
+			if in == loss || (producer[loss] != nil && producer[loss].GetOpType() == "Identity" && in == producer[loss].GetInput()[0]) || reaches(in) {
+				return true
+			}
+		}
+		return false
+	}
+	if !reaches(grad) {
+		t.Errorf("the gradient does not depend on the output %s", loss)
+	}
+}
