@@ -354,7 +354,11 @@ func (ad *autodiff) maxPoolUnitStride(x, y, idx, c *Value, k, pads []int64) *Val
 		spatial[a] = int64(a + 2)
 	}
 	room := Sub(Gather(sx, Ints(g, spatial...), 0), Gather(sy, Ints(g, spatial...), 0))
-	var acc *Value
+	// The shifted copies are made first and added after: ONNX Runtime
+	// runs a node's inputs last created first, so adding each copy as it
+	// is made would run every copy before the first addition and hold them
+	// all at once; this way it runs the sums in order and holds one copy.
+	var moved []*Value
 	o := make([]int64, sd)
 	for {
 		shift := make([]int64, sd)
@@ -370,12 +374,7 @@ func (ad *autodiff) maxPoolUnitStride(x, y, idx, c *Value, k, pads []int64) *Val
 		}
 		won := Where(Equal(delta, Cast(code, tensor.Int32)), c, zero)
 		padv := Concat(0, Ints(g, 0, 0), Ints(g, shift...), Ints(g, 0, 0), Sub(room, Ints(g, shift...)))
-		moved := g.addNode("Pad", []*Value{won, padv}, nil, outSpec{c.dtype, x.shape.Clone()}).outputs[0]
-		if acc == nil {
-			acc = moved
-		} else {
-			acc = Add(acc, moved)
-		}
+		moved = append(moved, g.addNode("Pad", []*Value{won, padv}, nil, outSpec{c.dtype, x.shape.Clone()}).outputs[0])
 		// Next offset, the last axis fastest.
 		a := sd - 1
 		for a >= 0 {
@@ -387,9 +386,14 @@ func (ad *autodiff) maxPoolUnitStride(x, y, idx, c *Value, k, pads []int64) *Val
 			a--
 		}
 		if a < 0 {
-			return acc
+			break
 		}
 	}
+	acc := moved[0]
+	for _, m := range moved[1:] {
+		acc = Add(acc, m)
+	}
+	return acc
 }
 
 // Pad in constant mode: the cotangent is cropped back to the input. The
