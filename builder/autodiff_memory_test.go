@@ -140,3 +140,34 @@ func TestGradientSeedReadsOutput(t *testing.T) {
 		t.Errorf("the gradient does not depend on the output %s", loss)
 	}
 }
+
+// TestGradientMaxPoolSumsInOrder checks that MaxPool's rule makes its
+// shifted copies of the cotangent before it adds them: ONNX Runtime runs a
+// node's inputs last created first, so a copy made after the running sum
+// would be computed before it, and all nine copies of a 3×3 window held at
+// once.
+func TestGradientMaxPoolSumsInOrder(t *testing.T) {
+	gp, _ := gradProto(t, Shape{Sym("N"), Fixed(2), Sym("H"), Sym("W")}, func(x *Value) *Value {
+		return ReduceSum(MaxPool(x, Window{Kernel: []int64{3, 3}, Pads: []int64{1, 1, 1, 1}}), false)
+	})
+	// The first addition of two copies must come after the last copy.
+	lastPad, firstAdd, pads := -1, -1, 0
+	padOut := map[string]bool{}
+	for i, n := range gp.GetNode() {
+		switch n.GetOpType() {
+		case "Pad":
+			lastPad, pads = i, pads+1
+			padOut[n.GetOutput()[0]] = true
+		case "Add":
+			if firstAdd < 0 && (padOut[n.GetInput()[0]] || padOut[n.GetInput()[1]]) {
+				firstAdd = i
+			}
+		}
+	}
+	if pads != 9 {
+		t.Fatalf("%d Pad nodes for a 3×3 window, want 9", pads)
+	}
+	if firstAdd < lastPad {
+		t.Errorf("an Add (node %d) comes before the last Pad (node %d)", firstAdd, lastPad)
+	}
+}
