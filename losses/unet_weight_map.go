@@ -7,7 +7,6 @@ import (
 	. "github.com/onnxloss/onnxloss/builder"
 	"github.com/onnxloss/onnxloss/losses/param"
 	"github.com/onnxloss/onnxloss/losses/reference"
-	"github.com/onnxloss/onnxloss/tensor"
 )
 
 // UNetWeightMap is the parameter set of the unet-weight-map loss.
@@ -23,7 +22,7 @@ var unetWeightMap = Define(Spec{
 		"instance, which is large in the narrow gaps between touching objects, and w = w_c on instance pixels. " +
 		"w_c balances classes: 1 (class_balance=none, default), the class weights, or S/(K·S_c) per image or " +
 		"batch (S pixels, K classes present, S_c pixels of class c). Cross-entropy is weighted by w and averaged " +
-		"over pixels. Distances come from one exact Euclidean distance transform of all instance masks at once; " +
+		"over pixels. Distances come from exact Euclidean distance transforms of the instance masks, one instance at a time; " +
 		"they are truncated at truncate·σ, which changes w by at most w0·exp(-truncate²/2) (about 1e-13·w0 at " +
 		"the default 8).",
 	Citation: "Ronneberger, Fischer & Brox, U-Net: Convolutional Networks for Biomedical Image Segmentation, MICCAI 2015.",
@@ -65,22 +64,21 @@ func buildUNetWeightMap(c *Ctx, p *UNetWeightMap) *Value {
 	dt := c.ComputeType()
 	inst := c.Extra["instances"]
 	K := p.MaxInstances
-	ids := make([]int64, K)
-	for i := range ids {
-		ids[i] = int64(i + 1)
-	}
-	idShape := []int{1, K}
-	for i := 0; i < c.SpatialDims; i++ {
-		idShape = append(idShape, 1)
-	}
-	members := Equal(Unsqueeze(inst, 1), ConstTensor(c.G, tensor.FromInt64(idShape, ids)))
+	// The instances are taken one at a time, in a Loop that keeps the
+	// nearest and second nearest distance so far: the transforms of all
+	// of them at once would hold max_instances copies of the batch, and
+	// the transform's working copies of each.
 	sigma := p.Sigma
 	o := DistanceOptions{Spacing: p.Spacing, MaxDistance: p.Truncate * sigma, DType: dt, Empty: math.Inf(1)}
-	// Distance of every pixel to every instance; +Inf for absent instances.
-	d := EuclideanDistance(Not(members), o)
-	nearest, _ := TopK(d, Ints(c.G, 2), 1, false)
-	d1 := Slice(nearest, []int64{0}, []int64{1}, []int64{1}, nil)
-	d2 := Slice(nearest, []int64{1}, []int64{2}, []int64{1}, nil)
+	labels := Unsqueeze(inst, 1)
+	far := ConstantOfShape(ShapeOf(labels), dt, math.Inf(1))
+	nearest := Loop(c.G, Int(c.G, int64(K)), nil, []*Value{far, far}, func(b *LoopBody) (*Value, []*Value) {
+		members := Equal(b.Capture(labels), Add(b.Iter, Int(b.G, 1)))
+		d := EuclideanDistance(Not(members), o)
+		d1, d2 := b.Carried[0], b.Carried[1]
+		return nil, []*Value{Min(d1, d), Min(d2, Max(d1, d))}
+	})
+	d1, d2 := nearest[0], nearest[1]
 	gap := Add(d1, d2)
 	border := MulScalar(Exp(DivScalar(Neg(Square(gap)), 2*sigma*sigma)), p.W0)
 	background := Cast(Equal(inst, Int(c.G, 0)), dt)
