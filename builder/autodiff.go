@@ -82,7 +82,7 @@ func Gradient(output *Value, wrt ...*Value) []*Value {
 		}
 	}
 	defer g.Scope("grad")()
-	ad := &autodiff{g: g, needed: p.needed, ct: map[*Value]*Value{}, shapes: map[*Value]*Value{}, named: map[string]*Value{}}
+	ad := &autodiff{g: g, needed: p.needed, ct: map[*Value][]*Value{}, shapes: map[*Value]*Value{}, named: map[string]*Value{}}
 	if p.needed[output] {
 		shape := make([]int, output.Rank())
 		for i := range shape {
@@ -96,11 +96,11 @@ func Gradient(output *Value, wrt ...*Value) []*Value {
 		// that only the output needs, and every value those read stays in
 		// memory through the backward pass.
 		one := ConstTensor(g, tensor.FromFloat64(shape, []float64{1}).Convert(output.dtype))
-		ad.ct[output] = Where(Equal(output, output), one, one)
+		ad.ct[output] = []*Value{Where(Equal(output, output), one, one)}
 	}
 	for i := len(p.nodes) - 1; i >= 0; i-- {
 		n := p.nodes[i]
-		ct := ad.ct[n.outputs[0]]
+		ct := ad.cotangent(n.outputs[0])
 		if ct == nil {
 			continue // every contribution was zero
 		}
@@ -125,7 +125,7 @@ func Gradient(output *Value, wrt ...*Value) []*Value {
 	}
 	out := make([]*Value, len(wrt))
 	for i, w := range wrt {
-		if c := ad.ct[w]; c != nil {
+		if c := ad.cotangent(w); c != nil {
 			out[i] = ad.full(c, w)
 		} else {
 			out[i] = ad.zerosLike(w)
@@ -332,11 +332,12 @@ func findPath(nodes []*Node, output *Value, wrt []*Value, crossStops bool) path 
 type autodiff struct {
 	g      *Graph
 	needed map[*Value]bool
-	// ct maps a value to its cotangent so far. A cotangent has the rank of
-	// its value and broadcasts to its shape: a size-1 dimension stands for a
-	// cotangent that is the same along that axis, so a scalar seed stays a
-	// scalar until an op needs it in full (see full).
-	ct map[*Value]*Value
+	// ct maps a value to the contributions to its cotangent so far (see
+	// cotangent). A cotangent has the rank of its value and broadcasts to
+	// its shape: a size-1 dimension stands for a cotangent that is the
+	// same along that axis, so a scalar seed stays a scalar until an op
+	// needs it in full (see full).
+	ct map[*Value][]*Value
 	// shapes caches the Shape nodes of values, which many rules need, and
 	// named those of shapes whose every dimension is known or named (see
 	// shapeOf).
@@ -389,6 +390,12 @@ func known(s Shape) bool {
 	return ok
 }
 
+// dimOf returns dimension a of v as a 1-D int64 value of length 1, as
+// DimOf does, from shapeOf(v).
+func (ad *autodiff) dimOf(v *Value, a int) *Value {
+	return Gather(ad.shapeOf(v), Ints(ad.g, int64(a)), 0)
+}
+
 // shapeKey writes a shape whose every dimension is known or named, such as
 // "N 21 H W" (names after a $); ok is false when a dimension is unknown.
 func shapeKey(s Shape) (key string, ok bool) {
@@ -438,11 +445,27 @@ func (ad *autodiff) accumulate(v, c *Value) {
 		ad.g.Fail("Gradient: internal error: cotangent %v has a higher rank than %v", c, v)
 		return
 	}
-	c = rankUp(c, v.Rank())
-	if prev := ad.ct[v]; prev != nil {
-		c = Add(prev, c)
+	ad.ct[v] = append(ad.ct[v], rankUp(c, v.Rank()))
+}
+
+// cotangent returns the cotangent of v (nil if nothing contributed to it),
+// adding up its contributions when they are all known: when v's producer
+// is differentiated, every reader of v has been. They are added in the
+// order they were made, after the last one: ONNX Runtime runs a node's
+// inputs last created first, so adding each as it came would compute every
+// contribution before the first addition and hold them all at once, while
+// this way it holds the running sum and one contribution.
+func (ad *autodiff) cotangent(v *Value) *Value {
+	parts := ad.ct[v]
+	if len(parts) == 0 {
+		return nil
 	}
-	ad.ct[v] = c
+	sum := parts[0]
+	for _, c := range parts[1:] {
+		sum = Add(sum, c)
+	}
+	ad.ct[v] = []*Value{sum}
+	return sum
 }
 
 // rankUp prepends size-1 axes to c until it has rank r.

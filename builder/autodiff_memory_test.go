@@ -1,6 +1,7 @@
 package builder_test
 
 import (
+	"strings"
 	"testing"
 
 	. "github.com/onnxloss/onnxloss/builder"
@@ -41,29 +42,52 @@ func readers(gp *onnxpb.GraphProto) map[string][]*onnxpb.NodeProto {
 }
 
 // TestGradientShapesFromInputs checks that the backward pass takes the
-// shapes it needs from a graph input of the same shape, or from a
-// constant where every dimension is known, instead of from the forward
-// values: MaxPool's rule needs its output's shape.
+// shapes it needs of forward values from a graph input of the same shape,
+// or from a constant where every dimension is known, instead of from the
+// forward values themselves: MaxPool's rule needs its output's shape,
+// AveragePool's its input's, GatherElements' the length of its axis.
 func TestGradientShapesFromInputs(t *testing.T) {
 	build := func(x *Value) *Value {
 		y := MaxPool(Neg(x), Window{Kernel: []int64{3, 3}, Pads: []int64{1, 1, 1, 1}})
 		z := MaxPool(Exp(y), Window{Kernel: []int64{3, 1}, Pads: []int64{1, 0, 1, 0}})
 		return ReduceSum(z, false)
 	}
-	gp, x := gradProto(t, Shape{Sym("N"), Fixed(3), Sym("H"), Sym("W")}, build)
-	shapes := 0
-	for _, n := range gp.GetNode() {
-		if n.GetOpType() == "Shape" {
-			shapes++
-			if n.GetInput()[0] != x {
-				t.Errorf("Shape node %s reads %s, want the input %s of the same shape", n.GetName(), n.GetInput()[0], x)
+	for name, b := range map[string]func(x *Value) *Value{
+		"MaxPool": build,
+		// AveragePool's rule cuts its transposed convolution to x's size.
+		"AveragePool": func(x *Value) *Value {
+			return ReduceSum(AveragePool(Exp(x), Window{Kernel: []int64{3, 3}, Pads: []int64{1, 1, 1, 1}}, true), false)
+		},
+		// GatherElements' rule compares the indices with positions along
+		// the axis.
+		"GatherElements": func(x *Value) *Value {
+			e := Exp(x)
+			return ReduceSum(GatherElements(e, ArgMax(e, 3, true), 3), false)
+		},
+	} {
+		gp, x := gradProto(t, Shape{Sym("N"), Fixed(3), Sym("H"), Sym("W")}, b)
+		backward := map[string]bool{} // values the backward pass makes
+		for _, n := range gp.GetNode() {
+			if strings.HasPrefix(n.GetName(), "grad/") {
+				for _, o := range n.GetOutput() {
+					backward[o] = true
+				}
 			}
 		}
+		shapes := 0
+		for _, n := range gp.GetNode() {
+			if n.GetOpType() == "Shape" && !backward[n.GetInput()[0]] {
+				shapes++
+				if n.GetInput()[0] != x {
+					t.Errorf("%s: Shape node %s reads %s, want the input %s of the same shape", name, n.GetName(), n.GetInput()[0], x)
+				}
+			}
+		}
+		if shapes == 0 {
+			t.Errorf("%s: no Shape node: the symbolic shapes must come from somewhere", name)
+		}
 	}
-	if shapes == 0 {
-		t.Errorf("no Shape node: the symbolic shapes must come from somewhere")
-	}
-	gp, _ = gradProto(t, Dims(2, 3, 5, 4), build)
+	gp, _ := gradProto(t, Dims(2, 3, 5, 4), build)
 	for _, n := range gp.GetNode() {
 		if n.GetOpType() == "Shape" {
 			t.Errorf("Shape node %s reads %s, a value whose shape is known: want a constant", n.GetName(), n.GetInput()[0])
@@ -169,5 +193,57 @@ func TestGradientMaxPoolSumsInOrder(t *testing.T) {
 	}
 	if firstAdd < lastPad {
 		t.Errorf("an Add (node %d) comes before the last Pad (node %d)", firstAdd, lastPad)
+	}
+}
+
+// TestGradientCotangentSumsInOrder checks that the contributions to a
+// cotangent are added after they are all made, as MaxPool's copies are (see
+// TestGradientMaxPoolSumsInOrder): here five readers of one value.
+func TestGradientCotangentSumsInOrder(t *testing.T) {
+	weights := []float64{2, 3, 5, 7, 11}
+	gp, _ := gradProto(t, Shape{Sym("N"), Fixed(4)}, func(x *Value) *Value {
+		e := Exp(x)
+		var sum *Value
+		for _, w := range weights {
+			term := Tanh(MulScalar(e, w))
+			if sum == nil {
+				sum = term
+			} else {
+				sum = Add(sum, term)
+			}
+		}
+		return ReduceSum(sum, false)
+	})
+	// The contributions to e's cotangent are the backward products by
+	// the weights; the sums that add them read one of them or a sum.
+	contrib, sums := map[string]bool{}, map[string]bool{}
+	lastContrib, firstSum := -1, -1
+	for i, n := range gp.GetNode() {
+		if !strings.HasPrefix(n.GetName(), "grad/") {
+			continue
+		}
+		switch n.GetOpType() {
+		case "Mul":
+			for _, in := range n.GetInput() {
+				if strings.Contains(in, "Constant") {
+					contrib[n.GetOutput()[0]] = true
+					lastContrib = i
+				}
+			}
+		case "Add":
+			a, b := n.GetInput()[0], n.GetInput()[1]
+			if (contrib[a] || sums[a]) && (contrib[b] || sums[b]) {
+				sums[n.GetOutput()[0]] = true
+				if firstSum < 0 {
+					firstSum = i
+				}
+			}
+		}
+	}
+	if len(contrib) != len(weights) || len(sums) != len(weights)-1 {
+		t.Fatalf("found %d contributions and %d sums, want %d and %d", len(contrib), len(sums), len(weights), len(weights)-1)
+	}
+	if firstSum < lastContrib {
+		t.Errorf("a sum of contributions (node %d) comes before the last contribution (node %d)", firstSum, lastContrib)
 	}
 }

@@ -109,15 +109,15 @@ func (ad *autodiff) unslice(c, x *Value, a int, start, end, step int64) *Value {
 		for i := s; (step > 0 && i < e) || (step < 0 && i > e); i += step {
 			idx = append(idx, i)
 		}
-		return scatterAxis(c, x, a, Ints(g, idx...))
+		return ad.scatterAxis(c, x, a, Ints(g, idx...))
 	}
-	dv := DimOf(x, a)
+	dv := ad.dimOf(x, a)
 	s, e := clampDyn(start, dv, step), clampDyn(end, dv, step)
 	if step == 1 {
 		count := Max(Sub(e, s), Ints(g, 0))
 		return padAxis(c, a, s, Sub(Sub(dv, s), count), d)
 	}
-	return scatterAxis(c, x, a, Range(ScalarOf(s), ScalarOf(e), Int(g, step)))
+	return ad.scatterAxis(c, x, a, Range(ScalarOf(s), ScalarOf(e), Int(g, step)))
 }
 
 // clampDyn clamps a slice bound against the dimension held by dv (a 1-D
@@ -169,7 +169,7 @@ func padAxis(c *Value, a int, before, after *Value, d Dim) *Value {
 
 // scatterAxis writes c into zeros of x's extent along axis a (c's extent
 // elsewhere), at the distinct positions idx (1-D int64) along a.
-func scatterAxis(c, x *Value, a int, idx *Value) *Value {
+func (ad *autodiff) scatterAxis(c, x *Value, a int, idx *Value) *Value {
 	g := c.g
 	r := c.Rank()
 	sc := ShapeOf(c)
@@ -177,7 +177,7 @@ func scatterAxis(c, x *Value, a int, idx *Value) *Value {
 	if a > 0 {
 		parts = append(parts, Slice(sc, []int64{0}, []int64{int64(a)}, []int64{0}, nil))
 	}
-	parts = append(parts, DimOf(x, a))
+	parts = append(parts, ad.dimOf(x, a))
 	if a < r-1 {
 		parts = append(parts, Slice(sc, []int64{int64(a + 1)}, []int64{math.MaxInt64}, []int64{0}, nil))
 	}
@@ -212,7 +212,7 @@ func vjpConcat(ad *autodiff, n *Node, ct *Value, need []bool) []*Value {
 			if offV == nil {
 				offV = Ints(g, off)
 			}
-			endV = Add(offV, DimOf(x, a))
+			endV = Add(offV, ad.dimOf(x, a))
 		}
 		if need[i] {
 			if endV == nil {
@@ -231,7 +231,7 @@ func vjpConcat(ad *autodiff, n *Node, ct *Value, need []bool) []*Value {
 
 // positions returns 0..K-1 for K = x's dimension at axis a, shaped to
 // broadcast at position at of a value of rank r (size 1 elsewhere).
-func positions(x *Value, a, at, r int) *Value {
+func (ad *autodiff) positions(x *Value, a, at, r int) *Value {
 	g := x.g
 	var ids *Value
 	if d := x.shape[a]; d.Known() && d.Size <= 4096 {
@@ -241,7 +241,7 @@ func positions(x *Value, a, at, r int) *Value {
 		}
 		ids = Ints(g, v...)
 	} else {
-		ids = Range(Int(g, 0), ScalarOf(DimOf(x, a)), Int(g, 1))
+		ids = Range(Int(g, 0), ScalarOf(ad.dimOf(x, a)), Int(g, 1))
 	}
 	shape := make([]int64, r)
 	for i := range shape {
@@ -253,14 +253,14 @@ func positions(x *Value, a, at, r int) *Value {
 
 // normIndices returns int64 indices into x along axis a, negative ones
 // counted from the end as ONNX's gathers do.
-func normIndices(idx, x *Value, a int) *Value {
+func (ad *autodiff) normIndices(idx, x *Value, a int) *Value {
 	g := x.g
 	idx = Cast(idx, tensor.Int64)
 	var k *Value
 	if d := x.shape[a]; d.Known() {
 		k = Int(g, d.Size)
 	} else {
-		k = ScalarOf(DimOf(x, a))
+		k = ScalarOf(ad.dimOf(x, a))
 	}
 	return Where(Less(idx, Int(g, 0)), Add(idx, k), idx)
 }
@@ -282,7 +282,7 @@ func vjpGather(ad *autodiff, n *Node, ct *Value, _ []bool) []*Value {
 	for i := 0; i <= post; i++ {
 		iaxes = append(iaxes, a+m+i)
 	}
-	mask := Equal(Unsqueeze(normIndices(idx, x, a), iaxes...), positions(x, a, a+m, r))
+	mask := Equal(Unsqueeze(ad.normIndices(idx, x, a), iaxes...), ad.positions(x, a, a+m, r))
 	w := Where(mask, Unsqueeze(ct, a+m), ConstAs(ct, 0))
 	if m == 0 {
 		return []*Value{w, nil}
@@ -310,10 +310,10 @@ func vjpGatherElements(ad *autodiff, n *Node, ct *Value, _ []bool) []*Value {
 			sameElsewhere = false
 		}
 	}
-	ni := normIndices(idx, x, a)
+	ni := ad.normIndices(idx, x, a)
 	zero := ConstAs(ct, 0)
 	if d := idx.shape[a]; d.Known() && d.Size == 1 && sameElsewhere {
-		return []*Value{Where(Equal(ni, positions(x, a, a, r)), ct, zero), nil}
+		return []*Value{Where(Equal(ni, ad.positions(x, a, a, r)), ct, zero), nil}
 	}
 	c := ad.full(ct, y)
 	if g.opset >= 16 {
@@ -323,7 +323,7 @@ func vjpGatherElements(ad *autodiff, n *Node, ct *Value, _ []bool) []*Value {
 	if !sameElsewhere {
 		return ad.fail(n, "indices %v smaller than the data %v off the axis need opset 16 or later for the gradient", idx, x)
 	}
-	mask := Equal(Unsqueeze(ni, r), positions(x, a, r, r+1)) // [idx..., K]
+	mask := Equal(Unsqueeze(ni, r), ad.positions(x, a, r, r+1)) // [idx..., K]
 	w := ReduceSum(Where(mask, Unsqueeze(c, r), zero), false, a)
 	perm := make([]int, 0, r)
 	for i := 0; i < r-1; i++ {

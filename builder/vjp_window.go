@@ -30,9 +30,11 @@ func windowAttrs(n *Node, sd int) (k, s, p, d []int64) {
 // (H + pads - span) mod stride positions of an axis out of every window;
 // their gradient is zero, and r is padded with zeros there. With unknown
 // sizes the transposed convolution kept every position the windows reach,
-// end padding included, and r is first cut to x's length.
-func unpoolTo(r, x *Value, s []int64, trim bool) *Value {
+// end padding included, and r is first cut to x's length. x's sizes are
+// read from ad.shapeOf(x), which need not keep x itself in memory.
+func (ad *autodiff) unpoolTo(r, x *Value, s []int64, trim bool) *Value {
 	g := r.g
+	xDim := func(a int) *Value { return Gather(ad.shapeOf(x), Ints(g, int64(a)), 0) }
 	for i, st := range s {
 		a := 2 + i
 		if r.shape[a].sameAs(x.shape[a]) {
@@ -41,12 +43,12 @@ func unpoolTo(r, x *Value, s []int64, trim bool) *Value {
 		if trim {
 			shape := r.shape.Clone()
 			shape[a] = UnknownDim
-			r = g.addNode("Slice", []*Value{r, Ints(g, 0), DimOf(x, a), Ints(g, int64(a))}, nil, outSpec{r.dtype, shape}).outputs[0]
+			r = g.addNode("Slice", []*Value{r, Ints(g, 0), xDim(a), Ints(g, int64(a))}, nil, outSpec{r.dtype, shape}).outputs[0]
 		}
 		if st == 1 && !trim {
 			continue
 		}
-		after := Sub(DimOf(x, a), DimOf(r, a))
+		after := Sub(xDim(a), DimOf(r, a))
 		r = padAxis(r, a, Ints(r.g, 0), after, x.shape[a])
 	}
 	return r
@@ -131,7 +133,7 @@ func vjpConv(ad *autodiff, n *Node, ct *Value, need []bool) []*Value {
 			shape = x.shape.Clone()
 		}
 		r := g.addNode("ConvTranspose", []*Value{c, w}, attrs, outSpec{c.dtype, shape}).outputs[0]
-		out[0] = unpoolTo(r, x, s, trim)
+		out[0] = ad.unpoolTo(r, x, s, trim)
 	}
 	if need[1] {
 		out[1] = convWeightGrad(x, c, w, k, s, p, d, group)
@@ -247,7 +249,7 @@ func vjpAveragePool(ad *autodiff, n *Node, ct *Value, _ []bool) []*Value {
 	spread := g.addNode("ConvTranspose", []*Value{folded, kernel}, attrs, outSpec{c.dtype, shape}).outputs[0]
 	spread = Reshape(spread, Concat(0, Slice(ad.shapeOf(x), []int64{0}, []int64{2}, []int64{0}, nil),
 		Slice(ShapeOf(spread), []int64{2}, []int64{math.MaxInt64}, []int64{0}, nil)))
-	return []*Value{unpoolTo(spread, x, s, trim)}
+	return []*Value{ad.unpoolTo(spread, x, s, trim)}
 }
 
 func ones64(n int) []int64 {
