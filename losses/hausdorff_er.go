@@ -22,9 +22,9 @@ var hausdorffER = Define(Spec{
 		"padding), shifted by -0.5 and clamped at 0, and each result is min-max normalised per image and " +
 		"channel (left as is where its maximum equals its minimum) and accumulated with weight j^α for " +
 		"erosion j = 1..erosions. Errors that survive many erosions are thick, far from the target's boundary, " +
-		"and weigh most. The per-slice maximum and minimum are taken with MaxPool (a pyramid of windows of 16, " +
-		"for symbolic sizes up to 65536 per axis), which ONNX Runtime differentiates, so the gradient is " +
-		"kornia's, through the normalisation included; the division is guarded so a flat slice gives a " +
+		"and weigh most. The per-slice maximum and minimum are read at the first position ArgMax finds (row-major) " +
+		"with GatherElements, which ONNX Runtime differentiates, so the gradient is kornia's, through the " +
+		"normalisation included (to the first of tied extremes); the division is guarded so a flat slice gives a " +
 		"zero gradient instead of 0/0. A slice counts as flat when max - min < 1e-6 (kornia: max = min): a " +
 		"spread that small is rounding noise of values sitting exactly on the 0.5 threshold (saturated or tied " +
 		"probabilities), which kornia stretches to [0, 1], so that float32 and float64 disagree by whole units.",
@@ -49,93 +49,80 @@ var hausdorffER = Define(Spec{
 	Reference: reference.HausdorffER,
 })
 
-// Levels and window of the MaxPool pyramid that takes the maximum over a
-// whole slice of symbolic size: each level keeps one value per window of 16
-// (padding never wins), so 4 levels cover 65536 pixels per axis.
-const (
-	globalPoolWindow = 16
-	globalPoolLevels = 4
-)
-
-// globalMax is the maximum of each [n,c] slice of x, [N,C,1,...], written with
-// MaxPool so that it has a gradient (to the maximum's position) in every
-// autodiff, where ReduceMax has none in ONNX Runtime.
-func globalMax(x *Value, spatial int) *Value {
-	k := make([]int64, spatial)
-	pads := make([]int64, 2*spatial)
-	for i := range k {
-		k[i] = globalPoolWindow
-		pads[spatial+i] = globalPoolWindow - 1
+// sliceMax is the maximum of each [n,c] slice of x [N,C,*spatial], shaped
+// [N,C,1,...]: per axis from the last, the first position of the maximum
+// (ArgMax) and the value there (GatherElements), so the gradient reaches
+// the first maximum in row-major order in every autodiff (ReduceMax has
+// none in ONNX Runtime), and the backward pass keeps only the positions.
+// With neg it is the minimum, the first position of the maximum of -x.
+func sliceMax(x *Value, spatial int, neg bool) *Value {
+	for a := spatial + 1; a >= 2; a-- {
+		key := x
+		if neg {
+			key = Neg(x)
+		}
+		x = GatherElements(x, ArgMax(key, a, true), a)
 	}
-	for l := 0; l < globalPoolLevels; l++ {
-		x = MaxPool(x, Window{Kernel: k, Strides: k, Pads: pads})
-	}
-	dims := []int64{0, 0}
-	for i := 0; i < spatial; i++ {
-		dims = append(dims, 1)
-	}
-	return ReshapeDims(x, dims...)
+	return x
 }
 
 func buildHausdorffER(c *Ctx, p *HausdorffER) *Value {
 	probs, t := c.Probs(), c.Target()
 	sd := c.SpatialDims
-	// Slices become single-channel images [N·C,1,*], so one convolution
-	// kernel serves any number of classes, fixed or not.
-	flat := append([]int64{-1, 1}, make([]int64, sd)...)
-	bound := ReshapeDims(Square(Sub(probs, t)), flat...)
-	kshape := []int{1, 1}
-	for i := 0; i < sd; i++ {
-		kshape = append(kshape, 3)
-	}
-	kernel := tensor.New(tensor.Float64, kshape...)
-	w := kernel.Data.([]float64)
-	centre := tensor.NumElements(kshape) / 2
-	w[centre] = 1
-	stride := 1
-	for a := sd - 1; a >= 0; a-- {
-		w[centre-stride], w[centre+stride] = 1, 1
-		stride *= 3
-	}
-	for i := range w {
-		w[i] /= float64(2*sd + 1)
-	}
-	weights := ConstTensor(c.G, kernel.Convert(c.ComputeType()))
-	ones := make([]int64, sd)
-	for i := range ones {
-		ones[i] = 1
-	}
-	same := Window{Pads: append(append([]int64{}, ones...), ones...)}
-	var acc *Value
+	bound := Square(Sub(probs, t))
+	var terms []*Value
 	for j := 1; j <= p.Erosions; j++ {
-		ero := Relu(AddScalar(crossMean(bound, weights, same), -0.5))
-		hi := globalMax(ero, sd)
-		lo := Neg(globalMax(Neg(ero), sd))
+		ero := Relu(AddScalar(crossMean(bound), -0.5))
+		hi, lo := sliceMax(ero, sd, false), sliceMax(ero, sd, true)
 		span := Sub(hi, lo)
 		flatSlice := Less(span, ConstAs(span, reference.ErosionFlat))
 		span = Where(flatSlice, ConstAs(span, 1), span)
 		ero = Where(flatSlice, ero, Div(Sub(ero, lo), span))
-		term := MulScalar(ero, math.Pow(float64(j), p.Alpha))
-		if acc == nil {
-			acc = term
-		} else {
-			acc = Add(acc, term)
-		}
+		terms = append(terms, MulScalar(ero, math.Pow(float64(j), p.Alpha)))
 		bound = ero
 	}
-	l := Reshape(acc, ShapeOf(probs))
-	return c.reduceMap(l)
+	// The terms are added after they are all made: ONNX Runtime runs a
+	// node's inputs last created first, so a running sum would compute
+	// every erosion before the first addition and hold every term.
+	acc := terms[0]
+	for _, term := range terms[1:] {
+		acc = Add(acc, term)
+	}
+	return c.reduceMap(acc)
 }
 
-// crossMean is the mean over the cross-shaped neighbourhood (the pixel and
-// its 2·sd axis neighbours, zero outside the image) of x [M,1,*]: a Conv
-// with the cross kernel, or, for float64, where ONNX Runtime has no Conv,
-// the sum of shifted slices of x padded with one zero on each side.
-func crossMean(x, kernel *Value, same Window) *Value {
-	if x.DType() != tensor.Float64 {
-		return Conv(x, kernel, nil, same, 1)
-	}
+// crossMean is the mean over the cross-shaped neighbourhood of x [N,C,*]
+// (the pixel and its 2·sd axis neighbours, zero outside the image): the
+// sums of 3-long windows along each axis, less the centre counted sd-1
+// times too many, over 2·sd+1. In float32 the window sums are AveragePools
+// (zero padding counted) times 3, which keeps the shape and needs no
+// convolution kernel per channel: ONNX Runtime's CPU convolution would
+// lay a single channel out in blocks of 8 or 16 channels, a tensor 8 to
+// 16 times the size of the image. float64, for which ONNX Runtime has no
+// AveragePool, sums shifted slices of x padded with one zero on each side.
+func crossMean(x *Value) *Value {
 	sd := x.Rank() - 2
+	if x.DType() != tensor.Float64 {
+		var sum *Value
+		for a := 0; a < sd; a++ {
+			k := make([]int64, sd)
+			pads := make([]int64, 2*sd)
+			for b := range k {
+				k[b] = 1
+			}
+			k[a], pads[a], pads[sd+a] = 3, 1, 1
+			s := MulScalar(AveragePool(x, Window{Kernel: k, Pads: pads}, true), 3)
+			if sum == nil {
+				sum = s
+			} else {
+				sum = Add(sum, s)
+			}
+		}
+		if sd > 1 {
+			sum = Sub(sum, MulScalar(x, float64(sd-1)))
+		}
+		return DivScalar(sum, float64(2*sd+1))
+	}
 	pads := make([]int64, 2*(sd+2))
 	for a := 0; a < sd; a++ {
 		pads[2+a], pads[sd+4+a] = 1, 1
