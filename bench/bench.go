@@ -430,10 +430,9 @@ func (t *timed) open(s *losses.Spec, cfg *losses.Config, o runtime.Options, in m
 	if err != nil {
 		return nil, err
 	}
-	closeFn = func() { ls.Close() }
 	defer func() {
 		if err != nil {
-			closeFn()
+			ls.Close()
 		}
 	}()
 	if err := ls.Check(in); err != nil {
@@ -459,7 +458,7 @@ func (t *timed) open(s *losses.Spec, cfg *losses.Config, o runtime.Options, in m
 	if p := procstat.Peak(); p > base {
 		t.peak = p - base
 	}
-	return closeFn, nil
+	return func() { ls.Close() }, nil
 }
 
 func median(d []time.Duration) time.Duration {

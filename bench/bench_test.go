@@ -220,3 +220,23 @@ func BenchmarkGrad(b *testing.B) {
 		})
 	}
 }
+
+// TestOpenFailureIsAnError checks that a loss session that opens but whose
+// inputs are refused comes back as an error, with the session closed.
+func TestOpenFailureIsAnError(t *testing.T) {
+	testutil.RequireRuntime(t)
+	s, err := losses.Lookup("dice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := losses.Resolve(s, losses.Options{"mode": "multiclass", "classes": "3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := Inputs(s, cfg, []int{1, 3, 4, 4}, 1)
+	delete(in, "target")
+	closeFn, err := (&timed{}).open(s, cfg, runtimeOne, in)
+	if err == nil || closeFn != nil || !strings.Contains(err.Error(), "target") {
+		t.Errorf("open without a target: %v (close function %v)", err, closeFn != nil)
+	}
+}
