@@ -5,6 +5,8 @@ package runtime_test
 import (
 	"errors"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/onnxloss/onnxloss/builder"
@@ -148,5 +150,40 @@ func TestOutputsWrittenInPlace(t *testing.T) {
 	}
 	if grew > size*3/2 {
 		t.Errorf("the run's peak grew by %.2f times the output, want about 1 (the output held once)", float64(grew)/float64(size))
+	}
+}
+
+// TestProfile checks that Options.Profile writes ONNX Runtime's trace,
+// with the model's nodes in it, when the session is closed.
+func TestProfile(t *testing.T) {
+	if err := runtime.Init(); err != nil {
+		if errors.Is(err, runtime.ErrNotFound) && os.Getenv("CI") != "true" {
+			t.Skipf("ONNX Runtime is not installed: %v", err)
+		}
+		t.Fatal(err)
+	}
+	prefix := filepath.Join(t.TempDir(), "trace")
+	s, err := runtime.NewSession(twoIntermediates(t), runtime.Options{Threads: 1, Profile: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Run(map[string]*tensor.Tensor{"x": tensor.New(tensor.Float32, 16)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(prefix + "*.json")
+	if len(files) != 1 {
+		t.Fatalf("profile files %v, want one", files)
+	}
+	b, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, op := range []string{"Mul", "Exp", "ReduceSum"} {
+		if !strings.Contains(string(b), `"op_name" : "`+op+`"`) && !strings.Contains(string(b), `"op_name":"`+op+`"`) {
+			t.Errorf("the profile has no %s node:\n%.400s", op, b)
+		}
 	}
 }

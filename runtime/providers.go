@@ -61,6 +61,12 @@ func newSessionOptions(provider string, opts Options) (*ort.SessionOptions, erro
 			return nil, fmt.Errorf("runtime: setting %d intra-op threads: %w", opts.Threads, err)
 		}
 	}
+	if opts.Profile != "" {
+		if err := so.EnableProfiling(opts.Profile); err != nil {
+			so.Destroy()
+			return nil, fmt.Errorf("runtime: turning on the profiler: %w", err)
+		}
+	}
 	if opts.NoArena {
 		if err := so.SetCpuMemArena(false); err != nil {
 			so.Destroy()

@@ -89,6 +89,12 @@ type Options struct {
 	// resident memory of the loss sessions that onnxloss bench measures),
 	// for no gain in steady time on the CPU.
 	MemPattern bool
+	// Profile turns on ONNX Runtime's profiler: every run's nodes are
+	// timed, and the trace (JSON, one event per node and run, with its op
+	// type, shapes and microseconds) is written when the session is
+	// closed, to a file whose name is Profile followed by ONNX Runtime's
+	// date and time stamp and ".json".
+	Profile string
 }
 
 // IOInfo describes one input or output of a model.
