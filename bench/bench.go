@@ -8,10 +8,14 @@
 package bench
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	goruntime "runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -55,6 +59,9 @@ type Result struct {
 	// with its gradient output; all 0 unless Options.Grad.
 	Grad1, GradCPU, GradFirst time.Duration
 	GradPeakRSS               int64
+	// Profile is the profiled session's kernel time by op type, over all
+	// its calls, largest first (with Options.Profile).
+	Profile []OpTime
 }
 
 // PeakRatio is the loss session's peak memory over the bytes of its
@@ -315,6 +322,11 @@ type Options struct {
 	// Grad also times the loss with its gradient output, d loss / d input
 	// (the loss built with the grad option).
 	Grad bool
+	// Profile, where set, profiles the loss session (with Grad, the
+	// session of the loss with its gradient) with ONNX Runtime's profiler
+	// (see runtime.Options.Profile): the trace is written to a file whose
+	// name starts with Profile, and Result.Profile adds it up by op type.
+	Profile string
 }
 
 // Measure times a loss and its floor (and, with o.Grad, the loss with its
@@ -351,8 +363,16 @@ func Measure(s *losses.Spec, cfg *losses.Config, shape []int, o Options) (Result
 	if _, err := floor.Run(in); err != nil {
 		return res, err
 	}
+	lossRT, gradRT := o.Runtime, o.Runtime
+	if o.Profile != "" {
+		if o.Grad {
+			gradRT.Profile = o.Profile
+		} else {
+			lossRT.Profile = o.Profile
+		}
+	}
 	loss := &timed{}
-	closeLoss, err := loss.open(s, &plain, o.Runtime, in)
+	closeLoss, err := loss.open(s, &plain, lossRT, in)
 	if err != nil {
 		return res, err
 	}
@@ -361,9 +381,10 @@ func Measure(s *losses.Spec, cfg *losses.Config, shape []int, o Options) (Result
 	floorRun := &timed{s: floor}
 	runs := []*timed{loss, floorRun}
 	var grad *timed
+	var closeGrad func()
 	if o.Grad {
 		grad = &timed{}
-		closeGrad, err := grad.open(s, &withGrad, o.Runtime, in)
+		closeGrad, err = grad.open(s, &withGrad, gradRT, in)
 		if err != nil {
 			return res, err
 		}
@@ -387,7 +408,71 @@ func Measure(s *losses.Spec, cfg *losses.Config, shape []int, o Options) (Result
 	if o.Grad {
 		res.Grad1, res.GradCPU = grad.medians()
 	}
+	if o.Profile != "" {
+		// ONNX Runtime writes the trace when the session is closed.
+		closeLoss()
+		if closeGrad != nil {
+			closeGrad()
+		}
+		files, _ := filepath.Glob(o.Profile + "*.json")
+		if len(files) == 0 {
+			return res, fmt.Errorf("ONNX Runtime wrote no profile %s*.json", o.Profile)
+		}
+		sort.Strings(files) // the date and time stamp: the newest last
+		if res.Profile, err = ProfileOps(files[len(files)-1]); err != nil {
+			return res, err
+		}
+	}
 	return res, nil
+}
+
+// OpTime is the kernel time of the nodes of one op type in a profile.
+type OpTime struct {
+	Op    string
+	Time  time.Duration
+	Share float64 // of the kernel time of all nodes
+}
+
+// ProfileOps reads a trace written by ONNX Runtime's profiler (see
+// runtime.Options.Profile) and adds up its nodes' kernel time by op type,
+// largest first.
+func ProfileOps(path string) ([]OpTime, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var events []struct {
+		Cat  string `json:"cat"`
+		Name string `json:"name"`
+		Dur  int64  `json:"dur"` // microseconds
+		Args struct {
+			OpName string `json:"op_name"`
+		} `json:"args"`
+	}
+	if err := json.Unmarshal(b, &events); err != nil {
+		return nil, fmt.Errorf("reading the profile %s: %w", path, err)
+	}
+	byOp := map[string]time.Duration{}
+	var total time.Duration
+	for _, e := range events {
+		if e.Cat != "Node" || !strings.HasSuffix(e.Name, "_kernel_time") {
+			continue
+		}
+		d := time.Duration(e.Dur) * time.Microsecond
+		byOp[e.Args.OpName] += d
+		total += d
+	}
+	out := make([]OpTime, 0, len(byOp))
+	for op, d := range byOp {
+		out = append(out, OpTime{Op: op, Time: d, Share: float64(d) / float64(max(total, 1))})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Time != out[j].Time {
+			return out[i].Time > out[j].Time
+		}
+		return out[i].Op < out[j].Op
+	})
+	return out, nil
 }
 
 // timed is a session, the time of its first call and its peak memory (see

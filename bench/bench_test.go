@@ -3,6 +3,8 @@ package bench
 import (
 	"errors"
 	"fmt"
+	"math"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -238,5 +240,41 @@ func TestOpenFailureIsAnError(t *testing.T) {
 	closeFn, err := (&timed{}).open(s, cfg, runtimeOne, in)
 	if err == nil || closeFn != nil || !strings.Contains(err.Error(), "target") {
 		t.Errorf("open without a target: %v (close function %v)", err, closeFn != nil)
+	}
+}
+
+// TestMeasureProfile checks that Options.Profile profiles the gradient
+// session and adds its kernel time up by op type: the shares sum to 1 and
+// the ops of the loss and of its backward pass are there.
+func TestMeasureProfile(t *testing.T) {
+	testutil.RequireRuntime(t)
+	s, err := losses.Lookup("cross-entropy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := losses.Resolve(s, losses.Options{"classes": "4"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := filepath.Join(t.TempDir(), "ce")
+	r, err := Measure(s, cfg, []int{2, 4, 16, 16}, Options{Iters: 2, Seed: 1, Grad: true, Profile: prefix, Runtime: runtimeOne})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, ops := 0.0, map[string]bool{}
+	for _, op := range r.Profile {
+		sum += op.Share
+		ops[op.Op] = true
+	}
+	if math.Abs(sum-1) > 1e-9 {
+		t.Errorf("shares sum to %v", sum)
+	}
+	for _, op := range []string{"Exp", "Log", "Where"} { // forward, backward
+		if !ops[op] {
+			t.Errorf("no %s in the profile %v", op, r.Profile)
+		}
+	}
+	if files, _ := filepath.Glob(prefix + "*.json"); len(files) != 1 {
+		t.Errorf("profile files %v", files)
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"math"
+	"path/filepath"
 	"regexp"
 	"runtime"
 	"strconv"
@@ -97,5 +98,22 @@ func TestBenchJSON(t *testing.T) {
 			math.Abs(r.GradPeakRatio-float64(r.GradPeakBytes)/float64(r.InputBytes)) > 1e-9*r.GradPeakRatio {
 			t.Errorf("ratios are not peak over input bytes: %+v", r)
 		}
+	}
+}
+
+// TestBenchProfile checks that bench --profile writes the trace and prints
+// where the time goes under the loss's row.
+func TestBenchProfile(t *testing.T) {
+	testutil.RequireRuntime(t)
+	prefix := filepath.Join(t.TempDir(), "p")
+	code, out, stderr := cli("bench", "dice", "--shape", "2x3x16x16", "--iters", "2", "--threads", "1", "--profile", prefix)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(out, "dice: kernel time by op: ") || !strings.Contains(out, "%") {
+		t.Errorf("no profile line:\n%s", out)
+	}
+	if files, _ := filepath.Glob(prefix + "_dice_*.json"); len(files) != 1 {
+		t.Errorf("profile files %v", files)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -42,6 +43,12 @@ the session's intermediate tensors and its outputs, not its inputs. The
 first call also faults in the session's memory, fresh from the system, so
 FIRST/STEADY grows with PEAK/IN.
 
+--profile PREFIX turns on ONNX Runtime's profiler for the loss session (with
+--grad, the session of the loss with its gradient): the trace of every call,
+one event per node, is written to PREFIX_LOSS_<date and time>.json, and the
+share of the kernel time taken by each op type is printed under the loss's
+row (the ops above 2%).
+
 --json prints one JSON object per loss instead of the table, with the CPU
 times of the calls (all threads of the process) next to the wall times: on
 a machine shared with other work, wall times grow with the load and CPU
@@ -63,6 +70,7 @@ Example:
 			{name: "provider", value: "NAME", doc: "cpu (default) or cuda"},
 			{name: "threads", value: "N", doc: "ONNX Runtime intra-op threads (0: its default)"},
 			{name: "json", doc: "print one JSON object per loss, CPU times included"},
+			{name: "profile", value: "PREFIX", doc: "profile the loss session (with --grad, the loss with its gradient) with ONNX Runtime's profiler, write its trace to PREFIX_LOSS_*.json and print where the time goes by op type"},
 		},
 		lossOptions: true,
 		run:         runBench,
@@ -147,7 +155,11 @@ func runBench(e *env, a *args) error {
 		if err := bench.CheckSize(s, cfg, shape); err != nil {
 			return usagef("%s: %v", s.Name, err)
 		}
-		r, err := bench.Measure(s, cfg, shape, o)
+		mo := o
+		if prefix, ok := a.flag("profile"); ok {
+			mo.Profile = prefix + "_" + s.Name
+		}
+		r, err := bench.Measure(s, cfg, shape, mo)
 		if err != nil {
 			return fmt.Errorf("%s: %w", s.Name, err)
 		}
@@ -166,6 +178,15 @@ func runBench(e *env, a *args) error {
 				ms(r.Loss1.Seconds()), ms(r.Floor1.Seconds()), r.Ratio(), r.GBps(), r.FirstRatio(), r.PeakRatio())
 		}
 		tw.Flush()
+		if len(r.Profile) > 0 && !asJSON {
+			var parts []string
+			for _, op := range r.Profile {
+				if op.Share >= 0.02 {
+					parts = append(parts, fmt.Sprintf("%s %.0f%%", op.Op, 100*op.Share))
+				}
+			}
+			fmt.Fprintf(e.stdout, "  %s: kernel time by op: %s\n", s.Name, strings.Join(parts, ", "))
+		}
 	}
 	return tw.Flush()
 }
@@ -192,6 +213,14 @@ type benchJSON struct {
 	GradFirstMS   float64 `json:"grad_first_ms,omitempty"`
 	GradPeakBytes int64   `json:"grad_peak_bytes,omitempty"`
 	GradPeakRatio float64 `json:"grad_peak_ratio,omitempty"`
+	// Profile is the profiled session's kernel time by op type (--profile).
+	Profile []benchOpJSON `json:"profile,omitempty"`
+}
+
+type benchOpJSON struct {
+	Op    string  `json:"op"`
+	MS    float64 `json:"ms"`
+	Share float64 `json:"share"`
 }
 
 func writeBenchJSON(e *env, r bench.Result, o bench.Options) error {
@@ -204,6 +233,9 @@ func writeBenchJSON(e *env, r bench.Result, o bench.Options) error {
 	if o.Grad {
 		j.GradMS, j.GradCPUMS, j.GradFirstMS = d(r.Grad1), d(r.GradCPU), d(r.GradFirst)
 		j.GradPeakBytes, j.GradPeakRatio = r.GradPeakRSS, r.GradPeakRatio()
+	}
+	for _, op := range r.Profile {
+		j.Profile = append(j.Profile, benchOpJSON{Op: op.Op, MS: d(op.Time), Share: op.Share})
 	}
 	b, err := json.Marshal(j)
 	if err != nil {
