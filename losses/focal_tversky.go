@@ -30,7 +30,7 @@ var focalTversky = Define(Spec{
 	Notes: []string{
 		emptyValueNote,
 		"segmentation_models_pytorch TverskyLoss(alpha=a, beta=b, gamma=g) is --gamma-on mean --gamma g --alpha a --beta b --per-image=false --smooth-nr 0 --smooth-dr 0 --eps 1e-7 --absent-classes zero --intersection l1 (its tversky preset plus the exponent).",
-		"SemSegLoss focal_tversky is (1 - TI)^0.75 with TI over everything flattened: --per-image=false --average micro --smooth-nr 1 --smooth-dr 1 (α 0.3, β 0.7, γ 0.75 are the defaults).",
+		"SemSegLoss focal_tversky is (1 - TI)^0.75 with TI over everything flattened: --per-image=false --smooth-nr 1 --smooth-dr 1, and --average micro where there are several channels (α 0.3, β 0.7, γ 0.75 are the defaults).",
 		"MONAI's AsymmetricFocalTverskyLoss is a different, binary-only loss (background 1 - d, foreground (1 - d)^(1-γ)); it is not this loss.",
 	},
 	Variants: []Options{

@@ -19,7 +19,7 @@ var logCoshDice = Define(Spec{
 		"class by default) before the average; log cosh behaves like x²/2 near 0 and like |x| - log 2 far from " +
 		"it, which tames the Dice loss's gradient. It is computed as |x| + log(1 + e^(-2|x|)) - log 2, stable for " +
 		"every x. The Dice part takes the dice loss's parameters; SemSegLoss applies it to one Dice over " +
-		"everything flattened (--per-image=false --average micro --smooth-nr 1 --smooth-dr 1). With the default " +
+		"everything flattened (--per-image=false --smooth-nr 1 --smooth-dr 1, and --average micro where there are several channels). With the default " +
 		"smoothing an empty target with an empty prediction gives loss 0.",
 	Citation:    "Jadon, A survey of loss functions for semantic segmentation, IEEE CIBCB 2020.",
 	Formula:     "loss = mean log(cosh(1 - D)), log cosh x = |x| + log(1 + e^(-2|x|)) - log 2, D the Dice score",
