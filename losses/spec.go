@@ -274,5 +274,3 @@ func Lookup(name string) (*Spec, error) {
 // Closest returns the candidate nearest to s by edit distance, or "" when
 // none is near enough to be a plausible typo.
 func Closest(s string, candidates []string) string { return param.Closest(s, candidates) }
-
-func fptr(v float64) *float64 { return &v }
