@@ -23,10 +23,17 @@ import (
 // Tokens stay [1], and no Reshape to a constant shape follows a check:
 // ONNX Runtime fuses a chain of Reshapes that ends in a static shape into
 // one node, which would drop the checks (it fails to load the model instead).
+// For the same reason a token passes through an Abs before the next check
+// reads it: where every shape is static (a model exported without dynamic
+// axes) ONNX Runtime finds the check Reshapes' shapes at load time, and its
+// fusion of contiguous Reshapes then refers to a node it removed and fails
+// to load the model.
 func Check(prev, ok *Value, name string) *Value {
 	g := ok.g
 	if prev == nil {
 		prev = Ints(g, 1)
+	} else if prev.node != nil && prev.node.op == "Reshape" {
+		prev = Abs(prev)
 	}
 	if !g.check("Check", prev, ok) {
 		return g.placeholder(tensor.Int64, Dims(1))
