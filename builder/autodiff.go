@@ -41,6 +41,12 @@ func Gradient(output *Value, wrt ...*Value) []*Value {
 	if output == nil {
 		panic("builder.Gradient: nil output") // programming error, not a data error
 	}
+	return gradient(output, nil, wrt)
+}
+
+// gradient is Gradient with the cotangent of output given (VJP), or, for
+// seed nil, 1 read through the output.
+func gradient(output, seed *Value, wrt []*Value) []*Value {
 	g := output.g
 	bad := func() []*Value {
 		out := make([]*Value, len(wrt))
@@ -53,15 +59,23 @@ func Gradient(output *Value, wrt ...*Value) []*Value {
 		}
 		return out
 	}
-	if !g.check("Gradient", append([]*Value{output}, wrt...)...) {
+	operands := append([]*Value{output}, wrt...)
+	if seed != nil {
+		operands = append(operands, seed)
+	}
+	if !g.check("Gradient", operands...) {
 		return bad()
 	}
 	if !output.dtype.IsFloat() {
 		g.Fail("Gradient: output %v is not a floating-point value", output)
 		return bad()
 	}
+	if seed != nil && seed.dtype != output.dtype {
+		g.Fail("VJP: cotangent %v does not have the type of output %v", seed, output)
+		return bad()
+	}
 	for _, d := range output.shape {
-		if !d.Known() || d.Size != 1 {
+		if seed == nil && (!d.Known() || d.Size != 1) {
 			g.Fail("Gradient: output %v is not a scalar (reduce it first)", output)
 			return bad()
 		}
@@ -83,7 +97,9 @@ func Gradient(output *Value, wrt ...*Value) []*Value {
 	}
 	defer g.Scope("grad")()
 	ad := &autodiff{g: g, needed: p.needed, ct: map[*Value][]*Value{}, shapes: map[*Value]*Value{}, named: map[string]*Value{}}
-	if p.needed[output] {
+	if p.needed[output] && seed != nil {
+		ad.ct[output] = []*Value{rankUp(seed, output.Rank())}
+	} else if p.needed[output] {
 		shape := make([]int, output.Rank())
 		for i := range shape {
 			shape[i] = 1
@@ -101,8 +117,11 @@ func Gradient(output *Value, wrt ...*Value) []*Value {
 	for i := len(p.nodes) - 1; i >= 0; i-- {
 		n := p.nodes[i]
 		ct := ad.cotangent(n.outputs[0])
-		if ct == nil {
+		if ct == nil && !multiOutput[n.op] {
 			continue // every contribution was zero
+		}
+		if multiOutput[n.op] && !ad.anyCotangent(n) {
+			continue
 		}
 		need := make([]bool, len(n.inputs))
 		for _, s := range diffSlots(n) {
@@ -433,6 +452,21 @@ func init() {
 		"Gather": vjpGather, "GatherElements": vjpGatherElements, "TopK": vjpTopK,
 		"MatMul": vjpMatMul, "Conv": vjpConv, "AveragePool": vjpAveragePool, "MaxPool": vjpMaxPool, "Pad": vjpPad,
 	}
+}
+
+// multiOutput lists the ops whose rules read the cotangents of every
+// output themselves (with ad.cotangent); ct, that of the first output, may
+// then be nil.
+var multiOutput = map[string]bool{"Split": true}
+
+// anyCotangent reports whether an output of n has a cotangent.
+func (ad *autodiff) anyCotangent(n *Node) bool {
+	for _, o := range n.outputs {
+		if len(ad.ct[o]) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // accumulate adds c to the cotangent of v.

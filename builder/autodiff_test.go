@@ -916,7 +916,10 @@ func TestDifferentiablePath(t *testing.T) {
 		t.Errorf("ops without ONNX Runtime gradients on the path: %v", missing)
 	}
 	for _, op := range OpsWithoutORTGradient() {
-		if HasGradientRule(op) {
+		// Resize appears in models (their upsampling), not in losses: the
+		// training graphs of whole models differentiate it; ONNX Runtime's
+		// gradient builder does not.
+		if HasGradientRule(op) && op != "Resize" {
 			t.Errorf("%s has a gradient rule here but none in ONNX Runtime", op)
 		}
 	}
@@ -1010,18 +1013,12 @@ func TestVJPWindow(t *testing.T) {
 			checkGrad(t, a, func(_ *Graph, v map[string]*Value) *Value {
 				y := MaxPool(v["x"], c.win)
 				return ReduceSum(Mul(y, Sigmoid(y)), false)
-			}, gradOpts{tol: 1e-3, opsets: []int{16, 17, 21}})
+			}, gradOpts{tol: 1e-3, opsets: []int{13, 16, 17, 21}})
 		})
 	}
 	t.Run("MaxPool/opset 13", func(t *testing.T) {
-		// Strided windows need ScatterElements' reduction (opset 16).
-		g := NewGraph("m", 13)
-		x := g.Input("x", tensor.Float32, Dims(1, 1, 4, 4))
-		Gradient(ReduceSum(MaxPool(x, Window{Kernel: []int64{2, 2}, Strides: []int64{2, 2}}), false), x)
-		if err := g.Err(); err == nil || !strings.Contains(err.Error(), "opset 16") {
-			t.Errorf("error %v", err)
-		}
-		// Unit strides do not, with any padding.
+		// Strided windows, overlapping or not, without ScatterElements'
+		// reduction (opset 16), and unit strides with any padding.
 		for j, w := range []Window{
 			{Kernel: []int64{3, 3}, Pads: []int64{1, 1, 1, 1}},
 			{Kernel: []int64{3, 1}, Pads: []int64{2, 0, 0, 0}},

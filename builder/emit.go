@@ -53,11 +53,30 @@ func (e *emitter) emit() (*onnxpb.GraphProto, error) {
 		e.names[in] = in.inputName
 		e.gp.Input = append(e.gp.Input, ValueInfo(in.inputName, in.dtype, in.shape))
 	}
+	// External values keep the names they have in the model the graph
+	// joins; external nodes are that model's and are not emitted.
+	for _, n := range g.nodes {
+		for _, in := range n.inputs {
+			if in != nil && in.extName != "" {
+				e.names[in] = in.extName
+			}
+		}
+		for _, v := range n.outputs {
+			if v.extName != "" {
+				e.names[v] = v.extName
+			}
+		}
+	}
+	for _, o := range g.outputs {
+		if o.v.extName != "" {
+			e.names[o.v] = o.v.extName
+		}
+	}
 	// An output takes over the name of the value it marks, unless that value
 	// is an input or already named by an earlier output: those get an Identity.
 	var identities []namedValue
 	for _, o := range g.outputs {
-		if _, taken := e.names[o.v]; taken {
+		if _, taken := e.names[o.v]; taken || o.v.extName != "" {
 			identities = append(identities, o)
 			continue
 		}
@@ -67,6 +86,9 @@ func (e *emitter) emit() (*onnxpb.GraphProto, error) {
 		e.names[o.v] = o.name
 	}
 	for _, n := range g.nodes {
+		if n.external {
+			continue
+		}
 		for i, v := range n.outputs {
 			if _, ok := e.names[v]; ok {
 				continue
@@ -82,6 +104,9 @@ func (e *emitter) emit() (*onnxpb.GraphProto, error) {
 		}
 	}
 	for _, n := range g.nodes {
+		if n.external {
+			continue
+		}
 		if err := e.node(n); err != nil {
 			return nil, err
 		}

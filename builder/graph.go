@@ -82,6 +82,7 @@ type Value struct {
 	index int   // which output of node
 
 	inputName string         // set for graph inputs
+	extName   string         // set for external values (external.go)
 	konst     *tensor.Tensor // known value, for constants
 	sym       []Dim          // for 1-D int64 values holding dimensions (from Shape)
 	bad       bool           // placeholder returned after an error
@@ -100,6 +101,7 @@ type Node struct {
 	hasAxes    bool
 	stopGrad   bool // StopGradient: an Identity that autodiff does not cross
 	passGrad   bool // the gradient of input 0 is the cotangent itself (After, ClipStraightThrough)
+	external   bool // a node of the model the graph joins (external.go): not emitted
 }
 
 // NewGraph starts an empty graph for the given opset of the default domain.

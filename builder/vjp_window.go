@@ -289,9 +289,16 @@ func vjpMaxPool(ad *autodiff, n *Node, ct *Value, _ []bool) []*Value {
 	// size: past 9 (a 3×3 window) scattering costs less memory, and little
 	// more time.
 	unit = unit && offsets <= 9
-	if !unit && g.opset < 16 {
-		return ad.fail(n, "the gradient of MaxPool with strides, dilations or more than 9 entries per window needs opset 16 or later (ScatterElements with reduction \"add\")")
+	// Windows that do not overlap (each stride at least the window's span,
+	// as in the common 2×2 pooling with stride 2) have distinct winners, so
+	// a ScatterElements without reduction, which every opset has, places
+	// the cotangents.
+	_, strides, _, dil := windowAttrs(n, len(k))
+	disjoint := len(k) == x.Rank()-2
+	for i := range k {
+		disjoint = disjoint && strides[i] >= dil[i]*(k[i]-1)+1
 	}
+	overlapping := !unit && !disjoint && g.opset < 16
 	attrs := copyAttrs(n.attrs)
 	attrs["storage_order"] = int64(0)
 	idx := g.addNode("MaxPool", []*Value{x}, attrs, outSpec{y.dtype, y.shape.Clone()}, outSpec{tensor.Int64, y.shape.Clone()}).outputs[1]
@@ -303,11 +310,18 @@ func vjpMaxPool(ad *autodiff, n *Node, ct *Value, _ []bool) []*Value {
 		}
 		return []*Value{ad.maxPoolUnitStride(x, y, idx, c, k, pads)}
 	}
+	if overlapping {
+		return []*Value{ad.maxPoolSpread(n, x, y, idx, c)}
+	}
 	sx := ad.shapeOf(x)
 	size := Unsqueeze(ReduceProd(sx, false), 0)
 	zeros := ConstantOfShape(size, c.dtype, 0)
+	sattrs := map[string]any{"axis": int64(0), "reduction": "add"}
+	if disjoint {
+		sattrs = map[string]any{"axis": int64(0)}
+	}
 	flat := g.addNode("ScatterElements", []*Value{zeros, ReshapeDims(idx, -1), ReshapeDims(c, -1)},
-		map[string]any{"axis": int64(0), "reduction": "add"}, outSpec{c.dtype, Shape{UnknownDim}}).outputs[0]
+		sattrs, outSpec{c.dtype, Shape{UnknownDim}}).outputs[0]
 	return []*Value{Reshape(flat, sx)}
 }
 
@@ -396,6 +410,87 @@ func (ad *autodiff) maxPoolUnitStride(x, y, idx, c *Value, k, pads []int64) *Val
 		acc = Add(acc, m)
 	}
 	return acc
+}
+
+// maxPoolSpread spreads the cotangent c of a MaxPool with overlapping
+// windows back over x without ScatterElements' reduction (opsets before
+// 16): the offset of each window's winner within the window is found from
+// the indices, the cotangents are sorted by that offset into K channels
+// (one per kernel offset, zero elsewhere), and a transposed convolution
+// with the MaxPool's strides, dilations and pads whose kernel is the K
+// one-hot offsets adds every window's cotangent at its winner.
+func (ad *autodiff) maxPoolSpread(n *Node, x, y, idx, c *Value) *Value {
+	g := ad.g
+	r := x.Rank()
+	sd := r - 2
+	k, s, p, d := windowAttrs(n, sd)
+	sx, sy := ad.shapeOf(x), ad.shapeOf(y)
+	dim := func(shape *Value, a int) *Value { return ScalarOf(Gather(shape, Ints(g, int64(a)), 0)) }
+	st := make([]*Value, sd)
+	st[sd-1] = Scalar(g, tensor.Int64, 1)
+	for a := sd - 2; a >= 0; a-- {
+		st[a] = Mul(st[a+1], dim(sx, a+3))
+	}
+	plane := Mul(st[0], dim(sx, 2))
+	mod := func(a, b *Value) *Value {
+		return g.addNode("Mod", []*Value{a, b}, nil, outSpec{tensor.Int64, a.shape.Clone()}).outputs[0]
+	}
+	rel := mod(idx, plane)
+	var code *Value
+	kk := int64(1)
+	for a := sd - 1; a >= 0; a-- {
+		h := mod(Div(rel, st[a]), dim(sx, a+2))
+		j := Range(Scalar(g, tensor.Int64, 0), dim(sy, a+2), Scalar(g, tensor.Int64, 1))
+		var axes []int
+		for b := 0; b < r; b++ {
+			if b != a+2 {
+				axes = append(axes, b)
+			}
+		}
+		start := Unsqueeze(Sub(Mul(j, Scalar(g, tensor.Int64, float64(s[a]))), Scalar(g, tensor.Int64, float64(p[a]))), axes...)
+		o := Div(Sub(h, start), Scalar(g, tensor.Int64, float64(d[a])))
+		term := Mul(o, Scalar(g, tensor.Int64, float64(kk)))
+		if code == nil {
+			code = term
+		} else {
+			code = Add(code, term)
+		}
+		kk *= k[a]
+	}
+	offsets := make([]int64, kk)
+	for i := range offsets {
+		offsets[i] = int64(i)
+	}
+	shape := make([]int, r+1)
+	for i := range shape {
+		shape[i] = 1
+	}
+	shape[2] = int(kk)
+	sorted := Mul(Cast(Equal(Unsqueeze(code, 2), ConstTensor(g, tensor.FromInt64(shape, offsets))), c.dtype), Unsqueeze(c, 2))
+	// [N,C,K,*out] → [N·C, K, *out]
+	folded := Reshape(sorted, Concat(0, Ints(g, -1, kk), Slice(ShapeOf(c), []int64{2}, []int64{math.MaxInt64}, []int64{0}, nil)))
+	kshape := append([]int{int(kk), 1}, make([]int, sd)...)
+	for i, v := range k {
+		kshape[2+i] = int(v)
+	}
+	onehot := make([]float64, kk*kk)
+	for i := int64(0); i < kk; i++ {
+		onehot[i*kk+i] = 1
+	}
+	kernel := ConstTensor(g, tensor.FromFloat64(kshape, onehot).Convert(c.dtype))
+	pads, op, trim := transposePads(x, y, k, s, p, d)
+	attrs := map[string]any{"kernel_shape": k, "strides": s, "pads": pads, "dilations": d}
+	if op != nil {
+		attrs["output_padding"] = op
+	}
+	oshape := Shape{UnknownDim, Fixed(1)}
+	for i := 0; i < sd; i++ {
+		oshape = append(oshape, UnknownDim)
+	}
+	spread := g.addNode("ConvTranspose", []*Value{folded, kernel}, attrs, outSpec{c.dtype, oshape}).outputs[0]
+	spread = Reshape(spread, Concat(0, Slice(sx, []int64{0}, []int64{2}, []int64{0}, nil),
+		Slice(ShapeOf(spread), []int64{2}, []int64{math.MaxInt64}, []int64{0}, nil)))
+	return ad.unpoolTo(spread, x, s, trim)
 }
 
 // Pad in constant mode: the cotangent is cropped back to the input. The
