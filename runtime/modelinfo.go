@@ -45,6 +45,19 @@ func parseModelIO(model []byte) (inputs, outputs map[string]*declared, err error
 	return declaredOf(m.GetGraph().GetInput()), declaredOf(m.GetGraph().GetOutput()), nil
 }
 
+// inputOrder returns the names of the model's declared inputs in order.
+func inputOrder(model []byte) ([]string, error) {
+	var m signaturepb.ModelProto
+	if err := signatureOnly.Unmarshal(model, &m); err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, v := range m.GetGraph().GetInput() {
+		out = append(out, v.GetName())
+	}
+	return out, nil
+}
+
 func declaredOf(values []*signaturepb.ValueInfoProto) map[string]*declared {
 	out := make(map[string]*declared, len(values))
 	for _, v := range values {

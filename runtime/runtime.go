@@ -114,6 +114,10 @@ type IOInfo struct {
 	// UnknownRank reports that the model declares no shape at all, so any
 	// rank is accepted.
 	UnknownRank bool
+	// Optional marks an input that is also an initializer of the model (a
+	// parameter of a training graph): Run uses the stored value unless the
+	// input is given. Such inputs are given all together or not at all.
+	Optional bool
 }
 
 // ShapeString formats the declared shape with symbolic names, such as

@@ -31,6 +31,14 @@ type Session struct {
 	inIndex  map[string]int
 	provider string
 	symbols  bool // check shared symbolic dimensions in Run
+
+	// optional lists the inputs that are also initializers (IOInfo.Optional),
+	// which ONNX Runtime does not report as inputs. A run that gives them
+	// uses full, a second session opened on first use with every input.
+	optional []IOInfo
+	fullMu   sync.Mutex
+	full     *ort.DynamicAdvancedSession
+	open     func(inNames []string) (*ort.DynamicAdvancedSession, error)
 }
 
 // NewSession loads a serialized ONNX model. A model that keeps its weights in
@@ -95,6 +103,7 @@ func newSession(model []byte, path string, opts Options) (s *Session, err error)
 		if din, dout, err := parseModelIO(decl); err == nil {
 			applyDeclared(s.inputs, din)
 			applyDeclared(s.outputs, dout)
+			s.optional = optionalInputs(s.inIndex, din, decl)
 		}
 	}
 
@@ -104,6 +113,17 @@ func newSession(model []byte, path string, opts Options) (s *Session, err error)
 	}
 	defer so.Destroy()
 	inNames, outNames := names(s.inputs), names(s.outputs)
+	s.open = func(inNames []string) (*ort.DynamicAdvancedSession, error) {
+		so, err := newSessionOptions(provider, opts)
+		if err != nil {
+			return nil, err
+		}
+		defer so.Destroy()
+		if path != "" {
+			return ort.NewDynamicAdvancedSession(path, inNames, outNames, so)
+		}
+		return ort.NewDynamicAdvancedSessionWithONNXData(model, inNames, outNames, so)
+	}
 	if path != "" {
 		s.sess, err = ort.NewDynamicAdvancedSession(path, inNames, outNames, so)
 	} else {
@@ -212,8 +232,41 @@ func names(infos []IOInfo) []string {
 	return n
 }
 
-// Inputs describes the model's inputs, in the model's order.
-func (s *Session) Inputs() []IOInfo { return cloneInfos(s.inputs) }
+// optionalInputs returns the inputs the model declares that ONNX Runtime
+// did not report: initializers also listed as inputs, in the model's order.
+func optionalInputs(required map[string]int, din map[string]*declared, model []byte) []IOInfo {
+	order, err := inputOrder(model)
+	if err != nil {
+		return nil
+	}
+	var out []IOInfo
+	for _, name := range order {
+		if _, ok := required[name]; ok {
+			continue
+		}
+		d := din[name]
+		if d == nil || !supportedDType(tensor.DType(d.elemType)) {
+			continue
+		}
+		info := IOInfo{Name: name, DType: tensor.DType(d.elemType), Optional: true, UnknownRank: !d.hasShape}
+		for _, dim := range d.dims {
+			if dim.hasValue {
+				info.Shape = append(info.Shape, int(dim.value))
+			} else {
+				info.Shape = append(info.Shape, -1)
+			}
+			info.Symbols = append(info.Symbols, dim.param)
+		}
+		out = append(out, info)
+	}
+	return out
+}
+
+// Inputs describes the model's inputs, in the model's order; the optional
+// ones (IOInfo.Optional) come last.
+func (s *Session) Inputs() []IOInfo {
+	return cloneInfos(append(append([]IOInfo{}, s.inputs...), s.optional...))
+}
 
 // Outputs describes the model's outputs, in the model's order.
 func (s *Session) Outputs() []IOInfo { return cloneInfos(s.outputs) }
@@ -237,6 +290,10 @@ func (s *Session) Close() (err error) {
 	}
 	err = s.sess.Destroy()
 	s.sess = nil
+	if s.full != nil {
+		err = errors.Join(err, s.full.Destroy())
+		s.full = nil
+	}
 	if err != nil {
 		return fmt.Errorf("runtime: closing session: %w", err)
 	}
@@ -268,8 +325,12 @@ func (s *Session) Run(inputs map[string]*tensor.Tensor) (result map[string]*tens
 			v.Destroy()
 		}
 	}()
-	in := make([]ort.Value, len(s.inputs))
-	for i, info := range s.inputs {
+	sess, infos, err := s.sessionFor(inputs)
+	if err != nil {
+		return nil, err
+	}
+	in := make([]ort.Value, len(infos))
+	for i, info := range infos {
 		v, err := toValue(inputs[info.Name])
 		if err != nil {
 			return nil, fmt.Errorf("runtime: input %q: %w", info.Name, err)
@@ -296,7 +357,7 @@ func (s *Session) Run(inputs map[string]*tensor.Tensor) (result map[string]*tens
 	for i, v := range out {
 		preallocated[i] = v != nil
 	}
-	runErr := s.sess.Run(in, out)
+	runErr := sess.Run(in, out)
 	// onnxruntime_go fills the nil outputs in order, even when it fails part
 	// way; whatever it made is ours to destroy. A failed conversion leaves a
 	// nil pointer in the interface.
@@ -360,12 +421,21 @@ func (s *Session) check(inputs map[string]*tensor.Tensor, symbols bool) error {
 		}
 		fit = append(fit, info)
 	}
+	optional := map[string]bool{}
+	for _, info := range s.optional {
+		optional[info.Name] = true
+		if t, ok := inputs[info.Name]; ok {
+			if err := checkInput(info, t); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
 	if symbols {
 		errs = append(errs, checkSymbols(fit, inputs)...)
 	}
 	var unknown []string
 	for name := range inputs {
-		if _, ok := s.inIndex[name]; !ok {
+		if _, ok := s.inIndex[name]; !ok && !optional[name] {
 			unknown = append(unknown, name)
 		}
 	}
@@ -377,6 +447,38 @@ func (s *Session) check(inputs map[string]*tensor.Tensor, symbols bool) error {
 		return nil
 	}
 	return fmt.Errorf("runtime: %w", errors.Join(errs...))
+}
+
+// sessionFor returns the ONNX Runtime session that takes the given inputs
+// and the inputs it takes in order: the one without the optional inputs,
+// or, when they are given, the one with all of them.
+func (s *Session) sessionFor(inputs map[string]*tensor.Tensor) (*ort.DynamicAdvancedSession, []IOInfo, error) {
+	var given, missing []string
+	for _, info := range s.optional {
+		if _, ok := inputs[info.Name]; ok {
+			given = append(given, info.Name)
+		} else {
+			missing = append(missing, info.Name)
+		}
+	}
+	if len(given) == 0 {
+		return s.sess, s.inputs, nil
+	}
+	if len(missing) > 0 {
+		return nil, nil, fmt.Errorf("runtime: inputs that are also initializers are given all together or not at all: %d given, %d missing (first: %q)",
+			len(given), len(missing), missing[0])
+	}
+	infos := append(append([]IOInfo{}, s.inputs...), s.optional...)
+	s.fullMu.Lock()
+	defer s.fullMu.Unlock()
+	if s.full == nil {
+		full, err := s.open(names(infos))
+		if err != nil {
+			return nil, nil, fmt.Errorf("runtime: opening the session that takes the initializers as inputs: %w", err)
+		}
+		s.full = full
+	}
+	return s.full, infos, nil
 }
 
 func (s *Session) describeInputs() string {
