@@ -1,0 +1,184 @@
+package training_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/onnxloss/onnxloss/export/modelio"
+	"github.com/onnxloss/onnxloss/export/splice"
+	"github.com/onnxloss/onnxloss/export/training"
+	"github.com/onnxloss/onnxloss/internal/testutil"
+	"github.com/onnxloss/onnxloss/losses"
+	"github.com/onnxloss/onnxloss/onnxpb"
+	"github.com/onnxloss/onnxloss/tensor"
+	"google.golang.org/protobuf/proto"
+)
+
+// torchCase is one model, export setting and loss whose parameter
+// gradients are compared with PyTorch's autograd.
+type torchCase struct {
+	model string
+	opset int
+	fold  bool
+	loss  string
+	opts  losses.Options
+}
+
+func (c torchCase) name() string {
+	return fmt.Sprintf("%s/opset%d/fold=%v/%s", c.model, c.opset, c.fold, c.loss)
+}
+
+// TestParameterGradientsMatchPyTorch exports torchvision's segmentation
+// models and a U-Net with random weights (scripts/torch_train_grads.py),
+// builds their training graphs with a loss, and checks every parameter's
+// gradient against PyTorch's autograd of the same model back-propagating
+// the loss's gradient with respect to the logits: within 1e-4 of the
+// largest |gradient| of each tensor. Every ONNX parameter must be matched
+// to a PyTorch parameter.
+func TestParameterGradientsMatchPyTorch(t *testing.T) {
+	testutil.RequireRuntime(t)
+	full := []string{"fcn_resnet50", "deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large"}
+	var cases []torchCase
+	lossCases := []struct {
+		loss string
+		opts losses.Options
+	}{
+		{"cross-entropy", nil},
+		{"dice", losses.Options{"preset": "smp"}},
+		{"focal", nil},
+		{"lovasz-softmax", nil},
+		{"boundary-f1", nil},
+	}
+	for i, m := range full {
+		for j, l := range lossCases {
+			// Every loss on every model, at opset 17 with constant folding;
+			// the other export settings rotate through the models.
+			cases = append(cases, torchCase{m, 17, true, l.loss, l.opts})
+			if j == i {
+				cases = append(cases, torchCase{m, 13, false, l.loss, l.opts})
+			}
+		}
+	}
+	cases = append(cases, torchCase{"unet", 17, true, "cross-entropy", nil}, torchCase{"unet", 13, false, "dice", nil})
+	exported := map[string]string{}
+	root := t.TempDir()
+	for _, c := range cases {
+		t.Run(c.name(), func(t *testing.T) {
+			key := fmt.Sprintf("%s-%d-%v", c.model, c.opset, c.fold)
+			dir, ok := exported[key]
+			if !ok {
+				dir = filepath.Join(root, key)
+				fold := "0"
+				if c.fold {
+					fold = "1"
+				}
+				testutil.RunScript(t, "torch_train_grads.py", "export", dir, "--model", c.model,
+					"--opset", fmt.Sprint(c.opset), "--fold", fold)
+				exported[key] = dir
+			}
+			checkAgainstTorch(t, dir, c)
+		})
+	}
+}
+
+func checkAgainstTorch(t *testing.T, dir string, c torchCase) {
+	lm, err := modelio.Load(filepath.Join(dir, "model.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := readNPY(t, filepath.Join(dir, "input.npy"))
+	opts := training.Options{Append: splice.Options{Loss: c.loss, LossOptions: c.opts, KeepOutputs: true}}
+	tm, rep, err := training.Build(lm.Proto, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	lab := make([]int64, x.Shape[0]*x.Shape[2]*x.Shape[3])
+	for i := range lab {
+		lab[i] = int64(r.IntN(3))
+	}
+	feeds := map[string]*tensor.Tensor{"image": x, rep.Append.Target: tensor.FromInt64([]int{x.Shape[0], x.Shape[2], x.Shape[3]}, lab)}
+	// The training graph's own d loss / d logits, which its backward pass
+	// starts from, becomes an output too: PyTorch back-propagates it.
+	tm.Graph.Output = append(tm.Graph.Output, &onnxpb.ValueInfoProto{Name: proto.String(rep.Append.GradOutput)})
+	out, err := openModel(t, tm).Run(feeds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeNPY(t, filepath.Join(dir, "logits_grad.npy"), out[rep.Append.GradOutput])
+	writeNPY(t, filepath.Join(dir, "output.npy"), out["out"])
+	for i, p := range rep.Params {
+		writeNPY(t, filepath.Join(dir, fmt.Sprintf("grad_%d.npy", i)), out[training.GradName(p)])
+	}
+	names, _ := json.Marshal(map[string]any{"names": rep.Params})
+	if err := os.WriteFile(filepath.Join(dir, "grads.json"), names, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	raw := testutil.RunScript(t, "torch_train_grads.py", "check", dir)
+	var res struct {
+		Errors map[string]struct {
+			Torch string  `json:"torch"`
+			Rel   float64 `json:"rel"`
+			Max   float64 `json:"max"`
+		} `json:"errors"`
+		Unmatched   []string `json:"unmatched"`
+		TorchParams int      `json:"torch_params"`
+		Output      float64  `json:"output"`
+	}
+	if err := json.Unmarshal(raw, &res); err != nil {
+		t.Fatalf("reading the script's result: %v\n%s", err, raw)
+	}
+	if res.Output > 1e-5 {
+		t.Errorf("the model's output differs from PyTorch's by %.3g of its largest entry", res.Output)
+	}
+	if len(res.Unmatched) > 0 {
+		t.Errorf("%d ONNX parameters match no PyTorch parameter: %s", len(res.Unmatched), strings.Join(res.Unmatched[:min(5, len(res.Unmatched))], ", "))
+	}
+	worst, worstName := 0.0, ""
+	bad := 0
+	for name, e := range res.Errors {
+		if e.Rel > worst {
+			worst, worstName = e.Rel, name
+		}
+		if e.Rel > 1e-4 {
+			bad++
+			if bad <= 5 || testing.Verbose() {
+				t.Errorf("%s (%s): gradient differs from PyTorch's by %.3g of its largest entry %.3g", name, e.Torch, e.Rel, e.Max)
+			}
+		}
+	}
+	t.Logf("%d parameters (%d in PyTorch), largest relative difference %.2g (%s)", len(res.Errors), res.TorchParams, worst, worstName)
+}
+
+func readNPY(t *testing.T, path string) *tensor.Tensor {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	v, err := tensor.ReadNPY(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func writeNPY(t *testing.T, path string, v *tensor.Tensor) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tensor.WriteNPY(f, v); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
