@@ -12,6 +12,7 @@ package export
 import (
 	"github.com/onnxloss/onnxloss/export/modelio"
 	"github.com/onnxloss/onnxloss/export/splice"
+	"github.com/onnxloss/onnxloss/export/training"
 	"github.com/onnxloss/onnxloss/onnxpb"
 )
 
@@ -94,3 +95,45 @@ func AppendFile(modelPath, outPath string, opts AppendOptions) (*AppendReport, e
 // Inspect summarises a loaded model: its signature, opsets and size, and
 // what Append would infer for every output (see splice.Inspect).
 func Inspect(lm *LoadedModel) *ModelInfo { return splice.Inspect(lm) }
+
+// Training graphs (see package training).
+type (
+	// TrainOptions say which loss to attach, which parameters train and,
+	// optionally, which optimizer updates them.
+	TrainOptions = training.Options
+	// TrainReport says what AppendTrain inferred and did.
+	TrainReport = training.Report
+	// Optimizer is an in-graph parameter update.
+	Optimizer = training.Optimizer
+	// TrainUsageError reports training options that cannot be used.
+	TrainUsageError = training.OptionError
+)
+
+// AppendTrain returns the training graph of a model with a loss: inputs
+// the model's, the target and every trainable parameter; outputs the loss
+// and each parameter's gradient (or, with an optimizer, the updated
+// parameters and state). See training.Build.
+func AppendTrain(m *onnxpb.ModelProto, opts TrainOptions) (*onnxpb.ModelProto, *TrainReport, error) {
+	return training.Build(m, opts)
+}
+
+// AppendTrainFile reads the model at modelPath, builds its training graph
+// as AppendTrain does, and writes it to outPath atomically, with the model's
+// external data placed next to it as AppendFile does.
+func AppendTrainFile(modelPath, outPath string, opts TrainOptions) (*TrainReport, error) {
+	lm, err := modelio.Load(modelPath)
+	if err != nil {
+		return nil, err
+	}
+	if err := lm.CheckOutput(outPath); err != nil {
+		return nil, err
+	}
+	m, rep, err := training.Build(lm.Proto, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := lm.WriteModel(outPath, m); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}

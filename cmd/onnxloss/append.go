@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
+	"math"
+	"strconv"
 
 	"github.com/onnxloss/onnxloss/export"
 )
@@ -41,11 +43,32 @@ external data stay external: the data files are copied next to the output
 (never hard-linked; an identical file already there is kept). The output file
 is written atomically; --out may not be the model or one of its data files.
 
+With --train the result is a training graph instead: the model, the loss and
+the gradient of the loss with respect to every trainable parameter, in
+standard ONNX ops that any ONNX runtime runs. Its inputs are the model's, the
+target and every trainable parameter (each also kept as an initializer with
+its current value, so that a run without it uses the stored weights); its
+outputs are "loss", then "<parameter>_grad" for each trainable parameter, in
+the order printed. Trainable are the floating-point initializers that ops
+read as data, less BatchNormalization's running statistics (BatchNorm stays
+in inference form: its statistics are frozen, its scale and bias train) and
+the names that --freeze globs match. An op on the path from a parameter to
+the loss without a gradient rule is an error naming the op and the node.
+
+--optimizer sgd|momentum|adamw with --lr (and --weight-decay, --momentum) adds
+the update, so that one run is one training step: the graph also takes
+"onnxloss.lr", "onnxloss.step" (adamw) and each parameter's state
+("<p>.momentum", or "<p>.exp_avg" and "<p>.exp_avg_sq"), all with defaults,
+and outputs "loss", then "<p>.next" for each parameter, each state's
+".next", and "onnxloss.step.next". The rules are torch.optim's SGD and AdamW.
+
 Examples:
   onnxloss inspect model.onnx
   onnxloss append --model model.onnx cross-entropy --ignore-index 255 --out train.onnx
   onnxloss append --model model.onnx --output logits dice --out train.onnx --keep-outputs
-  onnxloss append --model tf_model.onnx focal --layout nhwc --gamma 2 --out train.onnx`,
+  onnxloss append --model tf_model.onnx focal --layout nhwc --gamma 2 --out train.onnx
+  onnxloss append --model model.onnx dice --train --freeze 'backbone.*' --out grads.onnx
+  onnxloss append --model model.onnx dice --train --optimizer adamw --lr 1e-3 --out step.onnx`,
 		flags: []flagDef{
 			{name: "model", value: "FILE", doc: "the exported model (required)"},
 			{name: "out", value: "FILE", doc: "where to write the model with the loss (required; - writes to standard output)"},
@@ -54,6 +77,12 @@ Examples:
 			{name: "target-name", value: "NAME", doc: "name of the target input (default target)"},
 			{name: "keep-outputs", doc: "keep the model's outputs after the loss"},
 			{name: "prefix", value: "P", doc: "prefix of every added node and value name (default " + export.DefaultPrefix + ")"},
+			{name: "train", doc: "write the training graph: the loss and every trainable parameter's gradient"},
+			{name: "freeze", value: "GLOB", doc: "with --train: parameters whose names match do not train (repeatable)", repeat: true},
+			{name: "optimizer", value: "KIND", doc: "with --train: add the update step: sgd, momentum or adamw"},
+			{name: "lr", value: "X", doc: "with --optimizer: the learning rate (required)"},
+			{name: "weight-decay", value: "X", doc: "with --optimizer: weight decay (L2 for sgd and momentum, decoupled for adamw; default 0)"},
+			{name: "momentum", value: "X", doc: "with --optimizer momentum: μ (default 0.9)"},
 			{name: "quiet", doc: "print nothing on standard error"},
 		},
 		lossOptions: true,
@@ -88,6 +117,52 @@ func runAppend(e *env, a *args) error {
 		TargetName:          targetName,
 		KeepOutputs:         a.boolFlag("keep-outputs"),
 		Prefix:              prefix,
+	}
+	train := a.boolFlag("train")
+	var trainOpts export.TrainOptions
+	if train {
+		trainOpts.Append = opts
+		trainOpts.Freeze = a.flags["freeze"]
+		kind, hasOpt := a.flag("optimizer")
+		if hasOpt {
+			o := &export.Optimizer{Kind: kind}
+			lr, ok := a.flag("lr")
+			if !ok {
+				return usagef("--optimizer needs --lr (the learning rate)")
+			}
+			if o.LR, err = parseFloatFlag("lr", lr); err != nil {
+				return err
+			}
+			if v, ok := a.flag("weight-decay"); ok {
+				if o.WeightDecay, err = parseFloatFlag("weight-decay", v); err != nil {
+					return err
+				}
+			}
+			if v, ok := a.flag("momentum"); ok {
+				if kind != "momentum" {
+					return usagef("--momentum applies to --optimizer momentum only")
+				}
+				if o.Momentum, err = parseFloatFlag("momentum", v); err != nil {
+					return err
+				}
+			}
+			trainOpts.Optimizer = o
+		} else {
+			for _, f := range []string{"lr", "weight-decay", "momentum"} {
+				if _, ok := a.flag(f); ok {
+					return usagef("--%s needs --optimizer", f)
+				}
+			}
+		}
+	} else {
+		for _, f := range []string{"freeze", "optimizer", "lr", "weight-decay", "momentum"} {
+			if _, ok := a.flag(f); ok {
+				return usagef("--%s needs --train", f)
+			}
+		}
+	}
+	if train {
+		return runAppendTrain(e, a, model, out, trainOpts)
 	}
 	var rep *export.AppendReport
 	if out == "-" {
@@ -134,6 +209,50 @@ func runAppend(e *env, a *args) error {
 	return nil
 }
 
+// runAppendTrain writes the training graph and reports it.
+func runAppendTrain(e *env, a *args, model, out string, opts export.TrainOptions) error {
+	if out == "-" {
+		return usagef("--train writes a file: give --out FILE")
+	}
+	rep, err := export.AppendTrainFile(model, out, opts)
+	var choice *export.OutputChoiceError
+	var overwrite *export.OverwriteError
+	var te *export.TrainUsageError
+	if errors.As(err, &choice) || errors.As(err, &overwrite) || errors.As(err, &te) {
+		return usagef("%v", err)
+	}
+	if err != nil {
+		return err
+	}
+	if a.boolFlag("quiet") {
+		return nil
+	}
+	w := e.stderr
+	ar := rep.Append
+	c := ar.Config
+	fmt.Fprintf(w, "%s on output %q %s, reading %q; target input %q %s\n", ar.Loss, ar.Output, escapeControls(ar.OutputType),
+		ar.AttachedTo, ar.Target, escapeControls(ar.TargetType))
+	for _, n := range ar.Notes {
+		fmt.Fprintf(w, "  %s\n", escapeControls(n))
+	}
+	fmt.Fprintf(w, "  loss: %s, mode %s, classes %s, layout %s, reduction %s, opset %d\n",
+		c.Loss, c.Mode, classesString(c.Classes), c.Layout, c.Reduction, c.Opset)
+	fmt.Fprintf(w, "  %d trainable parameters", len(rep.Params))
+	if len(rep.Frozen) > 0 {
+		fmt.Fprintf(w, ", %d frozen (--freeze and BatchNorm statistics)", len(rep.Frozen))
+	}
+	fmt.Fprintln(w)
+	if opts.Optimizer != nil {
+		fmt.Fprintf(w, "  optimizer %s, learning rate %g (input %q)\n", opts.Optimizer.Kind, opts.Optimizer.LR, "onnxloss.lr")
+	}
+	names := rep.Outputs
+	if len(names) > 6 {
+		names = append(append([]string{}, names[:5]...), fmt.Sprintf("... (%d more)", len(rep.Outputs)-5))
+	}
+	fmt.Fprintf(w, "wrote %s: outputs %s\n", out, quoted(names))
+	return nil
+}
+
 // appendToStdout writes the spliced model to standard output, which only a
 // model without external data allows.
 func appendToStdout(e *env, model string, opts export.AppendOptions) (*export.AppendReport, error) {
@@ -172,4 +291,13 @@ func quoted(names []string) string {
 		s += fmt.Sprintf("%q", n)
 	}
 	return s
+}
+
+// parseFloatFlag parses a flag's floating-point value.
+func parseFloatFlag(name, v string) (float64, error) {
+	x, err := strconv.ParseFloat(v, 64)
+	if err != nil || math.IsNaN(x) || math.IsInf(x, 0) {
+		return 0, usagef("--%s %q is not a finite number", name, v)
+	}
+	return x, nil
 }

@@ -344,7 +344,7 @@ func (im *importer) infer(n *onnxpb.NodeProto, insp *[]*builder.Value, at map[st
 				if d.Known() && d.Size == 1 {
 					axes = append(axes, int64(i))
 				} else if !d.Known() {
-					return nil, fmt.Errorf("Squeeze without axes on %v: which axes go is known only at run time", x)
+					return nil, fmt.Errorf("squeezing %v without axes: which axes go is known only at run time", x)
 				}
 			}
 			ok = true
@@ -626,7 +626,7 @@ func (im *importer) infer(n *onnxpb.NodeProto, insp *[]*builder.Value, at map[st
 	case "Range":
 		return outs{{DType: x.DType(), Shape: builder.Shape{builder.UnknownDim}}}, nil
 	case "Expand":
-		s := x.Shape()
+		var s builder.Shape
 		if k, ok := ints(in(1)); ok {
 			t := make(builder.Shape, len(k))
 			for i, d := range k {
@@ -636,7 +636,7 @@ func (im *importer) infer(n *onnxpb.NodeProto, insp *[]*builder.Value, at map[st
 		} else if r := in(1).Dim(0); r.Known() {
 			s = unknownDims(max(int(r.Size), x.Rank()))
 		} else {
-			return nil, fmt.Errorf("Expand to a shape of unknown rank")
+			return nil, fmt.Errorf("expanding to a shape of unknown rank")
 		}
 		return outs{{DType: x.DType(), Shape: s}}, nil
 	case "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin":

@@ -51,6 +51,10 @@ type Options struct {
 	// Freeze lists glob patterns (path.Match syntax, "*" crosses dots) on
 	// initializer names: parameters that match do not train.
 	Freeze []string
+	// Optimizer, when not nil, adds the parameters' update: the graph
+	// outputs the loss, the updated parameters and the optimizer state
+	// instead of the gradients (see Optimizer).
+	Optimizer *Optimizer
 }
 
 // Report says what Build inferred and did.
@@ -69,6 +73,16 @@ type Report struct {
 	Outputs []string
 }
 
+// OptionError reports options that cannot be used: a --freeze pattern that
+// is invalid or matches nothing, optimizer settings out of range.
+type OptionError struct{ Msg string }
+
+func (e *OptionError) Error() string { return e.Msg }
+
+func optionErr(format string, args ...any) error {
+	return &OptionError{fmt.Sprintf(format, args...)}
+}
+
 // GradName returns the name of a parameter's gradient output.
 func GradName(param string) string { return param + "_grad" }
 
@@ -78,9 +92,16 @@ func Build(m *onnxpb.ModelProto, opts Options) (*onnxpb.ModelProto, *Report, err
 	if m == nil || m.GetGraph() == nil {
 		return nil, nil, errors.New("train: the model has no graph")
 	}
+	if opts.Optimizer != nil {
+		o := *opts.Optimizer
+		if err := o.validate(); err != nil {
+			return nil, nil, err
+		}
+		opts.Optimizer = &o
+	}
 	for _, f := range opts.Freeze {
 		if _, err := path.Match(f, ""); err != nil {
-			return nil, nil, fmt.Errorf("--freeze %q is not a valid pattern: %v", f, err)
+			return nil, nil, optionErr("--freeze %q is not a valid pattern: %v", f, err)
 		}
 	}
 	ao := opts.Append
@@ -103,7 +124,7 @@ func Build(m *onnxpb.ModelProto, opts Options) (*onnxpb.ModelProto, *Report, err
 	}
 	tr.Params, tr.Frozen = params, frozen
 	if len(params) == 0 {
-		return nil, nil, errors.New("train: the model has no trainable parameters (no floating-point initializers, or --freeze matched them all)")
+		return nil, nil, optionErr("the model has no trainable parameters (no floating-point initializers, or --freeze matched them all)")
 	}
 	opset := int64(0)
 	for _, o := range out.GetOpsetImport() {
@@ -111,11 +132,11 @@ func Build(m *onnxpb.ModelProto, opts Options) (*onnxpb.ModelProto, *Report, err
 			opset = o.GetVersion()
 		}
 	}
-	gp, err := backward(out, g, rep, params, int(opset))
+	gp, err := backward(out, g, rep, params, int(opset), opts.Optimizer)
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := merge(out, gp, rep, params); err != nil {
+	if err := merge(out, gp, rep, params, opts.Optimizer); err != nil {
 		return nil, nil, err
 	}
 	meta, _ := json.Marshal(params)
@@ -175,10 +196,18 @@ func trainable(g *onnxpb.GraphProto, freeze []string) (params, frozen []string, 
 	}
 	for i, ok := range matched {
 		if !ok {
-			return nil, nil, fmt.Errorf("--freeze %q matches no floating-point initializer of the model", freeze[i])
+			return nil, nil, optionErr("--freeze %q matches no trainable parameter of the model (see onnxloss inspect for the initializers)", freeze[i])
 		}
 	}
 	return params, frozen, nil
+}
+
+func dimsOfTensor(t *tensor.Tensor) builder.Shape {
+	s := make(builder.Shape, len(t.Shape))
+	for i, n := range t.Shape {
+		s[i] = builder.Fixed(int64(n))
+	}
+	return s
 }
 
 // constantSlot reports whether input i of op is an operand that the op
@@ -207,7 +236,7 @@ func constantSlot(op string, i int) bool {
 
 // backward builds the gradient graph of the parameters from the spliced
 // model's gradient of the loss with respect to the logits.
-func backward(out *onnxpb.ModelProto, g *onnxpb.GraphProto, rep *splice.Report, params []string, opset int) (*onnxpb.GraphProto, error) {
+func backward(out *onnxpb.ModelProto, g *onnxpb.GraphProto, rep *splice.Report, params []string, opset int, opt *Optimizer) (*onnxpb.GraphProto, error) {
 	b := builder.NewGraph("onnxloss_train", opset)
 	pop := b.Scope(strings.TrimSuffix(Prefix, "/"))
 	im := &importer{g: b, opset: int64(opset), vals: map[string]*builder.Value{}, declared: map[string]*onnxpb.TypeProto_Tensor{}}
@@ -251,13 +280,17 @@ func backward(out *onnxpb.ModelProto, g *onnxpb.GraphProto, rep *splice.Report, 
 		wrt[i] = im.vals[p]
 	}
 	grads := builder.VJP(logits, ct, wrt...)
-	pop()
 	if err := b.Err(); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	for i, p := range params {
-		b.Output(GradName(p), grads[i])
+	if opt != nil {
+		opt.update(b, params, wrt, grads)
+	} else {
+		for i, p := range params {
+			b.Output(GradName(p), grads[i])
+		}
 	}
+	pop()
 	gp, err := b.Proto()
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
@@ -268,7 +301,7 @@ func backward(out *onnxpb.ModelProto, g *onnxpb.GraphProto, rep *splice.Report, 
 // merge adds the backward graph to the spliced model: its nodes after the
 // model's and the loss's, the parameters as graph inputs, and the gradient
 // outputs after the loss in place of the logits' gradient.
-func merge(out *onnxpb.ModelProto, gp *onnxpb.GraphProto, rep *splice.Report, params []string) error {
+func merge(out *onnxpb.ModelProto, gp *onnxpb.GraphProto, rep *splice.Report, params []string, opt *Optimizer) error {
 	og := out.GetGraph()
 	taken := map[string]bool{}
 	for _, n := range og.GetNode() {
@@ -315,6 +348,38 @@ func merge(out *onnxpb.ModelProto, gp *onnxpb.GraphProto, rep *splice.Report, pa
 			shape[i] = builder.Fixed(d)
 		}
 		og.Input = append(og.Input, builder.ValueInfo(p, tensor.DType(t.GetDataType()), shape))
+	}
+	if opt != nil {
+		// The optimizer's own inputs, each with its default as an
+		// initializer.
+		add := func(name string, t *tensor.Tensor) error {
+			if taken[name] || inputs[name] {
+				return fmt.Errorf("train: the model already has a value named %q, the name of an optimizer input", name)
+			}
+			og.Initializer = append(og.Initializer, builder.TensorProto(name, t))
+			og.Input = append(og.Input, builder.ValueInfo(name, t.DType, dimsOfTensor(t)))
+			return nil
+		}
+		if err := add(LRName, tensor.FromFloat32(nil, []float32{float32(opt.LR)})); err != nil {
+			return err
+		}
+		if opt.Kind == "adamw" {
+			if err := add(StepName, tensor.FromFloat32(nil, []float32{1})); err != nil {
+				return err
+			}
+		}
+		for _, p := range params {
+			t := types[p]
+			dims := make([]int, len(t.GetDims()))
+			for i, d := range t.GetDims() {
+				dims[i] = int(d)
+			}
+			for _, suffix := range opt.States() {
+				if err := add(p+suffix, tensor.New(tensor.DType(t.GetDataType()), dims...)); err != nil {
+					return err
+				}
+			}
+		}
 	}
 	outs := og.GetOutput()[:0:0]
 	for _, o := range og.GetOutput() {

@@ -3,6 +3,7 @@ package training_test
 import (
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/onnxloss/onnxloss/builder"
@@ -292,5 +293,30 @@ func TestModelOpsFiniteDifferences(t *testing.T) {
 				checkFiniteDifferences(t, model, opts, feeds, 4, 1e-2)
 			})
 		}
+	}
+}
+
+// TestMissingRuleNamesTheNode: an op without a gradient rule on the path
+// from a parameter to the loss is an error that names the op and the node;
+// the same op off that path (read only by a model output the loss does not
+// use) is fine.
+func TestMissingRuleNamesTheNode(t *testing.T) {
+	m := &tiny{r: rand.New(rand.NewPCG(1, 1))}
+	c := m.conv("x", 3, 4, 3, nil)
+	erf := m.op("Erf", nil, c)
+	out := m.conv(erf, 4, 3, 1, nil)
+	_, _, err := training.Build(m.model(17, out), training.Options{Append: splice.Options{Loss: "dice"}})
+	if err == nil || !strings.Contains(err.Error(), "Erf") || !strings.Contains(err.Error(), m.nodes[1].GetName()) {
+		t.Fatalf("error %v, want one naming Erf and node %s", err, m.nodes[1].GetName())
+	}
+
+	m = &tiny{r: rand.New(rand.NewPCG(1, 1))}
+	c = m.conv("x", 3, 3, 3, nil)
+	side := m.op("Erf", nil, c)
+	model := m.model(17, c)
+	model.Graph.Output = append(model.Graph.Output, &onnxpb.ValueInfoProto{Name: proto.String(side),
+		Type: model.Graph.Output[0].Type})
+	if _, _, err := training.Build(model, training.Options{Append: splice.Options{Loss: "dice", Output: c}}); err != nil {
+		t.Fatalf("Erf off the loss's path: %v", err)
 	}
 }
