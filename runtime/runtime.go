@@ -117,6 +117,9 @@ type IOInfo struct {
 	// Optional marks an input that is also an initializer of the model (a
 	// parameter of a training graph): Run uses the stored value unless the
 	// input is given. Such inputs are given all together or not at all.
+	// The first run that gives them opens a second ONNX Runtime session of
+	// the model, from its file for NewSessionFromFile, which must then still
+	// exist.
 	Optional bool
 }
 

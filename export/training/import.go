@@ -64,6 +64,10 @@ func (im *importer) addInitializer(t *onnxpb.TensorProto) error {
 	return nil
 }
 
+// Decode returns the value of a tensor held in the model (not in external
+// data) of type int64, int32, float32 or float64, or nil.
+func Decode(t *onnxpb.TensorProto) *tensor.Tensor { return decodeTensor(t) }
+
 // decodeTensor decodes a tensor held in the model (not in external data) of
 // a type the rules read: int64, int32, float32 or float64; nil otherwise.
 func decodeTensor(t *onnxpb.TensorProto) *tensor.Tensor {
