@@ -202,8 +202,13 @@ func newTrainer(cfg Config) (_ *trainer, err error) {
 		return nil, err
 	}
 	t.lm = lm
-	if err := lm.CheckOutput(cfg.Out); err != nil {
-		return nil, err
+	// A checkpoint is read whole, so a resumed run may write over it
+	// (atomically); a model with external data may not be overwritten.
+	overwrite := cfg.Resume != "" && len(lm.External) == 0 && sameFile(cfg.Resume, cfg.Out)
+	if !overwrite {
+		if err := lm.CheckOutput(cfg.Out); err != nil {
+			return nil, err
+		}
 	}
 	opt := &training.Optimizer{Kind: cfg.Optimizer, LR: cfg.LR, WeightDecay: cfg.WeightDecay}
 	tm, rep, err := training.Build(lm.Proto, training.Options{
@@ -281,6 +286,13 @@ func newTrainer(cfg Config) (_ *trainer, err error) {
 		}
 	}
 	return t, nil
+}
+
+// sameFile reports whether two paths name the same existing file.
+func sameFile(a, b string) bool {
+	sa, err1 := os.Stat(a)
+	sb, err2 := os.Stat(b)
+	return err1 == nil && err2 == nil && os.SameFile(sa, sb)
 }
 
 func contains(list []string, s string) bool {
@@ -577,7 +589,11 @@ func (t *trainer) checkpoint() error {
 	if err := modelio.Save(t.cfg.Out+StateSuffix, st); err != nil {
 		return fmt.Errorf("train: writing the checkpoint's state: %w", err)
 	}
-	if err := t.lm.WriteModel(t.cfg.Out, m); err != nil {
+	write := t.lm.WriteModel
+	if len(t.lm.External) == 0 {
+		write = modelio.Save
+	}
+	if err := write(t.cfg.Out, m); err != nil {
 		return fmt.Errorf("train: writing the checkpoint: %w", err)
 	}
 	t.res.Checkpoint = t.cfg.Out

@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/onnxloss/onnxloss/export"
@@ -77,6 +78,12 @@ func main() {
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		s := <-sigs
+		if h := interruptHook.Load(); h != nil && s == os.Interrupt {
+			// A command that stops cleanly (train) is told once; a second
+			// interrupt ends the process.
+			(*h)()
+			s = <-sigs
+		}
 		atomicfile.RemoveTemporary()
 		code := 130 // 128 + SIGINT, as shells report it
 		if s == syscall.SIGTERM {
@@ -86,6 +93,10 @@ func main() {
 	}()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
+
+// interruptHook, when set, is called on the first interrupt instead of
+// ending the process.
+var interruptHook atomic.Pointer[func()]
 
 // run executes one command line and returns the exit status: 0 on success,
 // 1 when the work failed, 2 for a usage error.
