@@ -38,8 +38,10 @@ func (c torchCase) name() string {
 // builds their training graphs with a loss, and checks every parameter's
 // gradient against PyTorch's autograd of the same model back-propagating
 // the loss's gradient with respect to the logits: within 1e-4 of the
-// largest |gradient| of each tensor. Every ONNX parameter must be matched
-// to a PyTorch parameter.
+// largest |gradient| of each tensor, or, where PyTorch's float32 gradient
+// is itself further than that from its float64 one, as close to the
+// float64 gradient as PyTorch's float32 one (within a factor of 2). Every
+// ONNX parameter must be matched to a PyTorch parameter.
 func TestParameterGradientsMatchPyTorch(t *testing.T) {
 	testutil.RequireRuntime(t)
 	full := []string{"fcn_resnet50", "deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large"}
@@ -122,9 +124,11 @@ func checkAgainstTorch(t *testing.T, dir string, c torchCase) {
 	raw := testutil.RunScript(t, "torch_train_grads.py", "check", dir)
 	var res struct {
 		Errors map[string]struct {
-			Torch string  `json:"torch"`
-			Rel   float64 `json:"rel"`
-			Max   float64 `json:"max"`
+			Torch   string  `json:"torch"`
+			Rel     float64 `json:"rel"`
+			Rel64   float64 `json:"rel64"`
+			Torch32 float64 `json:"torch32"`
+			Max     float64 `json:"max"`
 		} `json:"errors"`
 		Unmatched   []string `json:"unmatched"`
 		TorchParams int      `json:"torch_params"`
@@ -139,20 +143,27 @@ func checkAgainstTorch(t *testing.T, dir string, c torchCase) {
 	if len(res.Unmatched) > 0 {
 		t.Errorf("%d ONNX parameters match no PyTorch parameter: %s", len(res.Unmatched), strings.Join(res.Unmatched[:min(5, len(res.Unmatched))], ", "))
 	}
-	worst, worstName := 0.0, ""
+	worst, worstName, worst64, worst32 := 0.0, "", 0.0, 0.0
 	bad := 0
 	for name, e := range res.Errors {
 		if e.Rel > worst {
 			worst, worstName = e.Rel, name
 		}
-		if e.Rel > 1e-4 {
+		worst64, worst32 = max(worst64, e.Rel64), max(worst32, e.Torch32)
+		// Within 1e-4 of PyTorch's float32 gradient; where PyTorch's own
+		// float32 result is further than that from the float64 one (a sum
+		// of terms that nearly cancel), at least as close to the float64
+		// gradient as PyTorch's float32 one, within a factor of 2.
+		if e.Rel > 1e-4 && e.Rel64 > 2*max(e.Torch32, 5e-5) {
 			bad++
 			if bad <= 5 || testing.Verbose() {
-				t.Errorf("%s (%s): gradient differs from PyTorch's by %.3g of its largest entry %.3g", name, e.Torch, e.Rel, e.Max)
+				t.Errorf("%s (%s): gradient differs from PyTorch's by %.3g of its largest entry %.3g (from float64 autograd: ours %.3g, PyTorch's float32 %.3g)",
+					name, e.Torch, e.Rel, e.Max, e.Rel64, e.Torch32)
 			}
 		}
 	}
-	t.Logf("%d parameters (%d in PyTorch), largest relative difference %.2g (%s)", len(res.Errors), res.TorchParams, worst, worstName)
+	t.Logf("%d parameters (%d in PyTorch): largest difference from PyTorch's float32 gradients %.2g (%s); from float64 autograd %.2g, PyTorch's float32 from float64 %.2g",
+		len(res.Errors), res.TorchParams, worst, worstName, worst64, worst32)
 }
 
 func readNPY(t *testing.T, path string) *tensor.Tensor {
