@@ -8,6 +8,9 @@ Two sets:
          and LR-ASPP heads on a MobileNetV3-Large backbone at width 0.1) plus
          two tiny heads (sigmoid, log-softmax). A few hundred KB in all; these
          are committed to testdata/onnx/models/ for offline tests.
+  finetune  torchvision's lraspp_mobilenet_v3_large with its BatchNorms kept
+         (not folded into the convolutions), so that its weights keep their
+         PyTorch names; examples/finetune trains it.
   full   torchvision's fcn_resnet50 (written with external data, as a large
          model is), deeplabv3_mobilenet_v3_large and lraspp_mobilenet_v3_large
          at their real sizes. About 190 MB; the Go tests export them live into
@@ -220,14 +223,58 @@ def export(outdir, entry, seed):
     }
 
 
+def export_unfused(outdir, seed=7):
+    """torchvision's lraspp_mobilenet_v3_large (random weights, 3 classes,
+    NCHW) with its BatchNorms kept as BatchNormalization nodes in inference
+    form, so that every initializer has its state_dict name (prefixed
+    "model."): a checkpoint trained from it loads back into PyTorch with
+    load_state_dict. (An export in eval mode folds each BatchNorm into its
+    convolution, under new names.) The export runs in training mode, which
+    keeps the BatchNorms, and each is then switched to inference form:
+    training_mode 0 and its one output."""
+    name = "lraspp_mobilenet_v3_large_unfused"
+    torch.manual_seed(seed)
+    net = Head(randomize_batchnorm(seg(torchvision.models.segmentation.lraspp_mobilenet_v3_large)()))
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(seed + 1000))
+    net.eval()
+    with torch.no_grad():
+        out = net(x)
+    net.train()
+    for m in net.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.momentum = 0.0  # the tracing forward pass must not move the statistics
+    path = os.path.join(outdir, name + ".onnx")
+    torch.onnx.export(net, (x,), path, opset_version=17, training=torch.onnx.TrainingMode.TRAINING,
+                      do_constant_folding=False, input_names=["image"], output_names=["out"],
+                      dynamic_axes={"image": {0: "batch", 2: "height", 3: "width"},
+                                    "out": {0: "batch", 2: "height", 3: "width"}})
+    model = onnx.load(path)
+    for node in model.graph.node:
+        if node.op_type == "BatchNormalization":
+            for a in node.attribute:
+                if a.name == "training_mode":
+                    a.i = 0
+            del node.output[1:]
+    onnx.save(model, path)
+    onnx.checker.check_model(path, full_check=True)
+    np.save(os.path.join(outdir, name + ".input.npy"), x.numpy())
+    np.save(os.path.join(outdir, name + ".output.npy"), out.numpy())
+    return {"name": name, "description": export_unfused.__doc__.split(".")[0], "opset": 17, "input_name": "image",
+            "output_name": "out", "layout": "nchw", "classes": CLASSES, "head": "none",
+            "files": {"model": name + ".onnx", "input": name + ".input.npy", "output": name + ".output.npy"}}
+
+
 def main(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("outdir")
-    p.add_argument("--set", choices=["small", "full", "all"], default="small")
+    p.add_argument("--set", choices=["small", "full", "all", "finetune"], default="small")
     a = p.parse_args(argv)
     os.makedirs(a.outdir, exist_ok=True)
-    entries = {"small": SMALL, "full": FULL, "all": SMALL + FULL}[a.set]
-    models = [export(a.outdir, e, seed) for seed, e in enumerate(entries)]
+    if a.set == "finetune":
+        models = [export_unfused(a.outdir)]
+    else:
+        entries = {"small": SMALL, "full": FULL, "all": SMALL + FULL}[a.set]
+        models = [export(a.outdir, e, seed) for seed, e in enumerate(entries)]
     manifest = {
         "generator": "scripts/export_models.py --set " + a.set,
         "torch": torch.__version__,
