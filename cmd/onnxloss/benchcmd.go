@@ -10,6 +10,7 @@ import (
 
 	"github.com/onnxloss/onnxloss/bench"
 	"github.com/onnxloss/onnxloss/losses"
+	"github.com/onnxloss/onnxloss/runtime"
 )
 
 func init() {
@@ -54,6 +55,15 @@ times of the calls (all threads of the process) next to the wall times: on
 a machine shared with other work, wall times grow with the load and CPU
 times much less.
 
+With --train --model MODEL.onnx, bench times a training step instead: the
+model's training graph with the loss and an SGD update (append --train
+--optimizer sgd), run as a training loop runs it, parameters fed in and read
+back. --shape is the model input's shape (N,3,H,W for a channels-first
+model). It prints the trainable parameters, the median step time (STEP MS),
+images per second, the first step over the steady one, and the peak memory
+of the session in MB, measured as above. --profile prints where the step's
+time goes by op type.
+
 --shape takes N,C,H,W or NxCxHxW. A shape whose inputs alone would take more
 memory than the system has available is refused (exit status 2).
 
@@ -61,6 +71,7 @@ Example:
   onnxloss bench cross-entropy --shape 8,21,256,256
   onnxloss bench --all --shape 8,1,512,512 --iters 10
   onnxloss bench --all --grad --shape 8x21x256x256 --threads 1
+  onnxloss bench --train --model lraspp.onnx dice --shape 8,3,256,256 --iters 3
 `,
 		flags: []flagDef{
 			{name: "shape", value: "N,C,H,W", doc: "input shape (required)"},
@@ -70,6 +81,9 @@ Example:
 			{name: "provider", value: "NAME", doc: "cpu (default) or cuda"},
 			{name: "threads", value: "N", doc: "ONNX Runtime intra-op threads (0: its default)"},
 			{name: "json", doc: "print one JSON object per loss, CPU times included"},
+			{name: "train", doc: "time a training step of --model with the loss (forward, loss, all parameter gradients, SGD update)"},
+			{name: "model", value: "FILE", doc: "with --train: the exported model"},
+			{name: "lr", value: "X", doc: "with --train: SGD's learning rate (default 0.01)"},
 			{name: "profile", value: "PREFIX", doc: "profile the loss session (with --grad, the loss with its gradient) with ONNX Runtime's profiler, write its trace to PREFIX_LOSS_*.json and print where the time goes by op type"},
 		},
 		lossOptions: true,
@@ -89,6 +103,14 @@ func runBench(e *env, a *args) error {
 	rt, err := runtimeOptions(a)
 	if err != nil {
 		return err
+	}
+	if a.boolFlag("train") {
+		return runBenchTrain(e, a, shape, rt)
+	}
+	for _, f := range []string{"model", "lr"} {
+		if _, ok := a.flag(f); ok {
+			return usagef("--%s needs --train", f)
+		}
 	}
 	o := bench.Options{Runtime: rt, Iters: 10, Seed: 1}
 	if v, ok := a.flag("iters"); ok {
@@ -259,4 +281,66 @@ func pickMode(s *losses.Spec, channels int) (losses.Mode, bool) {
 		}
 	}
 	return "", false
+}
+
+// runBenchTrain times training steps (bench --train).
+func runBenchTrain(e *env, a *args, shape []int, rt runtime.Options) error {
+	model, ok := a.flag("model")
+	if !ok || model == "" {
+		return usagef("--train needs --model FILE")
+	}
+	if a.loss == nil {
+		return usagef("--train needs a loss")
+	}
+	if a.boolFlag("all") || a.boolFlag("grad") {
+		return usagef("--train times one loss: leave out --all and --grad")
+	}
+	o := bench.TrainOptions{Model: model, Loss: a.loss.Name, LossOptions: a.lossOpts, Shape: shape, Runtime: rt, Seed: 1, Iters: 5}
+	var err error
+	if v, ok := a.flag("iters"); ok {
+		if o.Iters, err = strconv.Atoi(v); err != nil || o.Iters < 1 {
+			return usagef("--iters %q: want a positive integer", v)
+		}
+	}
+	if v, ok := a.flag("lr"); ok {
+		if o.LR, err = parseFloatFlag("lr", v); err != nil {
+			return err
+		}
+	}
+	o.Profile, _ = a.flag("profile")
+	r, err := bench.MeasureTrain(o)
+	if err != nil {
+		return err
+	}
+	if a.boolFlag("json") {
+		b, err := json.Marshal(map[string]any{
+			"loss": r.Loss, "shape": r.Shape, "params": r.Params, "param_bytes": r.ParamBytes,
+			"first_ms": ms(r.First.Seconds()), "step_ms": ms(r.Step.Seconds()), "step_cpu_ms": ms(r.StepCPU.Seconds()),
+			"peak_rss": r.PeakRSS, "images_per_s": float64(shape[0]) / r.Step.Seconds(), "profile": r.Profile,
+		})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(e.stdout, string(b))
+		return nil
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "LOSS\tSHAPE\tPARAMS\tSTEP MS\tIMG/S\tFIRST/STEADY\tPEAK MB\t")
+	fmt.Fprintf(tw, "%s\t%s\t%d\t%.1f\t%.1f\t%.2f\t%.0f\t\n", r.Loss, shapeString(r.Shape), r.Params, ms(r.Step.Seconds()),
+		float64(shape[0])/r.Step.Seconds(), r.First.Seconds()/r.Step.Seconds(), float64(r.PeakRSS)/1e6)
+	tw.Flush()
+	for _, op := range r.Profile {
+		if op.Share >= 0.02 {
+			fmt.Fprintf(e.stdout, "  %-24s %5.1f%%\n", op.Op, 100*op.Share)
+		}
+	}
+	return nil
+}
+
+func shapeString(s []int) string {
+	parts := make([]string, len(s))
+	for i, n := range s {
+		parts[i] = strconv.Itoa(n)
+	}
+	return strings.Join(parts, "x")
 }
