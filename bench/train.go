@@ -203,4 +203,3 @@ func findImage(lm *modelio.Model) string {
 	}
 	return ""
 }
-
