@@ -13,11 +13,14 @@ import (
 // is nested in and the outer values it reads.
 type subgraph struct {
 	parent *Graph
-	// captured maps an outer value to its stand-in in the body; outer maps
-	// back. A stand-in has no producer: it is emitted as a reference to the
-	// outer value's name, which ONNX resolves through the enclosing scope.
+	loop   string // the Loop node's name, for the names of the body's inputs
+	// captured maps an outer value to its stand-in in the body; order lists
+	// the outer values in the order they were captured. A stand-in is an
+	// input of the body after the carried ones: Loop passes the outer value
+	// in as an extra loop-carried value that the body returns unchanged, so
+	// that the body reads nothing of the enclosing scope implicitly.
 	captured map[*Value]*Value
-	outer    map[*Value]*Value
+	order    []*Value
 }
 
 // LoopBody is the body of a Loop while Loop builds it. Operations on the body's
@@ -36,8 +39,12 @@ type LoopBody struct {
 // Capture returns a stand-in for an outer value v (a value of the graph the
 // loop is in, or of any graph enclosing it) that body operations can use.
 // Capturing the same value twice returns the same stand-in; a body value is
-// returned unchanged. Outer values are read, never copied: ONNX resolves them
-// by name in the enclosing scope.
+// returned unchanged. A constant is made again in the body; any other outer
+// value becomes an input of the Loop node, carried through every iteration
+// unchanged (ONNX passes a carried value on without copying it), so the
+// body reads no value of an enclosing scope implicitly. ONNX Runtime's
+// gradient builder (training artifacts) fails on Loops with such implicit
+// inputs.
 func (b *LoopBody) Capture(v *Value) *Value { return b.G.capture(v) }
 
 func (g *Graph) capture(v *Value) *Value {
@@ -51,9 +58,12 @@ func (g *Graph) capture(v *Value) *Value {
 		g.Fail("Capture: %v belongs to a graph that does not enclose this one", v)
 		return g.placeholder(v.dtype, v.shape)
 	}
+	if v.konst != nil && v.extName == "" && v.node != nil && v.node.op == "Constant" {
+		return ConstTensor(g, v.konst)
+	}
 	outer := v
 	if v.g != g.sub.parent {
-		outer = g.sub.parent.capture(v) // ONNX needs no relay, but the emitter resolves names one level up
+		outer = g.sub.parent.capture(v) // the enclosing body carries it in first
 		if g.sub.parent.err != nil {
 			g.Fail("Capture: %v", g.sub.parent.err)
 			return g.placeholder(v.dtype, v.shape)
@@ -62,11 +72,11 @@ func (g *Graph) capture(v *Value) *Value {
 	if in, ok := g.sub.captured[outer]; ok {
 		return in
 	}
-	in := g.newValue(outer.dtype, outer.shape.Clone())
+	in := g.Input(fmt.Sprintf("%s_captured_in_%d", g.sub.loop, len(g.sub.order)), outer.dtype, outer.shape)
 	in.konst = outer.konst
 	in.sym = outer.sym
 	g.sub.captured[outer] = in
-	g.sub.outer[in] = outer
+	g.sub.order = append(g.sub.order, outer)
 	return in
 }
 
@@ -106,7 +116,10 @@ func (g *Graph) parentGraph() *Graph {
 // LoopBody it receives; it returns the condition for the next iteration (a
 // bool scalar; nil means true) and the next values of the carried ones, with
 // the same types. Outer values enter the body through LoopBody.Capture; body
-// results that are outer values are captured automatically.
+// results that are outer values are captured automatically. The emitted
+// Loop takes every captured value as an extra loop-carried input after the
+// carried ones, which the body returns unchanged and whose final values
+// nothing reads: the body reads no outer value implicitly.
 //
 // Loop returns the carried values after the last iteration, or the initial
 // values when no iteration runs. It carries no gradient: automatic
@@ -154,7 +167,7 @@ func Loop(g *Graph, maxTrips, cond *Value, carried []*Value, body func(b *LoopBo
 	b := &Graph{
 		name: name + "_body", opset: g.opset, counts: g.counts, consts: map[string]*Value{},
 		scope: append(append([]string{}, g.scope...), name[strings.LastIndex(name, "/")+1:]),
-		sub:   &subgraph{parent: g, captured: map[*Value]*Value{}, outer: map[*Value]*Value{}},
+		sub:   &subgraph{parent: g, loop: name, captured: map[*Value]*Value{}},
 	}
 	lb := &LoopBody{G: b}
 	lb.Iter = b.Input(name+"_iter", tensor.Int64, Shape{})
@@ -198,8 +211,15 @@ func Loop(g *Graph, maxTrips, cond *Value, carried []*Value, body func(b *LoopBo
 		g.Fail("%v", b.err)
 		return fail("body failed")
 	}
-	n := &Node{op: "Loop", name: name, inputs: append([]*Value{maxTrips, cond}, carried...),
-		attrs: map[string]any{"body": b}, stopGrad: true}
+	// Captured values follow the carried ones: the body returns each
+	// unchanged (subgraphAttr emits those outputs), and the Loop's final
+	// values of them are not used.
+	inputs := append([]*Value{maxTrips, cond}, carried...)
+	for _, outer := range b.sub.order {
+		inputs = append(inputs, outer)
+		shapes = append(shapes, outSpec{outer.dtype, outer.shape.Clone()})
+	}
+	n := &Node{op: "Loop", name: name, inputs: inputs, attrs: map[string]any{"body": b}, stopGrad: true}
 	for i, o := range shapes {
 		v := g.newValue(o.dtype, o.shape)
 		v.node = n
@@ -207,7 +227,7 @@ func Loop(g *Graph, maxTrips, cond *Value, carried []*Value, body func(b *LoopBo
 		n.outputs = append(n.outputs, v)
 	}
 	g.nodes = append(g.nodes, n)
-	return append([]*Value{}, n.outputs...)
+	return append([]*Value{}, n.outputs[:len(carried)]...)
 }
 
 // mergeShapes keeps what two shapes of one loop-carried value agree on.
@@ -226,25 +246,23 @@ func mergeShapes(a, b Shape) Shape {
 
 // subgraphAttr emits a nested graph (a Loop body) as a GRAPH attribute. Names
 // are unique across the whole model: the body's emitter shares the set of
-// names in use, and stand-ins for captured values take the outer values'
-// names.
+// names in use. A body's captured values, inputs after the carried ones,
+// are its last outputs, under their input names: a graph output may name a
+// graph input, which passes the value on without an Identity's copy.
 func (e *emitter) subgraphAttr(name string, sub *Graph) (*onnxpb.AttributeProto, error) {
 	if sub.err != nil {
 		return nil, sub.err
 	}
 	ce := &emitter{g: sub, names: map[*Value]string{}, used: e.used}
-	if sub.sub != nil {
-		for in, outer := range sub.sub.outer {
-			n, ok := e.names[outer]
-			if !ok {
-				return nil, fmt.Errorf("graph %q: %s reads a value the enclosing graph does not define", e.g.name, sub.name)
-			}
-			ce.names[in] = n
-		}
-	}
 	gp, err := ce.emit()
 	if err != nil {
 		return nil, err
+	}
+	if sub.sub != nil {
+		for _, outer := range sub.sub.order {
+			in := sub.sub.captured[outer]
+			gp.Output = append(gp.Output, ValueInfo(in.inputName, in.dtype, in.shape))
+		}
 	}
 	return &onnxpb.AttributeProto{Name: proto.String(name), Type: onnxpb.AttributeProto_GRAPH.Enum(), G: gp}, nil
 }

@@ -112,6 +112,7 @@ func TestNestedLoopCapturesTwoLevelsUp(t *testing.T) {
 	})
 	g.Output("y", out[0])
 	m := loopModel(t, g)
+	checkNoImplicitInputs(t, m.GetGraph())
 	// Σ_i Σ_j (x·i + j) over 0..2 twice = 3x(0+1+2) + 3(0+1+2) = 9x + 9.
 	y := runModel(t, m, map[string]*tensor.Tensor{"x": tensor.Scalar(2)})["y"].Float64s()[0]
 	if y != 27 {
@@ -141,14 +142,18 @@ func TestLoopPassesONNXChecker(t *testing.T) {
 		g.Output("fg", fg)
 		g.Output("bg", bg)
 		g.Output("sd", SignedDistance(Slice(m, []int64{0}, []int64{1}, []int64{1}, nil), DistanceOptions{}))
-		paths = append(paths, saveModel(t, loopModel(t, g)))
+		em := loopModel(t, g)
+		checkNoImplicitInputs(t, em.GetGraph())
+		paths = append(paths, saveModel(t, em))
 	}
 	testutil.CheckONNX(t, paths...)
 }
 
 // TestLoopEmission checks the emitted body: a GRAPH attribute whose inputs
-// are the iteration number, the condition and the carried values, which reads
-// outer values by their names, and whose names are unique in the model.
+// are the iteration number, the condition, the carried values and then the
+// captured outer values, which the Loop node takes as extra carried values
+// and the body returns unchanged under their input names; the body reads
+// nothing else of the enclosing graph, and names are unique in the model.
 func TestLoopEmission(t *testing.T) {
 	g := sumLoop(17)
 	gp, err := g.Proto()
@@ -165,21 +170,25 @@ func TestLoopEmission(t *testing.T) {
 		t.Fatalf("no Loop with a body attribute: %v", loop)
 	}
 	body := loop.GetAttribute()[0].GetG()
-	if body == nil || len(body.GetInput()) != 4 || len(body.GetOutput()) != 3 {
-		t.Fatalf("body has %d inputs and %d outputs, want 4 and 3", len(body.GetInput()), len(body.GetOutput()))
+	if body == nil || len(body.GetInput()) != 6 || len(body.GetOutput()) != 5 {
+		t.Fatalf("body has %d inputs and %d outputs, want 6 and 5", len(body.GetInput()), len(body.GetOutput()))
 	}
 	if dt := body.GetInput()[0].GetType().GetTensorType().GetElemType(); dt != int32(tensor.Int64) {
 		t.Errorf("iteration number has type %d", dt)
 	}
-	reads := map[string]bool{}
-	for _, n := range body.GetNode() {
-		for _, in := range n.GetInput() {
-			reads[in] = true
+	// Inputs: trip count, no condition, x and 0 carried, then x and limit captured.
+	if ins := loop.GetInput(); len(ins) != 6 || ins[1] != "" || ins[2] != "x" || ins[4] != "x" || ins[5] != "limit" {
+		t.Errorf("Loop inputs %q, want the trip count, \"\", x, the initial count, x, limit", ins)
+	}
+	if len(loop.GetOutput()) != 4 {
+		t.Errorf("Loop has %d outputs, want 4 (2 carried, 2 captured)", len(loop.GetOutput()))
+	}
+	for i := 4; i < 6; i++ {
+		if in, out := body.GetInput()[i].GetName(), body.GetOutput()[i-1].GetName(); in != out {
+			t.Errorf("body output %d is %q, want the captured input %q passed through", i-1, out, in)
 		}
 	}
-	if !reads["x"] || !reads["limit"] {
-		t.Errorf("body does not read the outer inputs by name: %v", reads)
-	}
+	checkNoImplicitInputs(t, gp)
 	seen := map[string]bool{}
 	var walk func(gp *onnxpb.GraphProto)
 	walk = func(gp *onnxpb.GraphProto) {
@@ -210,6 +219,44 @@ func TestLoopEmission(t *testing.T) {
 	if string(a) != string(b) {
 		t.Error("the same loop emits different bytes")
 	}
+}
+
+// checkNoImplicitInputs fails for every name that a Loop body (at any depth)
+// reads without defining it: an input, an initializer or a node output of
+// the body itself.
+func checkNoImplicitInputs(t *testing.T, gp *onnxpb.GraphProto) {
+	t.Helper()
+	var walk func(gp *onnxpb.GraphProto, body bool)
+	walk = func(gp *onnxpb.GraphProto, body bool) {
+		defined := map[string]bool{"": true}
+		for _, v := range gp.GetInput() {
+			defined[v.GetName()] = true
+		}
+		for _, v := range gp.GetInitializer() {
+			defined[v.GetName()] = true
+		}
+		for _, n := range gp.GetNode() {
+			for _, in := range n.GetInput() {
+				if body && !defined[in] {
+					t.Errorf("body %s reads %q of an enclosing graph (node %s)", gp.GetName(), in, n.GetName())
+				}
+			}
+			for _, a := range n.GetAttribute() {
+				if a.GetG() != nil {
+					walk(a.GetG(), true)
+				}
+			}
+			for _, o := range n.GetOutput() {
+				defined[o] = true
+			}
+		}
+		for _, o := range gp.GetOutput() {
+			if body && !defined[o.GetName()] {
+				t.Errorf("body %s returns %q of an enclosing graph", gp.GetName(), o.GetName())
+			}
+		}
+	}
+	walk(gp, false)
 }
 
 func TestLoopErrors(t *testing.T) {

@@ -49,9 +49,12 @@ type DistanceOptions struct {
 //
 //	D[i] = min over offsets δ of G[i±δ] + (δ·spacing_a)²
 //
-// with one offset per Loop iteration; the loop stops as soon as (δ·spacing_a)²
-// exceeds the largest D still to be improved, since no farther offset can
-// lower anything. Time is therefore O(pixels × (log size + largest distance in
+// with one offset per Loop iteration: iteration k lets every value move one
+// pixel at cost (2k-1)·spacing_a², and since 1 + 3 + ... + (2δ-1) = δ², after
+// k iterations D holds the minimum over |δ| <= k exactly (a move of δ pixels
+// takes at least δ iterations and costs at least δ²·spacing_a²). The loop
+// stops as soon as (δ·spacing_a)² exceeds the largest D still to be
+// improved, since no farther offset can lower anything. Time is therefore O(pixels × (log size + largest distance in
 // the batch / spacing)) and memory a few copies of the mask; MaxDistance
 // bounds the time by MaxDistance/spacing iterations per axis.
 //
@@ -224,7 +227,10 @@ func edtSquared(mask *Value, o DistanceOptions) *Value {
 }
 
 // minPlusAxis returns D[i] = min over δ >= 0 of G[i±δ] + (δ·spacing)² along
-// axis, for G >= 0 holding +Inf where nothing is known yet.
+// axis, for G >= 0 holding +Inf where nothing is known yet. Iteration k
+// (from 1) takes D to min(D[i], D[i±1] + (2k-1)·spacing²): the body reads
+// only the carried D, not G, so nothing the size of the data is carried
+// besides it.
 func minPlusAxis(sq *Value, axis int, spacing, maxDistance float64) *Value {
 	g := sq.g
 	dt := sq.dtype
@@ -244,11 +250,11 @@ func minPlusAxis(sq *Value, axis int, spacing, maxDistance float64) *Value {
 	out := Loop(g, trips, first, []*Value{base}, func(b *LoopBody) (*Value, []*Value) {
 		cur := b.Carried[0]
 		fill := b.Capture(inf)
-		delta := Add(b.Iter, Int(b.G, 1))
-		df := Cast(delta, dt)
+		one := Int(b.G, 1)
+		df := Cast(Add(b.Iter, one), dt)
 		// Five passes over the data per offset: add, two shifts, min, max.
-		cand := Add(b.Capture(base), MulScalar(Square(df), s2))
-		next := minOf(cur, shiftAxis(cand, axis, delta, fill), shiftAxis(cand, axis, Neg(delta), fill))
+		step := Add(cur, MulScalar(AddScalar(MulScalar(df, 2), -1), s2))
+		next := minOf(cur, shiftAxis(step, axis, one, fill), shiftAxis(step, axis, Int(b.G, -1), fill))
 		reach := MulScalar(Square(AddScalar(df, 1)), s2)
 		return Less(reach, ReduceMax(next, false)), []*Value{next}
 	})

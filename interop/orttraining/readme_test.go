@@ -32,10 +32,47 @@ func cell(c *trainCase, r *result) string {
 	return "✗ generate_artifacts fails"
 }
 
+// gradCell is what the README's table shows, in the column "gradients
+// equal", for the modes of one loss.
+func gradCell(cs []*trainCase, grads map[string]*gradCheck) string {
+	var checked, differ []*trainCase
+	for _, c := range cs {
+		if g := grads[c.name]; g != nil {
+			checked = append(checked, c)
+			if !g.equal {
+				differ = append(differ, c)
+			}
+		}
+	}
+	if len(checked) == 0 {
+		return "–"
+	}
+	if len(differ) == 0 {
+		return "✓"
+	}
+	var marks, modes []string
+	for _, c := range differ {
+		mark := "differ"
+		if d := gradDifferenceFor(c); d != nil {
+			mark = d.mark
+		}
+		if !slices.Contains(marks, mark) {
+			marks = append(marks, mark)
+		}
+		modes = append(modes, string(c.mode))
+	}
+	cell := "✗ " + strings.Join(marks, ", ")
+	if len(differ) < len(checked) {
+		cell += " (" + strings.Join(modes, ", ") + ")"
+	}
+	return cell
+}
+
 // markdown renders the results as the README's tables: losses by mode on the
-// Conv-Relu-Conv network, and the torchvision models by loss, then the
-// reasons of the known failures.
-func markdown(cases []*trainCase, results map[string]*result) string {
+// Conv-Relu-Conv network, with whether ONNX Runtime training's gradients
+// equal onnxloss's training graph's, and the torchvision models by loss,
+// then the reasons of the known failures and gradient differences.
+func markdown(cases []*trainCase, results map[string]*result, grads map[string]*gradCheck) string {
 	find := func(model, loss string, mode losses.Mode, variant string) *trainCase {
 		for _, c := range cases {
 			if c.model == model && c.loss == loss && (mode == "" || c.mode == mode) && c.variant == variant {
@@ -46,17 +83,19 @@ func markdown(cases []*trainCase, results map[string]*result) string {
 	}
 	modes := []losses.Mode{losses.Binary, losses.Multilabel, losses.Multiclass}
 	var b strings.Builder
-	b.WriteString("| loss | binary | multilabel | multiclass |\n|---|---|---|---|\n")
+	b.WriteString("| loss | binary | multilabel | multiclass | gradients equal |\n|---|---|---|---|---|\n")
 	row := func(label, loss, variant string) {
 		b.WriteString("| " + label)
+		var cs []*trainCase
 		for _, m := range modes {
 			if c := find("conv", loss, m, variant); c != nil {
 				b.WriteString(" | " + cell(c, results[c.name]))
+				cs = append(cs, c)
 			} else {
 				b.WriteString(" | –")
 			}
 		}
-		b.WriteString(" |\n")
+		b.WriteString(" | " + gradCell(cs, grads) + " |\n")
 	}
 	for _, s := range losses.All() {
 		row("`"+s.Name+"`", s.Name, "")
@@ -78,7 +117,9 @@ func markdown(cases []*trainCase, results map[string]*result) string {
 		}
 		b.WriteString(" |\n")
 	}
-	fmt.Fprintf(&b, "\n✓: `generate_artifacts(loss=None)` builds the artifacts and the loss falls over %d AdamW steps on a fixed batch; –: the loss has no such mode.\n", steps)
+	fmt.Fprintf(&b, "\n✓: `generate_artifacts(loss=None)` builds the artifacts and the loss falls over %d AdamW steps on a fixed batch; –: the loss has no such mode. "+
+		"Gradients equal ✓: in every mode that trains, each parameter's gradient of the first step equals that of onnxloss's own training graph "+
+		"(package export/training, run in ONNX Runtime 1.24) within %g of the parameter's largest |gradient|; –: no mode trains.\n", steps, gradTol)
 	// One note per distinct failure, naming what it applies to.
 	type note struct{ mark, reason string }
 	var notes []note
@@ -101,6 +142,20 @@ func markdown(cases []*trainCase, results map[string]*result) string {
 	}
 	for _, n := range notes {
 		fmt.Fprintf(&b, "\n✗ %s (%s): %s\n", n.mark, strings.Join(applies[n], ", "), n.reason)
+	}
+	if len(gradDifferences) > 0 {
+		b.WriteString("\n| gradients differ | modes | reason |\n|---|---|---|\n")
+		for _, d := range gradDifferences {
+			modes := "every"
+			if d.modes != nil {
+				var ms []string
+				for _, m := range d.modes {
+					ms = append(ms, string(m))
+				}
+				modes = strings.Join(ms, ", ")
+			}
+			fmt.Fprintf(&b, "| `%s` (%s) | %s | %s |\n", d.loss, d.mark, modes, d.reason)
+		}
 	}
 	return b.String()
 }
