@@ -50,9 +50,7 @@ type TrainResult struct {
 	// median of the timed steps and StepCPU their median CPU time.
 	First, Step, StepCPU time.Duration
 	// PeakRSS is the growth of the process's peak resident memory while
-	// the session is made and runs its first two steps (the second opens
-	// the session that takes the parameters as inputs, so two sessions of
-	// the graph are held).
+	// the session is made and runs its first two steps.
 	PeakRSS int64 `json:"peak_rss"`
 	// Profile is the kernel time by op type, with TrainOptions.Profile.
 	Profile []OpTime `json:"profile,omitempty"`
@@ -116,6 +114,14 @@ func MeasureTrain(o TrainOptions) (TrainResult, error) {
 	if o.Profile != "" {
 		rt.Profile = o.Profile
 	}
+	// A training loop that can read every parameter feeds them from the
+	// first step, and ONNX Runtime holds one session (see
+	// runtime.Options.InitializerInputs).
+	state, readable := training.InitialState(tm)
+	rt.InitializerInputs = readable
+	if !readable {
+		state = map[string]*tensor.Tensor{}
+	}
 	procstat.Settle()
 	procstat.ResetPeak()
 	base := procstat.Resident()
@@ -129,7 +135,6 @@ func MeasureTrain(o TrainOptions) (TrainResult, error) {
 			s.Close()
 		}
 	}()
-	state := map[string]*tensor.Tensor{}
 	step := func(feed bool) (time.Duration, time.Duration, error) {
 		feeds := map[string]*tensor.Tensor{}
 		for k, v := range in {
@@ -154,14 +159,15 @@ func MeasureTrain(o TrainOptions) (TrainResult, error) {
 		state[training.LRName] = tensor.FromFloat32(nil, []float32{float32(o.LR)})
 		return d, c, nil
 	}
-	if res.First, _, err = step(false); err != nil {
+	if res.First, _, err = step(readable); err != nil {
 		return res, err
 	}
 	for _, p := range rep.Params {
 		res.ParamBytes += int64(state[p].Len() * state[p].DType.Size())
 	}
-	// The first run that feeds the parameters opens ONNX Runtime's session
-	// that takes them (see runtime.IOInfo.Optional): untimed.
+	// The second step, untimed: where the first could not feed the
+	// parameters, it opens ONNX Runtime's session that takes them (see
+	// runtime.IOInfo.Optional).
 	if _, _, err := step(true); err != nil {
 		return res, err
 	}

@@ -72,6 +72,11 @@ type Options struct {
 	// meet such inputs (as they do in runtimes without this check). The
 	// other checks of Check still run.
 	SkipSymbolCheck bool
+	// InitializerInputs opens one ONNX Runtime session that takes every
+	// input, those that are also initializers (IOInfo.Optional) included,
+	// and requires them in every Run: a training loop that always feeds
+	// its parameters then holds one session of the graph instead of two.
+	InitializerInputs bool
 	// NoArena turns off ONNX Runtime's CPU memory arena: the tensors of a
 	// run are allocated from the C library's allocator and given back when
 	// they die, instead of from blocks that the session keeps until it is

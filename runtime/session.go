@@ -94,7 +94,7 @@ func newSession(model []byte, path string, opts Options) (s *Session, err error)
 		s.inIndex[in.Name] = i
 	}
 	decl := model
-	if path != "" && (needsDeclared(s) || statFileSize(path) <= maxModelInfoSize) {
+	if path != "" && (needsDeclared(s) || opts.InitializerInputs || statFileSize(path) <= maxModelInfoSize) {
 		decl, _ = os.ReadFile(path)
 	}
 	if decl != nil {
@@ -123,6 +123,16 @@ func newSession(model []byte, path string, opts Options) (s *Session, err error)
 			return ort.NewDynamicAdvancedSession(path, inNames, outNames, so)
 		}
 		return ort.NewDynamicAdvancedSessionWithONNXData(model, inNames, outNames, so)
+	}
+	if opts.InitializerInputs && len(s.optional) > 0 {
+		// Every input is required; the one session takes them all.
+		for _, info := range s.optional {
+			info.Optional = false
+			s.inIndex[info.Name] = len(s.inputs)
+			s.inputs = append(s.inputs, info)
+		}
+		s.optional = nil
+		inNames = names(s.inputs)
 	}
 	if path != "" {
 		s.sess, err = ort.NewDynamicAdvancedSession(path, inNames, outNames, so)

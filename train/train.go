@@ -255,6 +255,13 @@ func newTrainer(cfg Config) (_ *trainer, err error) {
 	}
 	t.tmp = dir
 	opts := runtime.Options{Provider: cfg.Provider, Threads: cfg.Threads}
+	// With every parameter readable here, every step feeds them and ONNX
+	// Runtime holds one session of the training graph.
+	init, readable := training.InitialState(tm)
+	if readable {
+		opts.InitializerInputs = true
+		t.state = init
+	}
 	tp := filepath.Join(dir, "train.onnx")
 	if err := lm.WriteModel(tp, tm); err != nil {
 		return nil, err
@@ -277,7 +284,9 @@ func newTrainer(cfg Config) (_ *trainer, err error) {
 	if err := lm.WriteModel(ep, em); err != nil {
 		return nil, err
 	}
-	if t.eval, err = runtime.NewSessionFromFile(ep, opts); err != nil {
+	eopts := opts
+	eopts.InitializerInputs = t.state != nil
+	if t.eval, err = runtime.NewSessionFromFile(ep, eopts); err != nil {
 		return nil, err
 	}
 	if cfg.Resume != "" {

@@ -396,3 +396,27 @@ func merge(out *onnxpb.ModelProto, gp *onnxpb.GraphProto, rep *splice.Report, pa
 	og.Output = outs
 	return nil
 }
+
+// InitialState returns the values of a training graph's inputs that are
+// initializers (parameters, optimizer state, learning rate, step): what a
+// training loop feeds at its first step. ok is false when one of them
+// cannot be read from the model (external data, or a type Decode does not
+// read); the loop then runs its first step without them.
+func InitialState(m *onnxpb.ModelProto) (state map[string]*tensor.Tensor, ok bool) {
+	inputs := map[string]bool{}
+	for _, in := range m.GetGraph().GetInput() {
+		inputs[in.GetName()] = true
+	}
+	state = map[string]*tensor.Tensor{}
+	for _, t := range m.GetGraph().GetInitializer() {
+		if !inputs[t.GetName()] {
+			continue
+		}
+		v := decodeTensor(t)
+		if v == nil {
+			return nil, false
+		}
+		state[t.GetName()] = v
+	}
+	return state, true
+}
