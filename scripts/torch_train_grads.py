@@ -3,7 +3,7 @@
 
     torch_train_grads.py export DIR --model NAME [--opset 17] [--fold 1]
                                     [--batch 2] [--size 64]
-    torch_train_grads.py check DIR
+    torch_train_grads.py check DIR CASE...
 
 export builds the torchvision model NAME (random weights, every parameter
 perturbed so that no two are equal, non-trivial BatchNorm statistics, eval
@@ -11,15 +11,16 @@ mode, 3 classes; see perturb), writes DIR/model.onnx (torch.onnx.export at --ops
 do_constant_folding=--fold), DIR/state.pt (its weights) and DIR/input.npy
 (a fixed input of --batch×3×--size×--size).
 
-check reads DIR/output.npy, the model's output as the training graph
-computed it, DIR/logits_grad.npy, d loss / d logits as the spliced loss gives
-it, and DIR/grads.json, {"names": [...]} naming DIR/grad_<i>.npy, the
+check reads, for each CASE (a sub-folder of DIR, one per loss),
+CASE/output.npy, the model's output as the training graph computed it,
+CASE/logits_grad.npy, d loss / d logits as the spliced loss gives it, and
+CASE/grads.json, {"names": [...]} naming CASE/grad_<i>.npy, the
 training graph's gradient of each ONNX parameter. It rebuilds the model from
 DIR/state.pt, with each Conv and its BatchNorm fused the way the exporter
 fused them when model.onnx has no BatchNormalization node, runs it on the
 input and back-propagates logits_grad with autograd. Each ONNX parameter is
 matched to the PyTorch parameter that holds the same values, and the script
-prints a JSON object: the largest difference of the outputs over the largest
+prints a JSON object with one entry per CASE: the largest difference of the outputs over the largest
 |output|; for each parameter, over the largest |gradient| of that tensor in
 float64, the largest difference of the given gradient from PyTorch's float32
 gradient (rel) and from its float64 one (rel64), and that of PyTorch's
@@ -156,45 +157,56 @@ def check(args):
     if not any(n.op_type == "BatchNormalization" for n in m.graph.node):
         fuse(model)
     x = torch.from_numpy(np.load(os.path.join(args.dir, "input.npy")))
-    g = torch.from_numpy(np.load(os.path.join(args.dir, "logits_grad.npy")))
-    # The exact gradient, nearly: the same model in float64.
+    # The exact gradient, nearly: the same model in float64. One forward
+    # pass each serves every case.
     model64 = copy.deepcopy(model).double()
-    model.zero_grad()
     out = model(x)
-    out.backward(g)
-    model64(x.double()).backward(g.double())
-    exact = {n: p.grad for n, p in model64.named_parameters()}
+    out64 = model64(x.double())
     params = [(n, p) for n, p in model.named_parameters()]
+    params64 = dict(model64.named_parameters())
     inits = {t.name: onnx.numpy_helper.to_array(t) for t in m.graph.initializer}
-    names = json.load(open(os.path.join(args.dir, "grads.json")))["names"]
-    result = {"errors": {}, "unmatched": [], "torch_params": len(params)}
-    got_out = np.load(os.path.join(args.dir, "output.npy"))
-    want_out = out.detach().numpy()
-    result["output"] = float(np.max(np.abs(got_out - want_out))) / max(float(np.max(np.abs(want_out))), 1e-12)
-    for i, name in enumerate(names):
-        value = inits[name]
-        match = None
-        for pn, p in params:
-            if tuple(p.shape) != value.shape:
+    matches = {}
+    results = {}
+    for case in args.cases:
+        cdir = os.path.join(args.dir, case)
+        g = torch.from_numpy(np.load(os.path.join(cdir, "logits_grad.npy")))
+        model.zero_grad()
+        model64.zero_grad()
+        out.backward(g, retain_graph=True)
+        out64.backward(g.double(), retain_graph=True)
+        names = json.load(open(os.path.join(cdir, "grads.json")))["names"]
+        result = {"errors": {}, "unmatched": [], "torch_params": len(params)}
+        got_out = np.load(os.path.join(cdir, "output.npy"))
+        want_out = out.detach().numpy()
+        result["output"] = float(np.max(np.abs(got_out - want_out))) / max(float(np.max(np.abs(want_out))), 1e-12)
+        for i, name in enumerate(names):
+            value = inits[name]
+            if name not in matches:
+                matches[name] = None
+                for pn, p in params:
+                    if tuple(p.shape) != value.shape:
+                        continue
+                    pv = p.detach().numpy()
+                    if np.max(np.abs(pv - value), initial=0) <= 1e-5 * max(1.0, np.max(np.abs(pv), initial=0)):
+                        matches[name] = (pn, p)
+                        break
+            match = matches[name]
+            if match is None:
+                result["unmatched"].append(name)
                 continue
-            pv = p.detach().numpy()
-            if np.max(np.abs(pv - value), initial=0) <= 1e-5 * max(1.0, np.max(np.abs(pv), initial=0)):
-                match = (pn, p)
-                break
-        if match is None:
-            result["unmatched"].append(name)
-            continue
-        want = match[1].grad.numpy() if match[1].grad is not None else np.zeros(value.shape, np.float32)
-        want64 = exact[match[0]].numpy() if exact[match[0]] is not None else np.zeros(value.shape)
-        got = np.load(os.path.join(args.dir, "grad_%d.npy" % i)).astype(np.float64)
-        scale = max(float(np.max(np.abs(want64), initial=0)), 1e-30)
-        result["errors"][name] = {
-            "torch": match[0],
-            "rel": float(np.max(np.abs(got - want), initial=0)) / scale,
-            "rel64": float(np.max(np.abs(got - want64), initial=0)) / scale,
-            "torch32": float(np.max(np.abs(want - want64), initial=0)) / scale,
-            "max": scale}
-    json.dump(result, sys.stdout)
+            grad64 = params64[match[0]].grad
+            want = match[1].grad.numpy() if match[1].grad is not None else np.zeros(value.shape, np.float32)
+            want64 = grad64.numpy() if grad64 is not None else np.zeros(value.shape)
+            got = np.load(os.path.join(cdir, "grad_%d.npy" % i)).astype(np.float64)
+            scale = max(float(np.max(np.abs(want64), initial=0)), 1e-30)
+            result["errors"][name] = {
+                "torch": match[0],
+                "rel": float(np.max(np.abs(got - want), initial=0)) / scale,
+                "rel64": float(np.max(np.abs(got - want64), initial=0)) / scale,
+                "torch32": float(np.max(np.abs(want - want64), initial=0)) / scale,
+                "max": scale}
+        results[case] = result
+    json.dump(results, sys.stdout)
 
 
 def main():
@@ -210,6 +222,7 @@ def main():
     e.add_argument("--size", type=int, default=64)
     c = sub.add_parser("check")
     c.add_argument("dir")
+    c.add_argument("cases", nargs="+", help="sub-folders of DIR, one per loss")
     args = ap.parse_args()
     torch.set_num_threads(2)
     # The reference runs without oneDNN: Debian's PyTorch 1.13 computes the

@@ -67,28 +67,68 @@ func TestParameterGradientsMatchPyTorch(t *testing.T) {
 		}
 	}
 	cases = append(cases, torchCase{"unet", 17, true, "cross-entropy", nil}, torchCase{"unet", 13, false, "dice", nil})
-	exported := map[string]string{}
-	root := t.TempDir()
+	// Cases of one export share the export and one run of the checking
+	// script.
+	var keys []string
+	groups := map[string][]torchCase{}
 	for _, c := range cases {
-		t.Run(c.name(), func(t *testing.T) {
-			key := fmt.Sprintf("%s-%d-%v", c.model, c.opset, c.fold)
-			dir, ok := exported[key]
-			if !ok {
-				dir = filepath.Join(root, key)
-				fold := "0"
-				if c.fold {
-					fold = "1"
+		key := fmt.Sprintf("%s-%d-%v", c.model, c.opset, c.fold)
+		if groups[key] == nil {
+			keys = append(keys, key)
+		}
+		groups[key] = append(groups[key], c)
+	}
+	root := t.TempDir()
+	for _, key := range keys {
+		group := groups[key]
+		dir := filepath.Join(root, key)
+		c0 := group[0]
+		fold := "0"
+		if c0.fold {
+			fold = "1"
+		}
+		testutil.RunScript(t, "torch_train_grads.py", "export", dir, "--model", c0.model, "--opset", fmt.Sprint(c0.opset), "--fold", fold)
+		var names []string
+		for _, c := range group {
+			t.Run(c.name()+"/graph", func(t *testing.T) {
+				runTrainingGraph(t, dir, c)
+			})
+			names = append(names, c.loss)
+		}
+		raw := testutil.RunScript(t, "torch_train_grads.py", append([]string{"check", dir}, names...)...)
+		var res map[string]torchResult
+		if err := json.Unmarshal(raw, &res); err != nil {
+			t.Fatalf("reading the script's result: %v\n%s", err, raw)
+		}
+		for _, c := range group {
+			t.Run(c.name(), func(t *testing.T) {
+				r, ok := res[c.loss]
+				if !ok {
+					t.Fatalf("no result for %s", c.loss)
 				}
-				testutil.RunScript(t, "torch_train_grads.py", "export", dir, "--model", c.model,
-					"--opset", fmt.Sprint(c.opset), "--fold", fold)
-				exported[key] = dir
-			}
-			checkAgainstTorch(t, dir, c)
-		})
+				r.judge(t)
+			})
+		}
 	}
 }
 
-func checkAgainstTorch(t *testing.T, dir string, c torchCase) {
+// torchResult is what the checking script prints for one case.
+type torchResult struct {
+	Errors map[string]struct {
+		Torch   string  `json:"torch"`
+		Rel     float64 `json:"rel"`
+		Rel64   float64 `json:"rel64"`
+		Torch32 float64 `json:"torch32"`
+		Max     float64 `json:"max"`
+	} `json:"errors"`
+	Unmatched   []string `json:"unmatched"`
+	TorchParams int      `json:"torch_params"`
+	Output      float64  `json:"output"`
+}
+
+// runTrainingGraph builds and runs the training graph of a case and writes
+// what the checking script reads into dir/<loss>.
+func runTrainingGraph(t *testing.T, dir string, c torchCase) {
 	lm, err := modelio.Load(filepath.Join(dir, "model.onnx"))
 	if err != nil {
 		t.Fatal(err)
@@ -112,40 +152,32 @@ func checkAgainstTorch(t *testing.T, dir string, c torchCase) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeNPY(t, filepath.Join(dir, "logits_grad.npy"), out[rep.Append.GradOutput])
-	writeNPY(t, filepath.Join(dir, "output.npy"), out["out"])
-	for i, p := range rep.Params {
-		writeNPY(t, filepath.Join(dir, fmt.Sprintf("grad_%d.npy", i)), out[training.GradName(p)])
-	}
-	names, _ := json.Marshal(map[string]any{"names": rep.Params})
-	if err := os.WriteFile(filepath.Join(dir, "grads.json"), names, 0o644); err != nil {
+	cdir := filepath.Join(dir, c.loss)
+	if err := os.MkdirAll(cdir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	raw := testutil.RunScript(t, "torch_train_grads.py", "check", dir)
-	var res struct {
-		Errors map[string]struct {
-			Torch   string  `json:"torch"`
-			Rel     float64 `json:"rel"`
-			Rel64   float64 `json:"rel64"`
-			Torch32 float64 `json:"torch32"`
-			Max     float64 `json:"max"`
-		} `json:"errors"`
-		Unmatched   []string `json:"unmatched"`
-		TorchParams int      `json:"torch_params"`
-		Output      float64  `json:"output"`
+	writeNPY(t, filepath.Join(cdir, "logits_grad.npy"), out[rep.Append.GradOutput])
+	writeNPY(t, filepath.Join(cdir, "output.npy"), out["out"])
+	for i, p := range rep.Params {
+		writeNPY(t, filepath.Join(cdir, fmt.Sprintf("grad_%d.npy", i)), out[training.GradName(p)])
 	}
-	if err := json.Unmarshal(raw, &res); err != nil {
-		t.Fatalf("reading the script's result: %v\n%s", err, raw)
+	names, _ := json.Marshal(map[string]any{"names": rep.Params})
+	if err := os.WriteFile(filepath.Join(cdir, "grads.json"), names, 0o644); err != nil {
+		t.Fatal(err)
 	}
-	if res.Output > 1e-5 {
-		t.Errorf("the model's output differs from PyTorch's by %.3g of its largest entry", res.Output)
+}
+
+// judge checks one case's result.
+func (r torchResult) judge(t *testing.T) {
+	if r.Output > 1e-5 {
+		t.Errorf("the model's output differs from PyTorch's by %.3g of its largest entry", r.Output)
 	}
-	if len(res.Unmatched) > 0 {
-		t.Errorf("%d ONNX parameters match no PyTorch parameter: %s", len(res.Unmatched), strings.Join(res.Unmatched[:min(5, len(res.Unmatched))], ", "))
+	if len(r.Unmatched) > 0 {
+		t.Errorf("%d ONNX parameters match no PyTorch parameter: %s", len(r.Unmatched), strings.Join(r.Unmatched[:min(5, len(r.Unmatched))], ", "))
 	}
 	worst, worstName, worst64, worst32 := 0.0, "", 0.0, 0.0
 	bad := 0
-	for name, e := range res.Errors {
+	for name, e := range r.Errors {
 		if e.Rel > worst {
 			worst, worstName = e.Rel, name
 		}
@@ -163,7 +195,7 @@ func checkAgainstTorch(t *testing.T, dir string, c torchCase) {
 		}
 	}
 	t.Logf("%d parameters (%d in PyTorch): largest difference from PyTorch's float32 gradients %.2g (%s); from float64 autograd %.2g, PyTorch's float32 from float64 %.2g",
-		len(res.Errors), res.TorchParams, worst, worstName, worst64, worst32)
+		len(r.Errors), r.TorchParams, worst, worstName, worst64, worst32)
 }
 
 func readNPY(t *testing.T, path string) *tensor.Tensor {
