@@ -130,7 +130,7 @@ func (m *tiny) model(opset int, out string) *onnxpb.ModelProto {
 }
 
 // TestModelOpsFiniteDifferences checks the gradient rules of the ops that
-// exported models use, at opsets 13 and 17: each case is a small model
+// exported models use, at opsets 13, 17 and 21: each case is a small model
 // with the op between random convolutions, spliced with cross-entropy, and
 // every parameter's gradient from the training graph is compared with
 // central differences of the loss at its largest entry and a few random
@@ -263,7 +263,7 @@ func TestModelOpsFiniteDifferences(t *testing.T) {
 			return m.conv(r, 4, 3, 1, nil)
 		}, 13})
 	}
-	for _, opset := range []int{13, 17} {
+	for _, opset := range []int{13, 17, 21} {
 		for _, tc := range cases {
 			if opset < tc.from {
 				continue
