@@ -247,7 +247,8 @@ func vjpConvTranspose(ad *autodiff, n *Node, ct *Value, need []bool) []*Value {
 // lengths, so it follows the sizes of every call. The source position of
 // output i is the coordinate transformation's (half_pixel, pytorch_half_pixel,
 // align_corners or asymmetric), clamped to the input as ONNX Runtime and
-// PyTorch clamp it.
+// PyTorch clamp it (tf_half_pixel_for_nn, TensorFlow's nearest neighbour,
+// too).
 func vjpResize(ad *autodiff, n *Node, ct *Value, _ []bool) []*Value {
 	g := ad.g
 	x, y := n.inputs[0], n.outputs[0]
@@ -256,7 +257,8 @@ func vjpResize(ad *autodiff, n *Node, ct *Value, _ []bool) []*Value {
 	switch {
 	case mode != "nearest" && mode != "linear":
 		return ad.fail(n, "mode %q has no gradient rule (nearest and linear have)", mode)
-	case ctm != "half_pixel" && ctm != "pytorch_half_pixel" && ctm != "align_corners" && ctm != "asymmetric":
+	case ctm != "half_pixel" && ctm != "pytorch_half_pixel" && ctm != "align_corners" && ctm != "asymmetric" &&
+		ctm != "tf_half_pixel_for_nn":
 		return ad.fail(n, "coordinate_transformation_mode %q has no gradient rule", ctm)
 	case attrInt(n, "antialias", 0) != 0:
 		return ad.fail(n, "antialias has no gradient rule")
@@ -306,6 +308,8 @@ func vjpResize(ad *autodiff, n *Node, ct *Value, _ []bool) []*Value {
 			src = Mul(i, step)
 		case "asymmetric":
 			src = Div(i, scale)
+		case "tf_half_pixel_for_nn": // TensorFlow's nearest upsampling
+			src = Div(AddScalar(i, 0.5), scale)
 		}
 		last := AddScalar(in, -1)
 		positions := Unsqueeze(Cast(Range(Int(g, 0), ScalarOf(ad.dimOf(x, a)), Int(g, 1)), tensor.Float32), 0)

@@ -76,6 +76,10 @@ func vjpExpand(ad *autodiff, n *Node, ct *Value, _ []bool) []*Value {
 // dimension is known and in the graph otherwise.
 func vjpSlice(ad *autodiff, n *Node, ct *Value, _ []bool) []*Value {
 	x, y := n.inputs[0], n.outputs[0]
+	if n.inputs[3] != nil && n.inputs[3].konst != nil && n.inputs[4] != nil && n.inputs[4].konst != nil &&
+		(n.inputs[1].konst == nil || n.inputs[2].konst == nil) {
+		return ad.dynamicUnslice(n, ct)
+	}
 	for i := 1; i <= 4; i++ {
 		if n.inputs[i] == nil || n.inputs[i].konst == nil {
 			return ad.fail(n, "bounds given at run time have no gradient rule")
@@ -118,6 +122,34 @@ func (ad *autodiff) unslice(c, x *Value, a int, start, end, step int64) *Value {
 		return padAxis(c, a, s, Sub(Sub(dv, s), count), d)
 	}
 	return ad.scatterAxis(c, x, a, Range(ScalarOf(s), ScalarOf(e), Int(g, step)))
+}
+
+// dynamicUnslice is Slice's rule for starts and ends computed at run time
+// (constant axes, unit steps): along each axis the cotangent is padded with
+// zeros back to the input's extent, the bounds clamped as ONNX does.
+func (ad *autodiff) dynamicUnslice(n *Node, ct *Value) []*Value {
+	g := ad.g
+	x, y := n.inputs[0], n.outputs[0]
+	axes, steps := n.inputs[3].konst.Int64s(), n.inputs[4].konst.Int64s()
+	c := ad.full(ct, y)
+	for k, a := range axes {
+		if steps[k] != 1 {
+			return ad.fail(n, "bounds given at run time with a step other than 1 have no gradient rule")
+		}
+		if a < 0 {
+			a += int64(x.Rank())
+		}
+		dv := ad.dimOf(x, int(a))
+		bound := func(v *Value) *Value {
+			b := Gather(v, Ints(g, int64(k)), 0)
+			b = Where(Less(b, Ints(g, 0)), Add(b, dv), b)
+			return Min(Max(b, Ints(g, 0)), dv)
+		}
+		s, e := bound(n.inputs[1]), bound(n.inputs[2])
+		count := Max(Sub(e, s), Ints(g, 0))
+		c = padAxis(c, int(a), s, Sub(Sub(dv, s), count), x.shape[a])
+	}
+	return []*Value{c, nil, nil, nil, nil}
 }
 
 // clampDyn clamps a slice bound against the dimension held by dv (a 1-D

@@ -501,11 +501,18 @@ func vjpPad(ad *autodiff, n *Node, ct *Value, _ []bool) []*Value {
 		return ad.fail(n, "padding in %s mode has no gradient rule (constant mode has)", mode)
 	}
 	pads := n.inputs[1]
+	x, y := n.inputs[0], n.outputs[0]
 	if pads.konst == nil {
-		return ad.fail(n, "pads given at run time have no gradient rule")
+		// Pads computed at run time: padding by their negation crops what
+		// was added (and a negative pad, which cropped, adds zeros back).
+		if len(n.inputs) > 3 && n.inputs[3] != nil {
+			return ad.fail(n, "pads given at run time for some axes only have no gradient rule")
+		}
+		out := make([]*Value, len(n.inputs))
+		out[0] = ad.g.addNode("Pad", []*Value{ad.full(ct, y), Neg(pads)}, nil, outSpec{ct.dtype, x.shape.Clone()}).outputs[0]
+		return out
 	}
 	pv := pads.konst.Int64s()
-	x, y := n.inputs[0], n.outputs[0]
 	r := x.Rank()
 	c := ad.full(ct, y)
 	var starts, ends, axes []int64

@@ -103,11 +103,20 @@ func window(at map[string]any, x *builder.Value, kernel []int64, transpose bool)
 	out := make(builder.Shape, sd)
 	for i := 0; i < sd; i++ {
 		in := x.Dim(2 + i)
+		span := d[i]*(k[i]-1) + 1
 		if !in.Known() {
 			out[i] = builder.UnknownDim
+			if (autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER") && s[i] == 1 && !transpose {
+				// At stride 1 "same" padding does not depend on the size.
+				total := span - 1
+				if autoPad == "SAME_UPPER" {
+					p[i], p[sd+i] = total/2, total-total/2
+				} else {
+					p[i], p[sd+i] = total-total/2, total/2
+				}
+			}
 			continue
 		}
-		span := d[i]*(k[i]-1) + 1
 		switch {
 		case transpose:
 			op := int64(0)
@@ -138,9 +147,9 @@ func window(at map[string]any, x *builder.Value, kernel []int64, transpose bool)
 		}
 	}
 	if autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER" {
-		for _, dd := range out {
-			if !dd.Known() {
-				return nil, fmt.Errorf("auto_pad %s on an input of unknown size %v: export with explicit pads", autoPad, x)
+		for i, dd := range out {
+			if !dd.Known() && (s[i] != 1 || transpose) {
+				return nil, fmt.Errorf("auto_pad %s with stride %d on an input of unknown size %v: its padding depends on the size; export with explicit pads or fixed sizes", autoPad, s[i], x)
 			}
 		}
 	}
@@ -450,37 +459,52 @@ func (im *importer) infer(n *onnxpb.NodeProto, insp *[]*builder.Value, at map[st
 		starts, ok1 := ints(in(1))
 		ends, ok2 := ints(in(2))
 		r := x.Rank()
-		if !ok1 || !ok2 {
-			s := x.Shape()
-			for i := range s {
-				s[i] = builder.UnknownDim
-			}
-			return outs{{DType: x.DType(), Shape: s}}, nil
+		n := -1
+		if ok1 {
+			n = len(starts)
+		} else if d := in(1).Dim(0); d.Known() {
+			n = int(d.Size)
 		}
-		axes, ok := ints(in(3))
-		if !ok {
-			axes = make([]int64, len(starts))
+		axes, okAxes := ints(in(3))
+		if !okAxes && n >= 0 && (len(ins) < 4 || in(3) == nil) {
+			axes, okAxes = make([]int64, n), true
 			for i := range axes {
 				axes[i] = int64(i)
 			}
 		}
-		steps, ok := ints(in(4))
-		if !ok {
-			steps = make([]int64, len(starts))
+		steps, okSteps := ints(in(4))
+		if !okSteps && n >= 0 && (len(ins) < 5 || in(4) == nil) {
+			steps, okSteps = make([]int64, n), true
 			for i := range steps {
 				steps[i] = 1
 			}
 		}
-		for i, a := range axes {
-			if a < 0 {
-				axes[i] = a + int64(r)
+		if okAxes {
+			for i, a := range axes {
+				if a < 0 {
+					axes[i] = a + int64(r)
+				}
 			}
 		}
 		for len(ins) < 5 {
 			ins = append(ins, nil)
 		}
-		ins[3] = im.constant(tensor.FromInt64([]int{len(axes)}, axes))
-		ins[4] = im.constant(tensor.FromInt64([]int{len(steps)}, steps))
+		// The rules read constant axes and steps.
+		if okAxes {
+			ins[3] = im.constant(tensor.FromInt64([]int{len(axes)}, axes))
+		}
+		if okSteps {
+			ins[4] = im.constant(tensor.FromInt64([]int{len(steps)}, steps))
+		}
+		if !ok1 || !ok2 || !okAxes || !okSteps {
+			s := x.Shape()
+			for i := range s {
+				if !okAxes || slices.Contains(axes, int64(i)) {
+					s[i] = builder.UnknownDim
+				}
+			}
+			return outs{{DType: x.DType(), Shape: s}}, nil
+		}
 		s := x.Shape()
 		var konst *tensor.Tensor
 		for i, a := range axes {

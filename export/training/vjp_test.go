@@ -222,6 +222,30 @@ func TestModelOpsFiniteDifferences(t *testing.T) {
 			cl := m.op("Clip", nil, sl, m.floats(-0.5), m.floats(0.8))
 			return m.conv(cl, 4, 3, 1, nil)
 		}, 13},
+		{"Conv auto_pad SAME_UPPER on symbolic sizes", 7, func(m *tiny, _ int) string {
+			c := m.op("Conv", map[string]any{"auto_pad": "SAME_UPPER"}, "x", m.weight(0.5, 4, 3, 3, 2), m.weight(0.1, 4))
+			return m.conv(m.op("Tanh", nil, c), 4, 3, 1, nil)
+		}, 13},
+		{"Slice and Pad with bounds computed at run time", 8, func(m *tiny, _ int) string {
+			// As tf2onnx writes a "same" Conv2DTranspose: a transposed
+			// convolution, a Slice whose bounds come from shapes, and a Pad
+			// whose pads come from shapes (here [0, 0, 1, 1] after [1, 1]
+			// cropped off the start).
+			c := m.conv("x", 3, 4, 3, nil)
+			ct := m.op("ConvTranspose", map[string]any{"strides": []int64{2, 2}}, c, m.weight(0.5, 4, 4, 3, 3), m.weight(0.1, 4))
+			hw := m.op("Slice", nil, m.op("Shape", nil, ct), m.ints(2), m.ints(4))
+			one := m.op("Div", nil, m.op("Sub", nil, hw, m.op("Sub", nil, hw, m.ints(1, 1))), m.ints(1, 1))
+			sl := m.op("Slice", nil, ct, one, m.op("Sub", nil, hw, one), m.ints(2, 3))
+			zero := m.op("Sub", nil, one, one)
+			pads := m.op("Concat", map[string]any{"axis": 0}, m.ints(0, 0), zero, m.ints(0, 0), one)
+			return m.conv(m.op("Pad", nil, sl, pads), 4, 3, 1, nil)
+		}, 13},
+		{"Resize nearest tf_half_pixel_for_nn", 6, func(m *tiny, _ int) string {
+			c := m.conv("x", 3, 4, 3, nil)
+			r := m.op("Resize", map[string]any{"mode": "nearest", "coordinate_transformation_mode": "tf_half_pixel_for_nn", "nearest_mode": "floor"},
+				c, "", m.floats(1, 1, 4, 3))
+			return m.conv(r, 4, 3, 1, nil)
+		}, 13},
 		{"MatMul+Softmax+Transpose", 8, func(m *tiny, _ int) string {
 			c := m.conv("x", 3, 4, 3, nil)
 			tr := m.op("Transpose", map[string]any{"perm": []int64{0, 2, 3, 1}}, c)
