@@ -54,6 +54,14 @@ times of the calls (all threads of the process) next to the wall times: on
 a machine shared with other work, wall times grow with the load and CPU
 times much less.
 
+--no-arena turns off ONNX Runtime's CPU memory arena. The arena takes its
+blocks from the system in sizes that double, and keeps them: a session's
+address space can reach twice its resident peak, which is what a cap on
+the address space (prlimit --as, ulimit -v) counts. Without the arena the
+address space stays near the resident peak, and every call faults in fresh
+pages for its large tensors, so steady calls cost about as much as first
+ones.
+
 --shape takes N,C,H,W or NxCxHxW. A shape whose inputs alone would take more
 memory than the system has available is refused (exit status 2).
 
@@ -69,6 +77,7 @@ Example:
 			{name: "iters", value: "N", doc: "timed calls per graph (default 10)"},
 			{name: "provider", value: "NAME", doc: "cpu (default) or cuda"},
 			{name: "threads", value: "N", doc: "ONNX Runtime intra-op threads (0: its default)"},
+			{name: "no-arena", doc: "turn off ONNX Runtime's CPU memory arena: less address space for large inputs, slower calls (see below)"},
 			{name: "json", doc: "print one JSON object per loss, CPU times included"},
 			{name: "profile", value: "PREFIX", doc: "profile the loss session (with --grad, the loss with its gradient) with ONNX Runtime's profiler, write its trace to PREFIX_LOSS_*.json and print where the time goes by op type"},
 		},
@@ -90,6 +99,7 @@ func runBench(e *env, a *args) error {
 	if err != nil {
 		return err
 	}
+	rt.NoArena = a.boolFlag("no-arena")
 	o := bench.Options{Runtime: rt, Iters: 10, Seed: 1}
 	if v, ok := a.flag("iters"); ok {
 		if o.Iters, err = strconv.Atoi(v); err != nil || o.Iters < 1 {
@@ -201,6 +211,7 @@ type benchJSON struct {
 	InputBytes    int64   `json:"input_bytes"`
 	Iters         int     `json:"iters"`
 	Threads       int     `json:"threads"`
+	NoArena       bool    `json:"no_arena,omitempty"`
 	LossMS        float64 `json:"loss_ms"`
 	LossCPUMS     float64 `json:"loss_cpu_ms"`
 	FloorMS       float64 `json:"floor_ms"`
@@ -226,7 +237,7 @@ type benchOpJSON struct {
 func writeBenchJSON(e *env, r bench.Result, o bench.Options) error {
 	d := func(t time.Duration) float64 { return ms(t.Seconds()) }
 	j := benchJSON{
-		Loss: r.Loss, Mode: string(r.Mode), Shape: r.Shape, InputBytes: r.Bytes, Iters: r.Iters, Threads: o.Runtime.Threads,
+		Loss: r.Loss, Mode: string(r.Mode), Shape: r.Shape, InputBytes: r.Bytes, Iters: r.Iters, Threads: o.Runtime.Threads, NoArena: o.Runtime.NoArena,
 		LossMS: d(r.Loss1), LossCPUMS: d(r.LossCPU), FloorMS: d(r.Floor1), FloorCPUMS: d(r.FloorCPU), FirstMS: d(r.First),
 		PeakBytes: r.PeakRSS, PeakRatio: r.PeakRatio(),
 	}
