@@ -56,11 +56,12 @@ times much less.
 
 --no-arena turns off ONNX Runtime's CPU memory arena. The arena takes its
 blocks from the system in sizes that double, and keeps them: a session's
-address space can reach twice its resident peak, which is what a cap on
-the address space (prlimit --as, ulimit -v) counts. Without the arena the
-address space stays near the resident peak, and every call faults in fresh
-pages for its large tensors, so steady calls cost about as much as first
-ones.
+address space can exceed its resident peak by half or more, and a cap on
+the address space (prlimit --as, ulimit -v) counts all of it. Without the
+arena the address space stays near the resident peak, and every call
+faults in fresh pages for its large tensors, so steady calls cost about as
+much as first ones (2 to 4 times the steady time with the arena, on large
+volumes).
 
 --shape takes N,C,H,W or NxCxHxW. A shape whose inputs alone would take more
 memory than the system has available is refused (exit status 2).
