@@ -80,14 +80,16 @@ func (c *Ctx) softErode(x *Value) *Value {
 	return out
 }
 
-// softSkeleton is the iterated soft skeleton of Shit et al.
+// softSkeleton is the iterated soft skeleton of Shit et al. Each step
+// erodes x once: the eroded value is both the next x and the input of the
+// dilation that opens the current one, open(x) = dilate(erode(x)).
 func (c *Ctx) softSkeleton(x *Value, iterations int) *Value {
 	dilate := c.cubeWindow(3)
-	open := func(v *Value) *Value { return MaxPool(c.softErode(v), dilate) }
-	skel := Relu(Sub(x, open(x)))
+	e := c.softErode(x)
+	skel := Relu(Sub(x, MaxPool(e, dilate)))
 	for j := 0; j < iterations; j++ {
-		x = c.softErode(x)
-		delta := Relu(Sub(x, open(x)))
+		x, e = e, c.softErode(e)
+		delta := Relu(Sub(x, MaxPool(e, dilate)))
 		skel = Add(skel, Relu(Sub(delta, Mul(skel, delta))))
 	}
 	return skel

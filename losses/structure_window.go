@@ -341,6 +341,7 @@ func (c *Ctx) centredStats(x *Value, w *param.Window) (dmean, variance *Value) {
 		weights[a] = Div(wt, ReduceSum(wt, false))
 		pop()
 	}
+	var terms []*Value // per offset, [2,N,C,*spatial]: w·d and w·d²
 	t := make([]int64, d)
 	for i := range t {
 		t[i] = -r
@@ -367,11 +368,7 @@ func (c *Ctx) centredStats(x *Value, w *param.Window) (dmean, variance *Value) {
 			}
 			diff := Sub(Slice(padded, starts, ends, axes, nil), x)
 			wd := Mul(wt, diff)
-			if dmean == nil {
-				dmean, variance = wd, Mul(wd, diff)
-			} else {
-				dmean, variance = Add(dmean, wd), Add(variance, Mul(wd, diff))
-			}
+			terms = append(terms, Concat(0, Unsqueeze(wd, 0), Unsqueeze(Mul(wd, diff), 0)))
 		}
 		i := d - 1
 		for ; i >= 0; i-- {
@@ -384,9 +381,19 @@ func (c *Ctx) centredStats(x *Value, w *param.Window) (dmean, variance *Value) {
 			break
 		}
 	}
-	if dmean == nil { // a 1-tap window: every difference is 0
+	if len(terms) == 0 { // a 1-tap window: every difference is 0
 		zero := Mul(x, ConstAs(x, 0))
 		return zero, zero
 	}
+	// The terms are made first and added after, each E[d] and E[d²] pair
+	// stacked in one tensor: ONNX Runtime runs a node's inputs last created
+	// first, so one sum per moment, each adding a term as it is made, would
+	// hold every offset's difference at once (43 times the input bytes for
+	// a 3×3×3 window); this way it holds one term besides the sum.
+	sum := terms[0]
+	for _, term := range terms[1:] {
+		sum = Add(sum, term)
+	}
+	dmean, variance = Gather(sum, Int(g, 0), 0), Gather(sum, Int(g, 1), 0)
 	return dmean, Sub(variance, Mul(dmean, dmean))
 }

@@ -8,10 +8,11 @@ Runs `onnxloss bench LOSS --shape SHAPE --iters 1 --threads 1 --json` for every
 loss that `onnxloss list` names (or those of --only), one at a time, each in a
 process of its own whose address space is capped at --limit-gb (prlimit), so
 that a loss that needs more fails with an allocation error instead of pushing
-the machine into swap or the out-of-memory killer. --opt adds a loss option to
-one loss's command line (for example --opt hausdorff-er:erosions=3). Prints a
-Markdown table: the session's own peak resident memory (the peak is measured
-as `onnxloss bench --help` describes), that peak over the input bytes, and the
+the machine into swap or the out-of-memory killer. --opt adds a loss option
+or a bench flag to one loss's command line (for example --opt
+hausdorff-er:erosions=3, or --opt ssim:no-arena=true). Prints a Markdown
+table: the session's own peak resident memory (the peak is measured as
+`onnxloss bench --help` describes), that peak over the input bytes, and the
 time of the first call and of the second; a loss that failed is listed with
 the last line of its error. Each JSON result (or failure) is appended to --out
 as it comes, so an interrupted run keeps what it measured.
@@ -60,7 +61,7 @@ def main():
         for o in a.opt:
             loss, kv = o.split(":", 1)
             k, v = kv.split("=", 1)
-            extra.setdefault(loss, []).extend(["--" + k.replace("_", "-"), v])
+            extra.setdefault(loss, []).append("--%s=%s" % (k.replace("_", "-"), v))
         rows = []
         for name in names:
             cmd = ["prlimit", "--as=%d" % int(a.limit_gb * 1e9), b, "bench", name, "--shape", a.shape,

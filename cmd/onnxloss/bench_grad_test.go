@@ -117,3 +117,33 @@ func TestBenchProfile(t *testing.T) {
 		t.Errorf("profile files %v", files)
 	}
 }
+
+// TestBenchNoArena runs bench --no-arena: the sessions run without ONNX
+// Runtime's arena, measure their peak as with it, and --json says which.
+func TestBenchNoArena(t *testing.T) {
+	testutil.RequireRuntime(t)
+	for _, noArena := range []bool{false, true} {
+		argv := []string{"bench", "dice", "--json", "--shape", "2x3x16x16", "--iters", "2", "--threads", "1"}
+		if noArena {
+			argv = append(argv, "--no-arena")
+		}
+		code, out, stderr := cli(argv...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", argv, code, stderr)
+		}
+		var r struct {
+			NoArena   bool    `json:"no_arena"`
+			LossMS    float64 `json:"loss_ms"`
+			PeakBytes int64   `json:"peak_bytes"`
+		}
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatalf("%v: %v:\n%s", argv, err, out)
+		}
+		if r.NoArena != noArena || r.LossMS <= 0 {
+			t.Errorf("%v: %s", argv, out)
+		}
+		if runtime.GOOS == "linux" && r.PeakBytes <= 0 {
+			t.Errorf("%v: no peak memory measured: %s", argv, out)
+		}
+	}
+}

@@ -64,6 +64,15 @@ images per second, the first step over the steady one, and the peak memory
 of the session in MB, measured as above. --profile prints where the step's
 time goes by op type.
 
+--no-arena turns off ONNX Runtime's CPU memory arena. The arena takes its
+blocks from the system in sizes that double, and keeps them: a session's
+address space can exceed its resident peak by half or more, and a cap on
+the address space (prlimit --as, ulimit -v) counts all of it. Without the
+arena the address space stays near the resident peak, and every call
+faults in fresh pages for its large tensors, so steady calls cost about as
+much as first ones (2 to 4 times the steady time with the arena, on large
+volumes).
+
 --shape takes N,C,H,W or NxCxHxW. A shape whose inputs alone would take more
 memory than the system has available is refused (exit status 2).
 
@@ -80,6 +89,7 @@ Example:
 			{name: "iters", value: "N", doc: "timed calls per graph (default 10)"},
 			{name: "provider", value: "NAME", doc: "cpu (default) or cuda"},
 			{name: "threads", value: "N", doc: "ONNX Runtime intra-op threads (0: its default)"},
+			{name: "no-arena", doc: "turn off ONNX Runtime's CPU memory arena: less address space for large inputs, slower calls (see below)"},
 			{name: "json", doc: "print one JSON object per loss, CPU times included"},
 			{name: "train", doc: "time a training step of --model with the loss (forward, loss, all parameter gradients, SGD update)"},
 			{name: "model", value: "FILE", doc: "with --train: the exported model"},
@@ -104,6 +114,7 @@ func runBench(e *env, a *args) error {
 	if err != nil {
 		return err
 	}
+	rt.NoArena = a.boolFlag("no-arena")
 	if a.boolFlag("train") {
 		return runBenchTrain(e, a, shape, rt)
 	}
@@ -223,6 +234,7 @@ type benchJSON struct {
 	InputBytes    int64   `json:"input_bytes"`
 	Iters         int     `json:"iters"`
 	Threads       int     `json:"threads"`
+	NoArena       bool    `json:"no_arena,omitempty"`
 	LossMS        float64 `json:"loss_ms"`
 	LossCPUMS     float64 `json:"loss_cpu_ms"`
 	FloorMS       float64 `json:"floor_ms"`
@@ -248,7 +260,7 @@ type benchOpJSON struct {
 func writeBenchJSON(e *env, r bench.Result, o bench.Options) error {
 	d := func(t time.Duration) float64 { return ms(t.Seconds()) }
 	j := benchJSON{
-		Loss: r.Loss, Mode: string(r.Mode), Shape: r.Shape, InputBytes: r.Bytes, Iters: r.Iters, Threads: o.Runtime.Threads,
+		Loss: r.Loss, Mode: string(r.Mode), Shape: r.Shape, InputBytes: r.Bytes, Iters: r.Iters, Threads: o.Runtime.Threads, NoArena: o.Runtime.NoArena,
 		LossMS: d(r.Loss1), LossCPUMS: d(r.LossCPU), FloorMS: d(r.Floor1), FloorCPUMS: d(r.FloorCPU), FirstMS: d(r.First),
 		PeakBytes: r.PeakRSS, PeakRatio: r.PeakRatio(),
 	}
