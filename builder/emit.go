@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 
 	"github.com/onnxloss/onnxloss/onnxpb"
@@ -143,6 +144,30 @@ func (e *emitter) node(n *Node) error {
 		np.Output = append(np.Output, e.names[out])
 	}
 	attrs := n.attrs
+	if pads, axes, ok := padBeforeAveragePool(n, e.g.opset); ok {
+		// Pad explicitly, then pool without padding (see padBeforeAveragePool).
+		padsName, axesName, padded := n.name+"_pads", n.name+"_pad_axes", n.name+"_padded"
+		for _, name := range []string{padsName, axesName, padded} {
+			if err := e.claim(name); err != nil {
+				return err
+			}
+		}
+		constant := func(name string, v []int64) *onnxpb.NodeProto {
+			return &onnxpb.NodeProto{
+				OpType: proto.String("Constant"), Name: proto.String(name), Output: []string{name},
+				Attribute: []*onnxpb.AttributeProto{attrProto("value", tensor.FromInt64([]int{len(v)}, v))},
+			}
+		}
+		e.gp.Node = append(e.gp.Node, constant(padsName, pads), constant(axesName, axes),
+			&onnxpb.NodeProto{
+				OpType: proto.String("Pad"), Name: proto.String(padded),
+				Input: []string{np.Input[0], padsName, "", axesName}, Output: []string{padded},
+			})
+		np.Input[0] = padded
+		attrs = copyAttrs(attrs)
+		delete(attrs, "pads")
+		delete(attrs, "count_include_pad")
+	}
 	if n.hasAxes {
 		if len(n.reduceAxes) > 0 && axesAsInput(n.op, e.g.opset) {
 			// The axes input is a constant emitted just before the node.
@@ -180,6 +205,34 @@ func (e *emitter) node(n *Node) error {
 	}
 	e.gp.Node = append(e.gp.Node, np)
 	return nil
+}
+
+// padBeforeAveragePool reports whether an AveragePool node is emitted as a
+// Pad with zeros followed by an AveragePool without padding, and returns the
+// Pad's pads and axes (the spatial ones). That is the case for a node that
+// counts padded positions (count_include_pad=1) and has padding, at opset 19
+// and later: ONNX Runtime's AveragePool-19 kernel leaves the end padding out
+// of the average then (1.24 does, 1.32 does not; microsoft/onnxruntime#24681),
+// where AveragePool-11 and the ONNX specification count it. The Pad names its
+// axes, an input ONNX Runtime's Pad fusion leaves alone, so the padding is not
+// folded back into the pool. Earlier opsets keep the single node.
+func padBeforeAveragePool(n *Node, opset int) (pads, axes []int64, ok bool) {
+	if n.op != "AveragePool" || opset < 19 {
+		return nil, nil, false
+	}
+	if cp, _ := n.attrs["count_include_pad"].(int64); cp != 1 {
+		return nil, nil, false
+	}
+	p, _ := n.attrs["pads"].([]int64)
+	if !slices.ContainsFunc(p, func(v int64) bool { return v != 0 }) {
+		return nil, nil, false
+	}
+	sd := len(p) / 2
+	axes = make([]int64, sd)
+	for i := range axes {
+		axes[i] = int64(2 + i)
+	}
+	return slices.Clone(p), axes, true
 }
 
 // axesAsInput reports whether a Reduce op takes its axes as an input at the
