@@ -364,9 +364,24 @@ func ClampedLog(p *Value) *Value {
 // logistic formulas; it never overflows.
 func (c *Ctx) softplusNegAbs() *Value {
 	return c.cached("softplus_neg_abs", func() *Value {
-		return Log(AddScalar(Exp(Neg(Abs(c.X))), 1))
+		return Log(AddScalar(Exp(Neg(c.absX())), 1))
 	})
 }
+
+// absX returns |x|, shared by the stable forms below.
+func (c *Ctx) absX() *Value {
+	return c.cached("abs_x", func() *Value { return Abs(c.X) })
+}
+
+// reluPos returns relu(x) = (x + |x|)/2 and reluNeg relu(-x) = (|x| - x)/2,
+// given |x|. Written with |x|, whose derivative at 0 is 0 (PyTorch's and
+// the builder's convention), their derivative at 0 is ±1/2 where Relu's
+// would be 0: the stable forms relu(±x) + log(1 + e^-|x|) are smooth
+// functions of x, and only this pairing differentiates them correctly at
+// x = 0 (a head initialised to zero gives exactly 0).
+func reluPos(x, absX *Value) *Value { return MulScalar(Add(x, absX), 0.5) }
+
+func reluNeg(x, absX *Value) *Value { return MulScalar(Sub(absX, x), 0.5) }
 
 // LogSigmoids returns log(sigmoid(x)) and log(1 - sigmoid(x)) for binary and
 // multilabel mode, computed stably from logits as -(relu(-x) + log(1+e^-|x|))
@@ -376,13 +391,13 @@ func (c *Ctx) LogSigmoids() (logP, log1mP *Value) {
 		if !c.FromLogits {
 			return ClampedLog(c.X)
 		}
-		return Neg(Add(Relu(Neg(c.X)), c.softplusNegAbs()))
+		return Neg(Add(reluNeg(c.X, c.absX()), c.softplusNegAbs()))
 	})
 	log1mP = c.cached("log_one_minus_sigmoid", func() *Value {
 		if !c.FromLogits {
 			return ClampedLog(OneMinus(c.X))
 		}
-		return Neg(Add(Relu(c.X), c.softplusNegAbs()))
+		return Neg(Add(reluPos(c.X, c.absX()), c.softplusNegAbs()))
 	})
 	return logP, log1mP
 }
@@ -393,7 +408,7 @@ func (c *Ctx) LogSigmoids() (logP, log1mP *Value) {
 // probabilities it is -(t log p + (1-t) log(1-p)) with ClampedLog.
 func (c *Ctx) BCE(t *Value) *Value {
 	if c.FromLogits {
-		return Add(Sub(Relu(c.X), Mul(c.X, t)), c.softplusNegAbs())
+		return Add(Sub(reluPos(c.X, c.absX()), Mul(c.X, t)), c.softplusNegAbs())
 	}
 	logP, log1mP := c.LogSigmoids()
 	return Neg(Add(Mul(t, logP), Mul(OneMinus(t), log1mP)))

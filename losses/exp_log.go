@@ -116,7 +116,7 @@ func (c *Ctx) accurateNLL() *Value {
 // log(1 + e^-|x|) (from logits) or log(1 - p) (from probabilities).
 func (c *Ctx) accurateBCE(t *Value) *Value {
 	if c.FromLogits {
-		return Add(Sub(Relu(c.X), Mul(c.X, t)), log1p(c.expNegAbs(), c.onePlusExpNegAbs(), reference.ProbFloor))
+		return Add(Sub(reluPos(c.X, c.absX()), Mul(c.X, t)), log1p(c.expNegAbs(), c.onePlusExpNegAbs(), reference.ProbFloor))
 	}
 	log1mP := log1p(Neg(c.X), OneMinus(c.X), reference.ProbFloor)
 	return Neg(Add(Mul(t, ClampedLog(c.X)), Mul(OneMinus(t), log1mP)))

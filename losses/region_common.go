@@ -149,7 +149,7 @@ func (c *Ctx) complementProbs() *Value {
 
 // expNegAbs is exp(-|x|), in (0, 1].
 func (c *Ctx) expNegAbs() *Value {
-	return c.cached("exp_neg_abs", func() *Value { return Exp(Neg(Abs(c.X))) })
+	return c.cached("exp_neg_abs", func() *Value { return Exp(Neg(c.absX())) })
 }
 
 // onePlusExpNegAbs is 1 + exp(-|x|).
