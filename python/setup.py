@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 
-from setuptools import setup
+from setuptools import Distribution, setup
 from setuptools.command.bdist_wheel import bdist_wheel
 from setuptools.command.build_py import build_py
 from setuptools.command.egg_info import egg_info
@@ -60,12 +60,16 @@ class EggInfo(egg_info):
         self.egg_base = _TMP
 
 
+class BinaryDistribution(Distribution):
+    """Marks the distribution as holding a binary, so the wheel is
+    platform-specific and installs into platlib."""
+
+    def has_ext_modules(self):
+        return True
+
+
 class BdistWheel(bdist_wheel):
     """Tags the wheel for the platform only: the binary needs no Python ABI."""
-
-    def finalize_options(self):
-        super().finalize_options()
-        self.root_is_pure = False
 
     def get_tag(self):
         _, _, plat = super().get_tag()
@@ -73,6 +77,7 @@ class BdistWheel(bdist_wheel):
 
 
 setup(
+    distclass=BinaryDistribution,
     cmdclass={"build_py": BuildPy, "egg_info": EggInfo, "bdist_wheel": BdistWheel},
     options={
         "build": {"build_base": os.path.join(_TMP, "build")},

@@ -175,7 +175,7 @@ def _artifacts_module():
             "(Python 3.11 or older; 1.19.2 is its last release) (%s)" % e
         ) from None
     folder = os.path.join(os.path.dirname(onnxruntime.__file__), "training")
-    if not os.path.isdir(os.path.join(folder, "artifacts")):
+    if not os.path.isfile(os.path.join(folder, "artifacts.py")):
         raise OnnxlossError(
             "onnxruntime %s at %s has no training package: install "
             "onnxruntime-training-cpu==1.19.2 instead of onnxruntime"
