@@ -22,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/onnxloss/onnxloss/builder"
@@ -31,6 +32,7 @@ import (
 	"github.com/onnxloss/onnxloss/losses"
 	"github.com/onnxloss/onnxloss/onnxpb"
 	"github.com/onnxloss/onnxloss/runtime"
+	"github.com/onnxloss/onnxloss/runtime/losssession"
 	"github.com/onnxloss/onnxloss/tensor"
 	"google.golang.org/protobuf/proto"
 )
@@ -344,6 +346,9 @@ func (t *trainer) run(ctx context.Context) (*Result, error) {
 	if len(samples) < 2 {
 		return nil, fmt.Errorf("train: %d samples; training and evaluation need at least 2", len(samples))
 	}
+	if err := t.checkSamples(samples); err != nil {
+		return nil, err
+	}
 	r := rand.New(rand.NewPCG(t.cfg.Seed, 0x5eed))
 	order := r.Perm(len(samples))
 	nval := max(1, int(math.Ceil(t.cfg.ValFraction*float64(len(samples)))))
@@ -409,6 +414,26 @@ func (t *trainer) run(ctx context.Context) (*Result, error) {
 		}
 	}
 	return t.res, nil
+}
+
+// checkSamples refuses labels the loss would refuse, before any step, naming
+// the file: a class outside [0, classes) that is not the ignore index.
+func (t *trainer) checkSamples(samples []Sample) error {
+	if !t.multi {
+		return nil // nonzero is foreground
+	}
+	ignore := t.rep.Append.Config.IgnoreIndex
+	for _, s := range samples {
+		if err := losssession.CheckLabels(s.Label, t.classes, ignore); err != nil {
+			msg := strings.Replace(err.Error(), "target[", "label[", 1)
+			hint := "; give --ignore-index for a label that marks pixels to leave out"
+			if ignore != nil {
+				hint = ""
+			}
+			return fmt.Errorf("train: %s%s: %s (the model has %d classes)%s", s.Name, LabelSuffix, msg, t.classes, hint)
+		}
+	}
+	return nil
 }
 
 // targetOf turns class labels into the loss's target.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/onnxloss/onnxloss/internal/testutil"
@@ -92,5 +93,24 @@ func TestResume(t *testing.T) {
 	g, w := got.Evals[len(got.Evals)-1], want.Evals[len(want.Evals)-1]
 	if math.Abs(g.MIoU-w.MIoU) > 1e-3 {
 		t.Errorf("final mIoU %v, uninterrupted %v", g.MIoU, w.MIoU)
+	}
+}
+
+// TestBadLabels: a label outside the model's classes is refused before any
+// step, naming the sample and the label; with it as the ignore index the
+// run goes through.
+func TestBadLabels(t *testing.T) {
+	testutil.RequireRuntime(t)
+	data := train.Shapes(6, 8, 4)
+	data[3].Label.Data.([]int64)[5] = 9
+	cfg := train.Config{Model: committed(t, "fcn_small"), Loss: "cross-entropy", Samples: data, Epochs: 1, Batch: 2, LR: 1e-3,
+		Out: filepath.Join(t.TempDir(), "ckpt.onnx")}
+	_, err := train.Run(context.Background(), cfg)
+	if err == nil || !strings.Contains(err.Error(), data[3].Name+".label.npy: label[0,5] = 9 is not a class in [0, 3)") {
+		t.Fatalf("error %v", err)
+	}
+	cfg.LossOptions = map[string]string{"ignore_index": "9"}
+	if _, err := train.Run(context.Background(), cfg); err != nil {
+		t.Fatal(err)
 	}
 }
