@@ -108,7 +108,11 @@ func MeasureTrain(o TrainOptions) (TrainResult, error) {
 	} else {
 		return res, fmt.Errorf("bench --train times multiclass losses; %s is in %s mode here", o.Loss, cfg.Mode)
 	}
-	in := map[string]*tensor.Tensor{findImage(lm): img, rep.Append.Target: target}
+	images := training.DataInputs(lm.Proto)
+	if len(images) != 1 {
+		return res, fmt.Errorf("bench --train feeds one image; the model has inputs %v", images)
+	}
+	in := map[string]*tensor.Tensor{images[0]: img, rep.Append.Target: target}
 
 	rt := o.Runtime
 	if o.Profile != "" {
@@ -194,18 +198,4 @@ func MeasureTrain(o TrainOptions) (TrainResult, error) {
 		}
 	}
 	return res, nil
-}
-
-// findImage returns the model's one input that is not an initializer.
-func findImage(lm *modelio.Model) string {
-	inits := map[string]bool{}
-	for _, t := range lm.Proto.GetGraph().GetInitializer() {
-		inits[t.GetName()] = true
-	}
-	for _, in := range lm.Proto.GetGraph().GetInput() {
-		if !inits[in.GetName()] {
-			return in.GetName()
-		}
-	}
-	return ""
 }

@@ -21,6 +21,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -236,19 +238,11 @@ func newTrainer(cfg Config) (_ *trainer, err error) {
 	t.sigmoid = rep.Append.Activation == "Sigmoid"
 	t.target = rep.Append.Target
 	t.evalOut = rep.Append.Output
-	ins := lm.Proto.GetGraph().GetInput()
-	inits := map[string]bool{}
-	for _, in := range lm.Proto.GetGraph().GetInitializer() {
-		inits[in.GetName()] = true
+	images := training.DataInputs(lm.Proto)
+	if len(images) != 1 {
+		return nil, fmt.Errorf("train: the model has inputs %v; the trainer feeds one image", images)
 	}
-	for _, in := range ins {
-		if !inits[in.GetName()] {
-			if t.image != "" {
-				return nil, fmt.Errorf("train: the model has several inputs (%s, %s); the trainer feeds one image", t.image, in.GetName())
-			}
-			t.image = in.GetName()
-		}
-	}
+	t.image = images[0]
 	// The graphs live in a temporary folder for the run: ONNX Runtime reads
 	// the model files (and their external data) when it opens a session.
 	dir, err := os.MkdirTemp("", "onnxloss-train-")
@@ -278,7 +272,7 @@ func newTrainer(cfg Config) (_ *trainer, err error) {
 		have[in.GetName()] = true
 	}
 	for _, init := range em.Graph.Initializer {
-		if contains(rep.Params, init.GetName()) && !have[init.GetName()] {
+		if slices.Contains(rep.Params, init.GetName()) && !have[init.GetName()] {
 			em.Graph.Input = append(em.Graph.Input, builder.ValueInfo(init.GetName(), tensor.DType(init.GetDataType()), dimsOf(init)))
 		}
 	}
@@ -304,15 +298,6 @@ func sameFile(a, b string) bool {
 	sa, err1 := os.Stat(a)
 	sb, err2 := os.Stat(b)
 	return err1 == nil && err2 == nil && os.SameFile(sa, sb)
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func dimsOf(t *onnxpb.TensorProto) builder.Shape {
@@ -471,7 +456,7 @@ func (t *trainer) step(batch []Sample) (float64, error) {
 		t.state[training.LRName] = tensor.FromFloat32(nil, []float32{float32(t.cfg.LR)})
 	}
 	for name, v := range out {
-		if base, ok := cutSuffix(name, training.NextSuffix); ok {
+		if base, ok := strings.CutSuffix(name, training.NextSuffix); ok {
 			t.state[base] = v
 		}
 	}
@@ -480,13 +465,6 @@ func (t *trainer) step(batch []Sample) (float64, error) {
 		return loss, fmt.Errorf("train: step %d: the loss is %v (lower the learning rate?)", t.res.Steps+1, loss)
 	}
 	return loss, nil
-}
-
-func cutSuffix(s, suffix string) (string, bool) {
-	if len(s) > len(suffix) && s[len(s)-len(suffix):] == suffix {
-		return s[:len(s)-len(suffix)], true
-	}
-	return s, false
 }
 
 // evaluate scores the model with the current weights on the held-out
@@ -599,7 +577,7 @@ func (t *trainer) checkpoint() error {
 	m := proto.Clone(t.lm.Proto).(*onnxpb.ModelProto)
 	if t.state != nil {
 		for i, init := range m.Graph.Initializer {
-			if v, ok := t.state[init.GetName()]; ok && contains(t.rep.Params, init.GetName()) {
+			if v, ok := t.state[init.GetName()]; ok && slices.Contains(t.rep.Params, init.GetName()) {
 				m.Graph.Initializer[i] = builder.TensorProto(init.GetName(), v.Convert(tensor.DType(init.GetDataType())))
 			}
 		}
@@ -615,11 +593,11 @@ func (t *trainer) checkpoint() error {
 		},
 	}
 	for name, v := range t.state {
-		if !contains(t.rep.Params, name) {
+		if !slices.Contains(t.rep.Params, name) {
 			st.Graph.Initializer = append(st.Graph.Initializer, builder.TensorProto(name, v))
 		}
 	}
-	sortInitializers(st.Graph.Initializer)
+	sort.Slice(st.Graph.Initializer, func(i, j int) bool { return st.Graph.Initializer[i].GetName() < st.Graph.Initializer[j].GetName() })
 	if err := modelio.Save(t.cfg.Out+StateSuffix, st); err != nil {
 		return fmt.Errorf("train: writing the checkpoint's state: %w", err)
 	}
@@ -651,7 +629,7 @@ func (t *trainer) loadState(path string) error {
 		state[init.GetName()] = v
 	}
 	for _, init := range t.lm.Proto.GetGraph().GetInitializer() {
-		if contains(t.rep.Params, init.GetName()) {
+		if slices.Contains(t.rep.Params, init.GetName()) {
 			v := training.Decode(init)
 			if v == nil {
 				return fmt.Errorf("train: %s: cannot read parameter %q", t.cfg.Resume, init.GetName())
@@ -687,12 +665,4 @@ func (t *trainer) loadState(path string) error {
 		return fmt.Errorf("train: the checkpoint has %d epochs already; ask for more than that with --epochs", t.epoch)
 	}
 	return nil
-}
-
-func sortInitializers(ts []*onnxpb.TensorProto) {
-	for i := 1; i < len(ts); i++ {
-		for j := i; j > 0 && ts[j].GetName() < ts[j-1].GetName(); j-- {
-			ts[j], ts[j-1] = ts[j-1], ts[j]
-		}
-	}
 }

@@ -202,14 +202,6 @@ func trainable(g *onnxpb.GraphProto, freeze []string) (params, frozen []string, 
 	return params, frozen, nil
 }
 
-func dimsOfTensor(t *tensor.Tensor) builder.Shape {
-	s := make(builder.Shape, len(t.Shape))
-	for i, n := range t.Shape {
-		s[i] = builder.Fixed(int64(n))
-	}
-	return s
-}
-
 // constantSlot reports whether input i of op is an operand that the op
 // treats as a constant (bounds, scales, shapes, exponents), which no
 // gradient reaches.
@@ -357,7 +349,7 @@ func merge(out *onnxpb.ModelProto, gp *onnxpb.GraphProto, rep *splice.Report, pa
 				return fmt.Errorf("train: the model already has a value named %q, the name of an optimizer input", name)
 			}
 			og.Initializer = append(og.Initializer, builder.TensorProto(name, t))
-			og.Input = append(og.Input, builder.ValueInfo(name, t.DType, dimsOfTensor(t)))
+			og.Input = append(og.Input, builder.ValueInfo(name, t.DType, dimsOf(t)))
 			return nil
 		}
 		if err := add(LRName, tensor.FromFloat32(nil, []float32{float32(opt.LR)})); err != nil {
@@ -419,4 +411,20 @@ func InitialState(m *onnxpb.ModelProto) (state map[string]*tensor.Tensor, ok boo
 		state[t.GetName()] = v
 	}
 	return state, true
+}
+
+// DataInputs returns the names of the model's inputs that are not
+// initializers: what a caller feeds (the image), in the model's order.
+func DataInputs(m *onnxpb.ModelProto) []string {
+	inits := map[string]bool{}
+	for _, t := range m.GetGraph().GetInitializer() {
+		inits[t.GetName()] = true
+	}
+	var out []string
+	for _, in := range m.GetGraph().GetInput() {
+		if !inits[in.GetName()] {
+			out = append(out, in.GetName())
+		}
+	}
+	return out
 }
