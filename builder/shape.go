@@ -98,6 +98,11 @@ func (s Shape) Equal(t Shape) bool {
 	return true
 }
 
+// BroadcastShapes applies NumPy's broadcasting rules to shapes as
+// broadcastShapes does: the result, or an error when two known sizes other
+// than 1 differ.
+func BroadcastShapes(shapes ...Shape) (Shape, error) { return broadcastShapes(shapes...) }
+
 // broadcastShapes applies NumPy's broadcasting rules. Symbolic dimensions are
 // assumed compatible with anything but a different known size other than 1,
 // which is what ONNX Runtime checks at run time anyway.

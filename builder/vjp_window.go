@@ -338,14 +338,8 @@ func (ad *autodiff) maxPoolUnitStride(x, y, idx, c *Value, k, pads []int64) *Val
 	r := x.Rank()
 	sd := r - 2
 	sx, sy := ad.shapeOf(x), ad.shapeOf(y)
-	dim := func(shape *Value, a int) *Value { return ScalarOf(Gather(shape, Ints(g, int64(a)), 0)) }
-	// Strides of x's spatial axes, in entries, and the spatial size.
-	st := make([]*Value, sd)
-	st[sd-1] = Scalar(g, tensor.Int64, 1)
-	for a := sd - 2; a >= 0; a-- {
-		st[a] = Mul(st[a+1], dim(sx, a+3))
-	}
-	plane := Mul(st[0], dim(sx, 2))
+	dim := shapeDim
+	st, plane := spatialStrides(sx, sd)
 	// flat(j): output position j read with x's strides, [1,1,*spatial].
 	var grid *Value
 	for a := 0; a < sd; a++ {
@@ -425,13 +419,8 @@ func (ad *autodiff) maxPoolSpread(n *Node, x, y, idx, c *Value) *Value {
 	sd := r - 2
 	k, s, p, d := windowAttrs(n, sd)
 	sx, sy := ad.shapeOf(x), ad.shapeOf(y)
-	dim := func(shape *Value, a int) *Value { return ScalarOf(Gather(shape, Ints(g, int64(a)), 0)) }
-	st := make([]*Value, sd)
-	st[sd-1] = Scalar(g, tensor.Int64, 1)
-	for a := sd - 2; a >= 0; a-- {
-		st[a] = Mul(st[a+1], dim(sx, a+3))
-	}
-	plane := Mul(st[0], dim(sx, 2))
+	dim := shapeDim
+	st, plane := spatialStrides(sx, sd)
 	mod := func(a, b *Value) *Value {
 		return g.addNode("Mod", []*Value{a, b}, nil, outSpec{tensor.Int64, a.shape.Clone()}).outputs[0]
 	}
@@ -533,4 +522,21 @@ func vjpPad(ad *autodiff, n *Node, ct *Value, _ []bool) []*Value {
 		out[0] = Slice(c, starts, ends, axes, nil)
 	}
 	return out
+}
+
+// shapeDim returns dimension a of a 1-D int64 shape value, as a scalar.
+func shapeDim(shape *Value, a int) *Value {
+	return ScalarOf(Gather(shape, Ints(shape.g, int64(a)), 0))
+}
+
+// spatialStrides returns, for a value of shape sx with sd spatial axes, the
+// strides of its spatial axes in entries (the last 1) and the number of
+// entries of one spatial plane, as int64 scalars computed from sx.
+func spatialStrides(sx *Value, sd int) (st []*Value, plane *Value) {
+	st = make([]*Value, sd)
+	st[sd-1] = Scalar(sx.g, tensor.Int64, 1)
+	for a := sd - 2; a >= 0; a-- {
+		st[a] = Mul(st[a+1], shapeDim(sx, a+3))
+	}
+	return st, Mul(st[0], shapeDim(sx, 2))
 }
