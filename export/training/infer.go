@@ -38,31 +38,16 @@ func broadcast(vs ...*builder.Value) builder.Shape {
 	return broadcastShapes(shapes...)
 }
 
+// broadcastShapes is builder.BroadcastShapes; shapes that do not broadcast
+// give unknown sizes, and ONNX Runtime reports the model's error.
 func broadcastShapes(shapes ...builder.Shape) builder.Shape {
-	r := 0
-	for _, s := range shapes {
-		r = max(r, len(s))
-	}
-	out := make(builder.Shape, r)
-	for i := range out {
-		out[i] = builder.Fixed(1)
-	}
-	for _, s := range shapes {
-		off := r - len(s)
-		for i, d := range s {
-			o := out[off+i]
-			switch {
-			case d.Known() && d.Size == 1:
-			case o.Known() && o.Size == 1:
-				out[off+i] = d
-			case d.Known():
-				out[off+i] = d
-			case o.Known():
-			case d.Param != "" && d.Param == o.Param:
-			default:
-				out[off+i] = builder.UnknownDim
-			}
+	out, err := builder.BroadcastShapes(shapes...)
+	if err != nil {
+		r := 0
+		for _, s := range shapes {
+			r = max(r, len(s))
 		}
+		return unknownDims(r)
 	}
 	return out
 }

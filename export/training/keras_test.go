@@ -141,25 +141,9 @@ func checkAgainstKeras(t *testing.T, dir string, fold bool, loss string, lossOpt
 	if len(res.KerasUnmatched) > 0 {
 		t.Errorf("%d trainable Keras weights match no ONNX parameter: %s", len(res.KerasUnmatched), strings.Join(res.KerasUnmatched, ", "))
 	}
-	worst, worstName, worst64, worst32 := 0.0, "", 0.0, 0.0
-	bad := 0
+	checks := map[string]gradCheck{}
 	for name, e := range res.Errors {
-		if e.Rel > worst {
-			worst, worstName = e.Rel, name
-		}
-		worst64, worst32 = max(worst64, e.Rel64), max(worst32, e.TF32)
-		// Within 1e-4 of TensorFlow's float32 gradient; where TensorFlow's
-		// own float32 result is further than that from the float64 one, at
-		// least as close to the float64 gradient as TensorFlow's float32
-		// one, within a factor of 2.
-		if e.Rel > 1e-4 && e.Rel64 > 2*max(e.TF32, 5e-5) {
-			bad++
-			if bad <= 5 || testing.Verbose() {
-				t.Errorf("%s (%s): gradient differs from Keras's by %.3g of its largest entry %.3g (from float64: ours %.3g, TensorFlow's float32 %.3g)",
-					name, e.Keras, e.Rel, e.Max, e.Rel64, e.TF32)
-			}
-		}
+		checks[name] = gradCheck{Peer: e.Keras, Rel: e.Rel, Rel64: e.Rel64, Peer32: e.TF32, Max: e.Max}
 	}
-	t.Logf("%d parameters (%d trainable Keras weights): largest difference from TensorFlow's float32 gradients %.2g (%s); from float64 %.2g, TensorFlow's float32 from float64 %.2g",
-		len(res.Errors), res.KerasParams, worst, worstName, worst64, worst32)
+	t.Logf("%d parameters (%d trainable Keras weights): %s", len(res.Errors), res.KerasParams, judgeGradients(t, "TensorFlow", checks))
 }
