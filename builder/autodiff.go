@@ -87,9 +87,9 @@ func gradient(output, seed *Value, wrt []*Value) []*Value {
 		}
 	}
 	nodes := g.nodes[:len(g.nodes):len(g.nodes)]
-	p := findPath(nodes, output, wrt, false)
+	p := findPath(nodes, output, wrt, false, true)
 	for _, n := range p.nodes {
-		if vjpRules[n.op] == nil {
+		if vjpRules[n.op] == nil && n.custom == nil {
 			g.Fail("Gradient: %s has no gradient rule, and %s lies on the path from %s to %v%s",
 				n.op, n.name, describeValues(wrt), output, noRuleHint(n.op))
 			return bad()
@@ -126,6 +126,21 @@ func gradient(output, seed *Value, wrt []*Value) []*Value {
 		need := make([]bool, len(n.inputs))
 		for _, s := range diffSlots(n) {
 			need[s] = n.inputs[s] != nil && p.needed[n.inputs[s]]
+		}
+		if n.custom != nil {
+			need := make([]bool, len(n.custom.inputs))
+			for i, in := range n.custom.inputs {
+				need[i] = p.needed[in]
+			}
+			for i, c := range n.custom.rule(ct, need) {
+				if c != nil && need[i] {
+					ad.accumulate(n.custom.inputs[i], c)
+				}
+			}
+			if g.err != nil {
+				return bad()
+			}
+			continue
 		}
 		var contribs []*Value
 		if n.passGrad {
@@ -190,14 +205,25 @@ func refineShape(grad, w *Value) {
 // maximum reaches the graph through a cast to int64, so no gradient of
 // ReduceMax is ever needed.)
 func DifferentiablePath(output *Value, wrt ...*Value) []*Node {
-	return findPath(output.g.nodes, output, wrt, true).nodes
+	return findPath(output.g.nodes, output, wrt, true, false).nodes
 }
 
 // GradientPath returns the nodes, in creation order, that Gradient(output,
 // wrt...) differentiates: DifferentiablePath, except that StopGradient stops
 // the gradient.
 func GradientPath(output *Value, wrt ...*Value) []*Node {
-	return findPath(output.g.nodes, output, wrt, false).nodes
+	return findPath(output.g.nodes, output, wrt, false, true).nodes
+}
+
+// FormulaPath returns the nodes, in creation order, that Gradient would
+// differentiate if no WithGradient rule stood in for a formula: GradientPath
+// with the formulas' own nodes in place of their rules, or
+// DifferentiablePath less the edges StopGradient detaches. A graph whose
+// FormulaPath is its DifferentiablePath gets the same gradient from other
+// training tools as from Gradient, provided each rule is its formula's
+// derivative.
+func FormulaPath(output *Value, wrt ...*Value) []*Node {
+	return findPath(output.g.nodes, output, wrt, false, false).nodes
 }
 
 // HasGradientRule reports whether Gradient can differentiate through op.
@@ -287,7 +313,22 @@ func diffSlots(n *Node) []int {
 	return s
 }
 
-func findPath(nodes []*Node, output *Value, wrt []*Value, crossStops bool) path {
+// gradInputs lists the values a gradient reaches from n's outputs: the
+// inputs in diffSlots, or, with rules, for a WithGradient node (which other
+// training tools see as its formula), the inputs its rule differentiates.
+func gradInputs(n *Node, rules bool) []*Value {
+	if n.custom != nil && rules {
+		return n.custom.inputs
+	}
+	slots := diffSlots(n)
+	out := make([]*Value, len(slots))
+	for i, s := range slots {
+		out[i] = n.inputs[s]
+	}
+	return out
+}
+
+func findPath(nodes []*Node, output *Value, wrt []*Value, crossStops, rules bool) path {
 	active := map[*Value]bool{}
 	for _, w := range wrt {
 		if w != nil && w.dtype.IsFloat() {
@@ -300,8 +341,8 @@ func findPath(nodes []*Node, output *Value, wrt []*Value, crossStops bool) path 
 			continue
 		}
 		in := false
-		for _, s := range diffSlots(n) {
-			if v := n.inputs[s]; v != nil && active[v] {
+		for _, v := range gradInputs(n, rules) {
+			if v != nil && active[v] {
 				in = true
 				break
 			}
@@ -335,8 +376,8 @@ func findPath(nodes []*Node, output *Value, wrt []*Value, crossStops bool) path 
 			continue
 		}
 		p.nodes = append(p.nodes, n)
-		for _, s := range diffSlots(n) {
-			if v := n.inputs[s]; v != nil && active[v] {
+		for _, v := range gradInputs(n, rules) {
+			if v != nil && active[v] {
 				p.needed[v] = true
 			}
 		}
@@ -672,4 +713,39 @@ func mulCt(ct, v *Value) *Value {
 func (ad *autodiff) fail(n *Node, format string, args ...any) []*Value {
 	ad.g.Fail("Gradient: %s (%s): %s", n.op, n.name, fmt.Sprintf(format, args...))
 	return make([]*Value, len(n.inputs))
+}
+
+// customGrad is the gradient rule WithGradient attaches to a node.
+type customGrad struct {
+	inputs []*Value
+	rule   func(ct *Value, need []bool) []*Value
+}
+
+// WithGradient returns y with a gradient rule of its own, carried by the
+// node that computes y (or by an Identity of y where y has none, or already
+// has a rule): Gradient and VJP do not differentiate the nodes that compute
+// y from inputs, but pass the cotangent of the result (which broadcasts to
+// y's shape) to rule, which returns one contribution per input, each of
+// its input's rank and broadcasting to its shape; need says which inputs
+// need one (nil for the others).
+//
+// It is for composite formulas whose derivative is much simpler than the
+// one their nodes give, such as the stable binary cross-entropy from logits,
+// relu(x) - x·t + log(1 + e^-|x|), whose derivative in x is sigmoid(x) - t:
+// three elementwise passes instead of ten. The rule must be the derivative
+// of the formula; tests compare both. Other training tools (ONNX Runtime's
+// gradient builder, DifferentiablePath) see the formula's nodes and
+// differentiate them.
+func WithGradient(y *Value, inputs []*Value, rule func(ct *Value, need []bool) []*Value) *Value {
+	if !y.g.check("WithGradient", append([]*Value{y}, inputs...)...) {
+		return y.g.placeholder(y.dtype, y.shape.Clone())
+	}
+	out := y
+	if n := y.node; n == nil || n.external || n.custom != nil || len(n.outputs) != 1 {
+		out = unary("Identity", y, false) // no node of its own to carry the rule
+	}
+	if out.node != nil {
+		out.node.custom = &customGrad{inputs: append([]*Value{}, inputs...), rule: rule}
+	}
+	return out
 }

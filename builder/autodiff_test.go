@@ -1059,3 +1059,63 @@ func TestVJPReduceBroadcastCt(t *testing.T) {
 		})
 	}
 }
+
+// TestWithGradient checks that Gradient uses a WithGradient rule instead of
+// differentiating the formula (here a rule that is deliberately not the
+// formula's derivative, so that the two cannot be confused), that the rule
+// is told which inputs need a contribution, that other uses of an input
+// add up with the rule's, and that DifferentiablePath, the view of other
+// training tools, sees the formula.
+func TestWithGradient(t *testing.T) {
+	x := randn(131, []int{2, 3}, 1.5, 0)
+	y := randn(132, []int{2, 3}, 1.5, 0)
+	var needs [][]bool
+	build := func(g *Graph, v map[string]*Value) *Value {
+		f := WithGradient(Mul(v["x"], v["y"]), []*Value{v["x"], v["y"]}, func(ct *Value, need []bool) []*Value {
+			needs = append(needs, append([]bool{}, need...))
+			return []*Value{MulScalar(ct, 3), MulScalar(ct, 5)}
+		})
+		return ReduceSum(Add(f, MulScalar(v["x"], 2)), false)
+	}
+	// The rule rides on the Mul; an Identity carries a second rule.
+	g0 := NewGraph("t", 17)
+	a := g0.Input("a", tensor.Float64, Dims(2))
+	m := Mul(a, a)
+	first := WithGradient(m, []*Value{a}, func(ct *Value, _ []bool) []*Value { return []*Value{ct} })
+	second := WithGradient(first, []*Value{a}, func(ct *Value, _ []bool) []*Value { return []*Value{ct} })
+	if first != m || second == m || second.Producer().Op() != "Identity" {
+		t.Fatalf("WithGradient: the first rule should ride on the Mul (%v) and the second on an Identity (%v)", first.Producer().Op(), second.Producer().Op())
+	}
+	gs := runGrad(t, 17, []arg{{name: "x", t: x, wrt: true}, {name: "y", t: y}}, build)
+	for i, v := range gs[0].Float64s() {
+		if v != 5 { // 3 from the rule, 2 from the other use
+			t.Fatalf("gradient[%d] = %v, want 5 (the rule's 3 plus 2): %v", i, v, gs[0])
+		}
+	}
+	if len(needs) != 1 || !needs[0][0] || needs[0][1] {
+		t.Fatalf("the rule was told need = %v, want one call with [true false]", needs)
+	}
+
+	g := NewGraph("t", 17)
+	xv := g.Input("x", tensor.Float64, Dims(2, 3))
+	yv := g.Input("y", tensor.Float64, Dims(2, 3))
+	prod := Mul(xv, yv)
+	out := ReduceSum(WithGradient(Add(prod, xv), []*Value{xv}, func(ct *Value, _ []bool) []*Value { return []*Value{ct} }), false)
+	has := func(nodes []*Node) bool {
+		for _, n := range nodes {
+			if n == prod.Producer() {
+				return true
+			}
+		}
+		return false
+	}
+	if !has(DifferentiablePath(out, xv)) {
+		t.Error("DifferentiablePath left out the formula's Mul: other training tools differentiate it")
+	}
+	if has(GradientPath(out, xv)) {
+		t.Error("GradientPath includes the formula's Mul, which the rule replaces")
+	}
+	if !has(FormulaPath(out, xv)) {
+		t.Error("FormulaPath left out the formula's Mul")
+	}
+}

@@ -99,9 +99,10 @@ type Node struct {
 	// input depending on the opset.
 	reduceAxes []int64
 	hasAxes    bool
-	stopGrad   bool // StopGradient: an Identity that autodiff does not cross
-	passGrad   bool // the gradient of input 0 is the cotangent itself (After, ClipStraightThrough)
-	external   bool // a node of the model the graph joins (external.go): not emitted
+	stopGrad   bool        // StopGradient: an Identity that autodiff does not cross
+	passGrad   bool        // the gradient of input 0 is the cotangent itself (After, ClipStraightThrough)
+	external   bool        // a node of the model the graph joins (external.go): not emitted
+	custom     *customGrad // WithGradient: the rule that replaces differentiating the formula
 }
 
 // NewGraph starts an empty graph for the given opset of the default domain.
