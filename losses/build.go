@@ -383,21 +383,35 @@ func reluPos(x, absX *Value) *Value { return MulScalar(Add(x, absX), 0.5) }
 
 func reluNeg(x, absX *Value) *Value { return MulScalar(Sub(absX, x), 0.5) }
 
+// withGradX returns y, a function of x alone, with the gradient rule
+// d (the cotangent times dy/dx) in place of differentiating its nodes (see
+// WithGradient).
+func withGradX(y, x *Value, d func(ct *Value) *Value) *Value {
+	return WithGradient(y, []*Value{x}, func(ct *Value, _ []bool) []*Value { return []*Value{d(ct)} })
+}
+
 // LogSigmoids returns log(sigmoid(x)) and log(1 - sigmoid(x)) for binary and
 // multilabel mode, computed stably from logits as -(relu(-x) + log(1+e^-|x|))
-// and -(relu(x) + log(1+e^-|x|)), or as ClampedLog of probabilities.
+// and -(relu(x) + log(1+e^-|x|)), or as ClampedLog of probabilities. From
+// logits their gradients are given directly: 1 - σ(x) and -σ(x).
 func (c *Ctx) LogSigmoids() (logP, log1mP *Value) {
 	logP = c.cached("log_sigmoid", func() *Value {
 		if !c.FromLogits {
 			return ClampedLog(c.X)
 		}
-		return Neg(Add(reluNeg(c.X, c.absX()), c.softplusNegAbs()))
+		x := c.X
+		return withGradX(Neg(Add(reluNeg(x, c.absX()), c.softplusNegAbs())), x, func(ct *Value) *Value {
+			return Mul(ct, OneMinus(c.Probs())) // d log σ(x) / dx = 1 - σ(x)
+		})
 	})
 	log1mP = c.cached("log_one_minus_sigmoid", func() *Value {
 		if !c.FromLogits {
 			return ClampedLog(OneMinus(c.X))
 		}
-		return Neg(Add(reluPos(c.X, c.absX()), c.softplusNegAbs()))
+		x := c.X
+		return withGradX(Neg(Add(reluPos(x, c.absX()), c.softplusNegAbs())), x, func(ct *Value) *Value {
+			return Neg(Mul(ct, c.Probs())) // d log(1 - σ(x)) / dx = -σ(x)
+		})
 	})
 	return logP, log1mP
 }
@@ -406,12 +420,40 @@ func (c *Ctx) LogSigmoids() (logP, log1mP *Value) {
 // and target t (soft targets allowed). From logits it is
 // relu(x) - x*t + log(1 + exp(-|x|)), which never overflows; from
 // probabilities it is -(t log p + (1-t) log(1-p)) with ClampedLog.
+//
+// From logits its gradient is given directly (WithGradient): sigmoid(x) - t
+// in x and -x in t, the derivative of the formula in three passes where
+// differentiating its nodes takes ten.
 func (c *Ctx) BCE(t *Value) *Value {
 	if c.FromLogits {
-		return Add(Sub(reluPos(c.X, c.absX()), Mul(c.X, t)), c.softplusNegAbs())
+		return withBCEGradient(Add(Sub(reluPos(c.X, c.absX()), Mul(c.X, t)), c.softplusNegAbs()), c.X, t)
 	}
 	logP, log1mP := c.LogSigmoids()
 	return Neg(Add(Mul(t, logP), Mul(OneMinus(t), log1mP)))
+}
+
+// logSigmoid returns log σ(z) = -(relu(-z) + log(1 + e^-|z|)), which never
+// overflows, with its gradient σ(-z) given directly.
+func logSigmoid(z *Value) *Value {
+	az := Abs(z)
+	l := Neg(Add(reluNeg(z, az), Log(AddScalar(Exp(Neg(az)), 1))))
+	return withGradX(l, z, func(ct *Value) *Value { return Mul(ct, Sigmoid(Neg(z))) })
+}
+
+// withBCEGradient returns bce, the binary cross-entropy of logits x and
+// target t in any stable form, with its gradient given directly: σ(x) - t in
+// x and -x in t.
+func withBCEGradient(bce, x, t *Value) *Value {
+	return WithGradient(bce, []*Value{x, t}, func(ct *Value, need []bool) []*Value {
+		out := make([]*Value, 2)
+		if need[0] {
+			out[0] = Mul(ct, Sub(Sigmoid(x), t))
+		}
+		if need[1] {
+			out[1] = Mul(ct, Neg(x))
+		}
+		return out
+	})
 }
 
 // NLL returns -log p[label] per pixel [N,*spatial] in multiclass label

@@ -132,9 +132,7 @@ func buildFocal(c *Ctx, f *param.FocalTerm) *Value {
 		var log1mPt *Value
 		if c.FromLogits {
 			// log σ(z) for z = -x(2t-1): -(relu(-z) + log(1 + e^-|z|)).
-			z := Neg(Mul(c.X, AddScalar(MulScalar(t, 2), -1)))
-			az := Abs(z)
-			log1mPt = Neg(Add(reluNeg(z, az), Log(AddScalar(Exp(Neg(az)), 1))))
+			log1mPt = logSigmoid(Neg(Mul(c.X, AddScalar(MulScalar(t, 2), -1))))
 		} else {
 			p := c.X
 			log1mPt = ClampedLog(Sub(Add(p, t), MulScalar(Mul(p, t), 2)))

@@ -195,9 +195,11 @@ func TestFiniteDifferencesExact(t *testing.T) {
 // that no op without an ONNX Runtime gradient lies on a path from input to
 // loss that ONNX Runtime's gradient builder would differentiate (it crosses
 // StopGradient, an Identity there), and that every op on it has a gradient
-// rule here. It also checks that the path Gradient differentiates is that
-// path: otherwise a graph trained with ONNX Runtime would get another
-// gradient than input_grad.
+// rule here. It also checks that the path Gradient differentiates, with the
+// formulas of WithGradient rules in place of the rules (whose values
+// TestGradients checks against finite differences), is that path: otherwise
+// a graph trained with ONNX Runtime would get another gradient than
+// input_grad.
 func TestStructuralORTTrainable(t *testing.T) {
 	for _, s := range losses.All() {
 		for _, c := range Configs(s, nil) {
@@ -222,7 +224,7 @@ func TestStructuralORTTrainable(t *testing.T) {
 					t.Errorf("%s %s: %s (%s) has no gradient rule", s.Name, c.Label, n.Op(), n.Name())
 				}
 			}
-			ours := builder.GradientPath(loss, in)
+			ours := builder.FormulaPath(loss, in)
 			if len(ours) != len(ort) {
 				var extra []string
 				seen := map[*builder.Node]bool{}
