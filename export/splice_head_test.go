@@ -174,8 +174,15 @@ func TestAppendHeadBehindLayoutNodes(t *testing.T) {
 		checkHeadTrain(t, name, m, tc.loss, feeds, got["loss"].Float64s()[0], b)
 	}
 
+	// inspect says the same.
+	m, _, _ := layoutHead("Softmax", "transpose", 3)
+	if o := export.Inspect(&export.LoadedModel{Proto: m}).Outputs[0]; o.Op != "Softmax" || o.Axis != 3 || o.Logits != "logits" ||
+		strings.Join(o.Then, ",") != "Transpose" || o.Layout != "nhwc" {
+		t.Errorf("inspect: %+v; want Softmax over axis 3 then Transpose, logits \"logits\", nhwc", o)
+	}
+
 	// A Reshape after a Softmax may merge or split its axis: no head.
-	m, _, _ := layoutHead("Softmax", "reshape", 3)
+	m, _, _ = layoutHead("Softmax", "reshape", 3)
 	if _, rep := mustAppend(t, m, export.AppendOptions{Loss: "dice"}); rep.Activation != "" || rep.AttachedTo != "prob" {
 		t.Errorf("Softmax then Reshape: head %q, the loss reads %q; want no head and the output", rep.Activation, rep.AttachedTo)
 	}
