@@ -181,6 +181,13 @@ func TestAppendHeadBehindLayoutNodes(t *testing.T) {
 		t.Errorf("inspect: %+v; want Softmax over axis 3 then Transpose, logits \"logits\", nhwc", o)
 	}
 
+	// An op of another domain ends the walk, and inspect names it.
+	g := m.GetGraph()
+	g.Node[len(g.Node)-1].Domain = proto.String("com.example")
+	if o := export.Inspect(&export.LoadedModel{Proto: m}).Outputs[0]; o.Op != "com.example::Transpose" || o.Logits != "" || len(o.Then) != 0 {
+		t.Errorf("inspect, custom op at the end: %+v", o)
+	}
+
 	// A Reshape after a Softmax may merge or split its axis: no head.
 	m, _, _ = layoutHead("Softmax", "reshape", 3)
 	if _, rep := mustAppend(t, m, export.AppendOptions{Loss: "dice"}); rep.Activation != "" || rep.AttachedTo != "prob" {

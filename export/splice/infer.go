@@ -98,16 +98,16 @@ func (ix *graphIndex) activation(name string, rank int) activationInfo {
 	var after []*onnxpb.NodeProto // outermost first
 	var first *onnxpb.NodeProto   // the producer after Identities
 	for depth := 0; n != nil && depth < 64; depth++ {
-		if !isDefaultDomain(n.GetDomain()) || len(n.GetInput()) == 0 || n.GetInput()[0] == "" {
-			break
-		}
 		op := n.GetOpType()
-		if op == "Identity" && len(n.GetInput()) == 1 {
+		if isDefaultDomain(n.GetDomain()) && op == "Identity" && len(n.GetInput()) == 1 {
 			n = ix.producer[n.GetInput()[0]]
 			continue
 		}
 		if first == nil {
 			first = n
+		}
+		if !isDefaultDomain(n.GetDomain()) || len(n.GetInput()) == 0 || n.GetInput()[0] == "" {
+			break
 		}
 		if (op == "Transpose" || op == "Reshape") && len(after) < maxLayoutNodes {
 			after = append(after, n)
