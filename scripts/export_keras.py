@@ -6,6 +6,7 @@ Runs in the project's virtual environment `tf` (scripts/venv.sh tf, from
 scripts/requirements/tf.txt: tensorflow-cpu 2.15.1, Keras 2, tf2onnx 1.16.1):
 
     export_keras.py OUTDIR [--opsets 13,17] [--size 96] [--batch 2]
+                           [--features block_6_expand_relu]
 
 Models, each with random weights (weights=None: nothing is downloaded),
 every weight perturbed and BatchNormalization given moving statistics that
@@ -24,7 +25,12 @@ output as Keras has them, and a symbolic batch:
   mnv2_softmax     the same ending in a softmax over the classes
   mnv2_sigmoid     the same with one class ending in a sigmoid (binary)
 
-each at every opset of --opsets (NAME_opsetK), and mnv2_softmax_nchw: the
+The MobileNetV2 models' BatchNormalization statistics are then set to the
+batch statistics of the fixed input (see calibrate), so that their logits
+vary over the image as a trained model's do,
+
+and each model is written at every opset of --opsets (NAME_opsetK), plus
+mnv2_softmax_opsetK_nchw: the
 softmax model at the last opset converted with tf2onnx's --inputs-as-nchw
 (the input becomes [N, 3, H, W]; the output stays channels-last).
 
