@@ -27,11 +27,9 @@ output as Keras has them, and a symbolic batch:
 
 The MobileNetV2 models' BatchNormalization statistics are then set to the
 batch statistics of the fixed input (see calibrate), so that their logits
-vary over the image as a trained model's do,
-
-and each model is written at every opset of --opsets (NAME_opsetK), plus
-mnv2_softmax_opsetK_nchw: the
-softmax model at the last opset converted with tf2onnx's --inputs-as-nchw
+vary over the image as a trained model's do. Each model is written at
+every opset of --opsets (NAME_opsetK), plus mnv2_softmax_opsetK_nchw: the
+softmax model at the last opset K converted with tf2onnx's --inputs-as-nchw
 (the input becomes [N, 3, H, W]; the output stays channels-last).
 
 For each model NAME the folder gets NAME.onnx, NAME.input.npy (the fixed
