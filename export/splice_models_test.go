@@ -295,7 +295,7 @@ func checkSpliced(t *testing.T, dir, outDir string, mm manifestModel, c spliceCa
 		t.Fatalf("%s on %s: %v", c, mm.Name, err)
 	}
 	if e, err := relErr(got[mm.OutputName], torchOut, modelRTol, modelScaleTol*maxAbs(torchOut)); err != nil || e > 1 {
-		t.Errorf("%s on %s: the spliced model's own output differs from PyTorch's (largest magnitude %.3g): %.3g of the budget (%v)",
+		t.Errorf("%s on %s: the spliced model's own output differs from the exporting framework's (largest magnitude %.3g): %.3g of the budget (%v)",
 			c, mm.Name, maxAbs(torchOut), e, err)
 	}
 	rtol := max(lossRTol, spec.Tolerance)
@@ -318,11 +318,11 @@ func checkSpliced(t *testing.T, dir, outDir string, mm manifestModel, c spliceCa
 	e1, err1 := relErr(got["loss"], wantORT, rtol, lossATol)
 	l, w, wo := got["loss"].Float64s()[0], want.Float64s()[0], wantORT.Float64s()[0]
 	if err1 != nil || e1 > 1 || err != nil || math.Abs(l-w) > lossATol+rtol*math.Abs(w)+2*math.Abs(wo-w) {
-		t.Errorf("%s on %s: loss %.7g; reference on PyTorch's output %.7g (%.3g of the budget, %v), on ONNX Runtime's %.7g (%.3g of the budget, %v)",
+		t.Errorf("%s on %s: loss %.7g; reference on the framework's output %.7g (%.3g of the budget, %v), on ONNX Runtime's %.7g (%.3g of the budget, %v)",
 			c, mm.Name, l, w, e, err, wo, e1, err1)
 		return outPath
 	}
-	t.Logf("%s on %s: loss %.7g matches the reference on ONNX Runtime's output (%.7g); on PyTorch's output the reference gives %.7g: "+
+	t.Logf("%s on %s: loss %.7g matches the reference on ONNX Runtime's output (%.7g); on the framework's output the reference gives %.7g: "+
 		"the loss magnifies the %.2g relative difference between the two runs of the model", c, mm.Name, l, wo, w, maxRelDiff(attached, torchIn))
 	return outPath
 }

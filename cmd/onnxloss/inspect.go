@@ -101,9 +101,16 @@ func printInfo(w io.Writer, info *export.ModelInfo) {
 			if o.Axis >= 0 {
 				fmt.Fprintf(w, " (axis %d)", o.Axis)
 			}
+			if len(o.Then) > 0 {
+				fmt.Fprintf(w, " then %s", strings.Join(o.Then, ", "))
+			}
 		}
 		fmt.Fprintln(w)
-		if o.Logits != "" {
+		switch {
+		case o.Logits != "" && len(o.Then) > 0:
+			fmt.Fprintf(w, "  %-20s logits before the %s: %q, put through the same %s (append reads these by default)\n",
+				"", printable(o.Op), o.Logits, strings.Join(o.Then, ", "))
+		case o.Logits != "":
 			fmt.Fprintf(w, "  %-20s logits before the %s: %q (append reads these by default)\n", "", printable(o.Op), o.Logits)
 		}
 		if o.Layout != "" {

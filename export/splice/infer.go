@@ -3,6 +3,7 @@ package splice
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/onnxloss/onnxloss/builder"
 	"github.com/onnxloss/onnxloss/onnxpb"
@@ -63,55 +64,119 @@ func isDefaultDomain(d string) bool { return d == "" || d == "ai.onnx" }
 
 // activationInfo says how a model output is produced.
 type activationInfo struct {
-	// node produces the output, after following Identity nodes; nil when the
-	// output is a graph input or an initializer.
+	// node produces the output, after following Identity nodes (and, when
+	// an activation head is found behind them, the layout nodes of after);
+	// nil when the output is a graph input or an initializer.
 	node *onnxpb.NodeProto
 	// op is "Softmax", "LogSoftmax" or "Sigmoid" when node is one of those,
 	// else "".
 	op string
-	// axis is the normalized axis of Softmax and LogSoftmax, or -1 when it is
+	// axis is the normalized axis of Softmax and LogSoftmax, counted in the
+	// output's axes (through the Transposes of after), or -1 when it is
 	// unknown (unknown rank) or does not apply.
 	axis int
 	// logits is the activation's input.
 	logits string
+	// after lists the nodes that only move the activation's values between
+	// it and the output, in the order they run: Transposes, and after a
+	// Sigmoid also Reshapes (tf2onnx ends a channels-last Keras head with a
+	// Transpose back to NHWC, or, for one channel, with a Reshape). The
+	// logits in the output's layout are the activation's input put through
+	// the same nodes: an elementwise Sigmoid commutes with both, a Softmax
+	// with a Transpose once its axis is permuted.
+	after []*onnxpb.NodeProto
 }
+
+// maxLayoutNodes bounds the layout nodes followed between an activation head
+// and the output.
+const maxLayoutNodes = 8
 
 // activation finds what produces the output name of rank rank (-1: unknown).
 func (ix *graphIndex) activation(name string, rank int) activationInfo {
 	info := activationInfo{axis: -1}
 	n := ix.producer[name]
+	var after []*onnxpb.NodeProto // outermost first
+	var first *onnxpb.NodeProto   // the producer after Identities
 	for depth := 0; n != nil && depth < 64; depth++ {
-		if isDefaultDomain(n.GetDomain()) && n.GetOpType() == "Identity" && len(n.GetInput()) == 1 {
+		op := n.GetOpType()
+		if isDefaultDomain(n.GetDomain()) && op == "Identity" && len(n.GetInput()) == 1 {
+			n = ix.producer[n.GetInput()[0]]
+			continue
+		}
+		if first == nil {
+			first = n
+		}
+		if !isDefaultDomain(n.GetDomain()) || len(n.GetInput()) == 0 || n.GetInput()[0] == "" {
+			break
+		}
+		if (op == "Transpose" || op == "Reshape") && len(after) < maxLayoutNodes {
+			after = append(after, n)
 			n = ix.producer[n.GetInput()[0]]
 			continue
 		}
 		break
 	}
-	info.node = n
+	info.node = first
 	if n == nil || !isDefaultDomain(n.GetDomain()) || len(n.GetInput()) == 0 || n.GetInput()[0] == "" {
 		return info
 	}
+	slices.Reverse(after)
 	switch n.GetOpType() {
 	case "Sigmoid":
 		info.op, info.logits = "Sigmoid", n.GetInput()[0]
 	case "Softmax", "LogSoftmax":
-		info.op, info.logits = n.GetOpType(), n.GetInput()[0]
 		axis := int64(-1) // the default from opset 13 on
 		for _, a := range n.GetAttribute() {
 			if a.GetName() == "axis" {
 				axis = a.GetI()
 			}
 		}
+		for _, m := range after {
+			if m.GetOpType() != "Transpose" {
+				// A Reshape may merge or split the class axis: the
+				// output is not a softmax over one of its axes.
+				return info
+			}
+		}
+		info.op, info.logits = n.GetOpType(), n.GetInput()[0]
 		if rank > 0 {
 			if axis < 0 {
 				axis += int64(rank)
+			}
+			for _, m := range after {
+				axis = permutedAxis(m, axis, rank)
 			}
 			if axis >= 0 && axis < int64(rank) {
 				info.axis = int(axis)
 			}
 		}
+	default:
+		return info
 	}
+	info.node, info.after = n, after
 	return info
+}
+
+// permutedAxis returns the axis of a Transpose's output that holds axis of
+// its input (of rank rank), or -1.
+func permutedAxis(t *onnxpb.NodeProto, axis int64, rank int) int64 {
+	var perm []int64
+	for _, a := range t.GetAttribute() {
+		if a.GetName() == "perm" {
+			perm = a.GetInts()
+		}
+	}
+	if perm == nil { // the default reverses the axes
+		for i := rank - 1; i >= 0; i-- {
+			perm = append(perm, int64(i))
+		}
+	}
+	for j, p := range perm {
+		if p == axis {
+			return int64(j)
+		}
+	}
+	return -1
 }
 
 // fixedDim returns the size of the value's dimension at axis when the model

@@ -66,11 +66,17 @@ type OutputInfo struct {
 	// that node's name.
 	Op   string `json:"op,omitempty"`
 	Node string `json:"node,omitempty"`
-	// Axis is the axis of a Softmax or LogSoftmax, or -1.
+	// Axis is the axis of a Softmax or LogSoftmax, counted in the output's
+	// axes, or -1.
 	Axis int `json:"axis"`
 	// Logits is the input of a Softmax, Sigmoid or LogSoftmax head: the value
 	// Append attaches to by default.
 	Logits string `json:"logits,omitempty"`
+	// Then lists the ops that only move values between the head and the
+	// output (Transpose, and after a Sigmoid Reshape), in order, as tf2onnx
+	// writes channels-last Keras heads; Append then reads the logits put
+	// through copies of them, in the output's layout.
+	Then []string `json:"then,omitempty"`
 	// Layout and Channels are what Append would infer: "nchw" or "nhwc"
 	// ("" when the model does not tell) and the size of the class axis (0
 	// when the model does not fix it).
@@ -114,6 +120,9 @@ func Inspect(lm *modelio.Model) *ModelInfo {
 			}
 		}
 		oi.Axis, oi.Logits = act.axis, act.logits
+		for _, n := range act.after {
+			oi.Then = append(oi.Then, n.GetOpType())
+		}
 		if guess := ix.guessLayout(out.GetName(), rank, act); guess.layout != "" {
 			oi.Layout = guess.layout
 			oi.Channels = max(guess.channels, 0)

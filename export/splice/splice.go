@@ -66,7 +66,10 @@ type Report struct {
 	// from one, else "".
 	Activation string
 	// AttachedTo is the value the loss reads: Output, or the logits before
-	// Activation.
+	// Activation. When Transposes (or, after a Sigmoid, Reshapes) lie
+	// between Activation and Output, as tf2onnx writes them for Keras
+	// models, the logits are put through copies of them, in the output's
+	// layout, and AttachedTo is Prefix + Output + "_logits".
 	AttachedTo string
 	// Config is the resolved configuration: mode, classes, layout, spatial
 	// dimensions, from_logits, opset and every loss parameter.
@@ -320,6 +323,10 @@ type plan struct {
 	attachedTo string
 	options    losses.Options
 	rank       int // -1 when the output declares no shape
+	// relayout holds the nodes that put the logits into the output's
+	// layout (copies of the layout nodes between the activation head and
+	// the output); they compute attachedTo.
+	relayout []*onnxpb.NodeProto
 }
 
 // optionErr returns an error for an option that contradicts the model.
@@ -456,8 +463,21 @@ func (s *splicer) infer(out *onnxpb.ValueInfoProto) (*plan, error) {
 			}
 			p.attachedTo = act.logits
 			p.options["from_logits"] = "true"
-			r.note("output %q comes from %s: the loss reads its input %q, the logits, and works in logit space "+
-				"(numerically stable); --use-activation-output reads %q instead", name, act.op, act.logits, name)
+			if len(act.after) == 0 {
+				r.note("output %q comes from %s: the loss reads its input %q, the logits, and works in logit space "+
+					"(numerically stable); --use-activation-output reads %q instead", name, act.op, act.logits, name)
+			} else {
+				if err := s.relayoutLogits(p, act); err != nil {
+					return nil, err
+				}
+				var ops []string
+				for _, n := range act.after {
+					ops = append(ops, n.GetOpType())
+				}
+				r.note("output %q comes from %s followed by %s: the loss reads %q, the %s's input %q put through the same %s "+
+					"(the logits in the output's layout), and works in logit space (numerically stable); --use-activation-output reads %q instead",
+					name, act.op, strings.Join(ops, ", "), p.attachedTo, act.op, act.logits, strings.Join(ops, ", "), name)
+			}
 		} else {
 			switch act.op {
 			case "LogSoftmax":
@@ -493,6 +513,33 @@ func (s *splicer) infer(out *onnxpb.ValueInfoProto) (*plan, error) {
 	}
 	r.AttachedTo = p.attachedTo
 	return p, nil
+}
+
+// relayoutLogits plans copies of the layout nodes that follow the
+// activation head, applied to the logits, so that the loss reads the logits
+// in the layout of the output (and of the target): the last copy's output,
+// Prefix + output + "_logits", becomes p.attachedTo.
+func (s *splicer) relayoutLogits(p *plan, act activationInfo) error {
+	taken := modelNames(s.m)
+	base := s.prefix + p.output.GetName() + "_logits"
+	prev := act.logits
+	for i, n := range act.after {
+		c := proto.Clone(n).(*onnxpb.NodeProto)
+		out := base
+		if i < len(act.after)-1 {
+			out = fmt.Sprintf("%s_%d", base, i)
+		}
+		if taken[out] {
+			return fmt.Errorf("the model already has a value named %q; use another --prefix", out)
+		}
+		c.Input[0] = prev
+		c.Output = []string{out}
+		c.Name = proto.String(out)
+		prev = out
+		p.relayout = append(p.relayout, c)
+	}
+	p.attachedTo = prev
+	return nil
 }
 
 // inferMode picks the loss's mode from the number of channels and the head.
@@ -550,6 +597,10 @@ func (s *splicer) splice(gp *onnxpb.GraphProto, p *plan) error {
 	g := s.m.Graph
 	r := s.rep
 	taken := modelNames(s.m)
+	for _, n := range p.relayout {
+		taken[n.GetName()] = true
+		taken[n.GetOutput()[0]] = true
+	}
 	free := func(n string) bool { return n != "" && !taken[n] }
 
 	// Public names.
@@ -689,6 +740,7 @@ func (s *splicer) splice(gp *onnxpb.GraphProto, p *plan) error {
 	}
 
 	// Everything is decided: change the model.
+	g.Node = append(g.Node, p.relayout...)
 	g.Node = append(g.Node, nodes...)
 	g.Input = append(g.Input, inputs...)
 	kept := g.GetOutput()

@@ -262,6 +262,17 @@ func backward(out *onnxpb.ModelProto, g *onnxpb.GraphProto, rep *splice.Report, 
 			return nil, fmt.Errorf("train: %w", err)
 		}
 	}
+	// The splice may put the logits into the output's layout with nodes of
+	// its own (a copy of the Transpose after a Softmax head): they follow
+	// the model's nodes in the spliced graph.
+	for _, n := range og.GetNode()[min(len(g.GetNode()), len(og.GetNode())):] {
+		if _, ok := im.vals[rep.AttachedTo]; ok {
+			break
+		}
+		if err := im.node(n); err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+	}
 	logits, ok := im.vals[rep.AttachedTo]
 	if !ok {
 		return nil, fmt.Errorf("internal error: the loss reads %q, which the model does not compute", rep.AttachedTo)
