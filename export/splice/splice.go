@@ -430,9 +430,9 @@ func (s *splicer) infer(out *onnxpb.ValueInfoProto) (*plan, error) {
 			_, declared = dims[classAxis].GetValue().(*onnxpb.TensorShapeProto_Dimension_DimValue)
 		}
 		if declared {
-			r.note("%d channels from the output's shape", channels)
+			r.note("%s from the output's shape", plural(channels, "channel"))
 		} else {
-			r.note("%d channels: the output does not declare the size of its class axis, the model's graph fixes it", channels)
+			r.note("%s: the output does not declare the size of its class axis, the model's graph fixes it", plural(channels, "channel"))
 		}
 	}
 
@@ -962,4 +962,12 @@ func modelNames(m *onnxpb.ModelProto) map[string]bool {
 	}
 	delete(names, "")
 	return names
+}
+
+// plural writes n and the noun, with an s unless n is 1.
+func plural(n int64, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
