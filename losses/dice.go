@@ -57,6 +57,8 @@ var dice = Define(Spec{
 		{"mode": "multilabel", "intersection": "l1", "average": "micro", "class_weights": "0.5,1,2", "target_eps": "0.01"},
 		{"mode": "multiclass", "target": "onehot", "intersection": "l1", "per_image": "false"},
 		{"mode": "binary", "log_loss": "true", "smooth_nr": "1", "smooth_dr": "1", "absent_classes": "skip", "reduction": "none"},
+		{"mode": "multiclass", "absent_classes": "skip-row", "classes": "4", "class_weights": "1,0,2,0.5", "ignore_index": "1"},
+		{"mode": "multilabel", "absent_classes": "skip-row", "per_image": "false", "reduction": "sum"},
 	},
 }, Funcs[Dice]{
 	Build:     func(c *Ctx, p *Dice) *Value { return c.overlapLoss(&p.Overlap, diceIndex, nil) },
