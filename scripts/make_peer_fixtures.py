@@ -319,6 +319,20 @@ def make_kornia(w):
     w.peer("kornia dice micro float64", "dice", dict(mc, classes="8", dtype="float64"),
            {"input": x8.double(), "target": y8}, lambda x: L.dice_loss(x, y8), rtol=2e-7, atol=1e-9, input_dtype="float64")
 
+    # Inputs where kornia's earlier defects would show (verify/kornia_test.go):
+    # before 0.9 its Lovász-Softmax sorted class ids instead of each class's
+    # foreground, which an all-wrong prediction exposes; and its Tversky loss
+    # was micro-averaged, so swapping α and β changed nothing.
+    yw = torch.tensor([[[0, 0, 1, 1, 2, 2]]])
+    xw = onehot((yw + 1) % 3, 3) * 8.0  # every pixel confidently one class off
+    w.peer("kornia lovasz softmax all wrong", "lovasz-softmax",
+           {"mode": "multiclass", "classes": "3", "class_set": "all", "per_image": "true"},
+           {"input": xw, "target": yw}, lambda x: L.lovasz_softmax_loss(x, yw))
+    xt, yt = logits(2, 3, 5, 6), labels(3, 2, 5, 6)
+    for a, b in ((0.2, 0.8), (0.8, 0.2)):
+        w.peer("kornia tversky alpha %g beta %g" % (a, b), "tversky", dict(mc, classes="3", alpha=str(a), beta=str(b)),
+               {"input": xt, "target": yt}, lambda x: L.tversky_loss(x, yt, a, b))
+
 
 LIBRARIES = {
     "smp": ("segmentation_models_pytorch", make_smp),
