@@ -333,6 +333,14 @@ def make_kornia(w):
         w.peer("kornia tversky alpha %g beta %g" % (a, b), "tversky", dict(mc, classes="3", alpha=str(a), beta=str(b)),
                {"input": xt, "target": yt}, lambda x: L.tversky_loss(x, yt, a, b))
 
+    # Ignored pixels are 0 in kornia's focal map and still count in its mean
+    # (the preset's mean_over all).
+    yi = yt.clone()
+    yi[0, 1:3, :] = -100
+    w.peer("kornia focal multiclass ignore", "focal", dict(mc, classes="3", alpha="0.4", gamma="1.5", reduction="mean"),
+           {"input": xt, "target": yi},
+           lambda x: L.focal_loss(x, yi, alpha=0.4, gamma=1.5, reduction="none").sum(1).mean())
+
 
 LIBRARIES = {
     "smp": ("segmentation_models_pytorch", make_smp),
