@@ -190,6 +190,18 @@ def make_smp(w):
            {"input": x.double(), "target": y}, lambda x: L.DiceLoss("multiclass")(x, y),
            rtol=2e-7, atol=1e-9, input_dtype="float64")
 
+    x, t = logits(3, 1, 5, 6), mask(3, 1, 5, 6)
+    t[1, 0, 2:4, :] = -1
+    w.peer("smp focal binary ignore", "focal", {"preset": "smp", "mode": "binary", "ignore_index": "-1"},
+           {"input": x, "target": t}, lambda x: L.FocalLoss("binary", ignore_index=-1)(x, t.double()))
+    x, y = logits(2, 4, 5, 5), labels(4, 2, 5, 5)
+    # smp divides by the sum of the class weights, onnxloss by the number of
+    # classes: the same number for weights that sum to C.
+    w.peer("smp focal multiclass class weights summing to C", "focal",
+           {"preset": "smp", "mode": "multilabel", "class_weights": "0.5,1,2,0.5"},
+           {"input": x, "target": onehot(y, 4)},
+           lambda x: L.FocalLoss("multiclass", class_weights=[0.5, 1.0, 2.0, 0.5])(x, y))
+
 
 # ---------------------------------------------------------------------------
 # MONAI (monai/losses/{dice,tversky,focal_loss,hausdorff_loss}.py)
@@ -265,6 +277,18 @@ def make_monai(w):
     w.peer("monai dice softmax float64", "dice", {"preset": "monai", "mode": "multiclass", "classes": "6", "dtype": "float64"},
            {"input": x.double(), "target": y}, lambda x: L.DiceLoss(**MONAI_SOFTMAX)(x, y.unsqueeze(1)),
            rtol=2e-7, atol=1e-9, input_dtype="float64")
+
+    xb, tb = logits(2, 1, 5, 6), mask(2, 1, 5, 6)
+    w.peer("monai dice-ce sigmoid binary", "dice-ce", {"preset": "monai", "mode": "binary"},
+           {"input": xb, "target": tb}, lambda x: L.DiceCELoss(sigmoid=True)(x, tb.double()))
+    x, t = logits(2, 3, 6, 5), mask(2, 3, 6, 5)
+    w.peer("monai generalized dice sigmoid multilabel", "generalized-dice", {"mode": "multilabel"},
+           {"input": x, "target": t}, lambda x: L.GeneralizedDiceLoss(sigmoid=True)(x, t.double()))
+    w.peer("monai log-hausdorff-dt sigmoid multilabel", "log-hausdorff-dt", {"preset": "monai", "mode": "multilabel"},
+           {"input": x, "target": t}, lambda x: L.LogHausdorffDTLoss(sigmoid=True)(x, t.double()))
+    x, y = logits(2, 4, 5, 6), labels(4, 2, 5, 6)
+    w.peer("monai generalized dice batch", "generalized-dice", {"mode": "multiclass", "classes": "4", "per_image": "false"},
+           {"input": x, "target": y}, lambda x: L.GeneralizedDiceLoss(batch=True, **MONAI_SOFTMAX)(x, y.unsqueeze(1)))
 
 
 # ---------------------------------------------------------------------------
