@@ -3,11 +3,12 @@ package verify
 import (
 	"math"
 	"path/filepath"
-	"sort"
 	"testing"
 
 	"github.com/onnxloss/onnxloss/internal/testutil"
 	"github.com/onnxloss/onnxloss/losses"
+	"github.com/onnxloss/onnxloss/losses/param"
+	"github.com/onnxloss/onnxloss/losses/reference"
 	"github.com/onnxloss/onnxloss/runtime"
 	"github.com/onnxloss/onnxloss/runtime/losssession"
 	"github.com/onnxloss/onnxloss/tensor"
@@ -66,69 +67,6 @@ func lossAndReference(t *testing.T, loss string, opts map[string]string, in map[
 
 func relDiff(a, b float64) float64 { return math.Abs(a-b) / math.Max(math.Abs(b), 1e-12) }
 
-// kornia08LovaszSoftmax is kornia's Lovász-Softmax before 0.9, written here
-// from its source: per image and class, the errors |p - fg| sorted in
-// descending order, but the Jaccard weights built from the sorted class ids
-// of the pixels instead of the class's 0/1 foreground; the mean over classes
-// and images. input [N,C,H,W] logits, target [N,H,W] labels.
-func kornia08LovaszSoftmax(in, target *tensor.Tensor) float64 {
-	n, c := in.Shape[0], in.Shape[1]
-	s := len(target.Int64s()) / n
-	x, y := in.Float64s(), target.Int64s()
-	total := 0.0
-	for b := 0; b < n; b++ {
-		p := make([][]float64, c) // softmax over classes, [c][s]
-		for k := range p {
-			p[k] = make([]float64, s)
-		}
-		for i := 0; i < s; i++ {
-			m, z := math.Inf(-1), 0.0
-			for k := 0; k < c; k++ {
-				m = math.Max(m, x[(b*c+k)*s+i])
-			}
-			for k := 0; k < c; k++ {
-				p[k][i] = math.Exp(x[(b*c+k)*s+i] - m)
-				z += p[k][i]
-			}
-			for k := 0; k < c; k++ {
-				p[k][i] /= z
-			}
-		}
-		for k := 0; k < c; k++ {
-			order := make([]int, s)
-			errs := make([]float64, s)
-			for i := range order {
-				order[i] = i
-				fg := 0.0
-				if y[b*s+i] == int64(k) {
-					fg = 1
-				}
-				errs[i] = math.Abs(p[k][i] - fg)
-			}
-			sort.SliceStable(order, func(i, j int) bool { return errs[order[i]] > errs[order[j]] })
-			gts := 0.0
-			for i := 0; i < s; i++ {
-				gts += float64(y[b*s+i]) // the defect: class ids, not the foreground of class k
-			}
-			cum, cumNeg, prev, loss := 0.0, 0.0, 0.0, 0.0
-			for r, i := range order {
-				g := float64(y[b*s+i])
-				cum += g
-				cumNeg += 1 - g
-				jac := 1 - (gts-cum)/(gts+cumNeg)
-				grad := jac
-				if r > 0 {
-					grad = jac - prev
-				}
-				prev = jac
-				loss += errs[i] * grad
-			}
-			total += loss
-		}
-	}
-	return total / float64(n*c)
-}
-
 // TestKorniaLovaszSoftmaxDefectFixed checks kornia's Lovász-Softmax on an
 // all-wrong prediction, where its defect before 0.9 shows: it built the
 // Lovász gradient from the pixels' sorted class ids instead of each class's
@@ -136,13 +74,19 @@ func kornia08LovaszSoftmax(in, target *tensor.Tensor) float64 {
 // instead of the Jaccard loss 1. kornia 0.9 (the pinned release) sorts the
 // foreground, and its value, onnxloss's graph (lovasz-softmax --class-set
 // all --per-image) and the float64 reference written from Berman et al.'s
-// formula agree, while the earlier form, computed here from kornia's old
-// source, is far from all three.
+// formula agree, while the earlier form (korniaStyle, written from kornia's
+// source before 0.9) is far from all three.
 func TestKorniaLovaszSoftmaxDefectFixed(t *testing.T) {
 	testutil.RequireRuntime(t)
 	c, in, kornia := peerCase(t, "kornia", "kornia lovasz softmax all wrong")
 	graph, ref := lossAndReference(t, c.Loss, c.Options, in)
-	old := kornia08LovaszSoftmax(in["input"], in["target"])
+	cfg := &reference.Config{Common: param.Common{Mode: "multiclass", Layout: "nchw", FromLogits: true, TargetForm: "labels"}}
+	prob, err := reference.Canon(reference.Inputs{"input": in["input"], "target": in["target"]}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh := in["input"].Shape
+	old := korniaStyle(prob.Probs(cfg), in["target"].Int64s(), sh[0], sh[1], sh[2]*sh[3])
 	t.Logf("all-wrong prediction: kornia 0.9 %.6f, onnxloss %.6f, reference %.6f, kornia before 0.9 %.6f", kornia, graph, ref, old)
 	if relDiff(graph, ref) > 1e-5 {
 		t.Errorf("onnxloss %v differs from the reference %v", graph, ref)
