@@ -201,6 +201,12 @@ def make_smp(w):
            {"preset": "smp", "mode": "multilabel", "class_weights": "0.5,1,2,0.5"},
            {"input": x, "target": onehot(y, 4)},
            lambda x: L.FocalLoss("multiclass", class_weights=[0.5, 1.0, 2.0, 0.5])(x, y))
+    x, t = logits(2, 2, 4, 5), torch.rand(2, 2, 4, 5)
+    w.peer("smp tversky smooth 1 soft", "tversky",
+           {"preset": "smp", "mode": "multilabel", "alpha": "0.3", "beta": "0.7", "smooth_nr": "1", "smooth_dr": "1"},
+           {"input": x, "target": t}, lambda x: L.TverskyLoss("multilabel", alpha=0.3, beta=0.7, smooth=1.0)(x, t.double()))
+    w.peer("smp dice probabilities", "dice", {"preset": "smp", "mode": "multilabel", "from_logits": "false"},
+           {"input": torch.sigmoid(x), "target": t}, lambda p: L.DiceLoss("multilabel", from_logits=False)(p, t.double()))
 
 
 # ---------------------------------------------------------------------------
