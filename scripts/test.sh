@@ -36,7 +36,7 @@ say "Python environments (pinned, project-local)"
 for req in scripts/requirements/*.txt; do
   [ -e "$req" ] || continue
   name=$(basename "$req" .txt)
-  # peers (torch with its CUDA libraries, 5.5 GB) only regenerates
+  # peers (torch with its CUDA libraries, 5.7 GB) only regenerates
   # testdata/peers, a developer step; the tests read the committed files.
   [ "$name" = peers ] && continue
   scripts/venv.sh "$name" >/dev/null
