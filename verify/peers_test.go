@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/onnxloss/onnxloss/internal/testutil"
+	"github.com/onnxloss/onnxloss/losses"
 )
 
 // peerSet is a cases.json written by scripts/make_peer_fixtures.py: the
@@ -129,6 +130,31 @@ func TestPeerFixtureVersions(t *testing.T) {
 		if torch, _, _ := strings.Cut(set.Torch, "+"); torch != pins["torch"] {
 			t.Errorf("testdata/peers/%s was made with torch %s, scripts/requirements/peers.txt pins %s: "+
 				"regenerate it with $(scripts/venv.sh peers) scripts/make_peer_fixtures.py testdata/peers", lib, set.Torch, pins["torch"])
+		}
+	}
+}
+
+// TestPeerFixturesCoverPresets fails when a loss has a preset named after
+// one of the peer libraries (smp, monai, kornia) that no case of that
+// library's fixtures uses: a new preset needs its library's own numbers.
+func TestPeerFixturesCoverPresets(t *testing.T) {
+	sets := loadPeerSets(t)
+	for _, s := range losses.All() {
+		for _, pr := range s.Presets {
+			set, ok := sets[pr.Name]
+			if !ok {
+				continue
+			}
+			found := false
+			for _, c := range set.Cases {
+				if c.Loss == s.Name && c.Options["preset"] == pr.Name {
+					found = true
+					break
+				}
+			}
+			if !found {
+				t.Errorf("%s --preset %s has no case in testdata/peers/%s: add one to scripts/make_peer_fixtures.py", s.Name, pr.Name, pr.Name)
+			}
 		}
 	}
 }
