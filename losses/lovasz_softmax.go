@@ -17,8 +17,8 @@ var lovaszSoftmax = Define(Spec{
 		"probability are sorted and weighted by the gradient of the Lovász extension of the Jaccard loss at " +
 		"the sorted foreground indicator, giving a piecewise-linear surrogate of 1 - IoU; classes are " +
 		"averaged (only those present in the target by default) and images too when per_image is set. " +
-		"The Lovász gradient uses each class's own foreground indicator; kornia's LovaszSoftmaxLoss uses " +
-		"the class ids instead, so it gives a different (wrong) value, for example below 1 for a prediction " +
+		"The Lovász gradient uses each class's own foreground indicator; kornia's LovaszSoftmaxLoss before 0.9 " +
+		"used the class ids instead, so it gave a different (wrong) value, for example below 1 for a prediction " +
 		"that is wrong everywhere.",
 	Citation:    "Berman, Rannen Triki & Blaschko, The Lovász-Softmax Loss: A Tractable Surrogate for the Optimization of the Intersection-over-Union Measure in Neural Networks, CVPR 2018.",
 	Formula:     "l_c = Σ_i e_c(i)·(J_i - J_{i-1}), e_c = |fg_c - p_c| sorted decreasing; l = Σ_c w_c l_c / Σ_c w_c over the classes counted",
@@ -27,7 +27,7 @@ var lovaszSoftmax = Define(Spec{
 	Reductions: []string{"mean", "sum"},
 	Notes: []string{
 		"segmentation_models_pytorch LovaszLoss(mode='multiclass', per_image=b, ignore_index=k) and Berman et al.'s lovasz_softmax(classes='present', per_image=b, ignore=k): --per-image b --ignore-index k.",
-		"kornia LovaszSoftmaxLoss (--class-set all --per-image true) builds the Lovász gradient from the sorted class ids instead of the class's foreground indicator; onnxloss does not reproduce that.",
+		"kornia 0.9 LovaszSoftmaxLoss is --class-set all --per-image true, exactly. Before 0.9 kornia built the Lovász gradient from the sorted class ids instead of the class's foreground indicator; onnxloss does not reproduce that.",
 		"Class weights: Σ w_c l_c / Σ w_c over the classes counted (kornia multiplies by w_c and divides by C). A problem with no class counted (every pixel ignored) gives 0 and, with --per-image, still counts in the mean over images, as in Berman et al.'s code.",
 		"--reduction sum adds the weighted class losses of every problem instead of averaging.",
 		lovaszIgnoreNote,

@@ -325,6 +325,9 @@ func (c *Ctx) regionReduce(o *param.Overlap, l, counted *Value, noWeights bool) 
 		w = c.weightRow(ws)
 	}
 	weighted := MulMaybe(MulMaybe(l, counted), w)
+	if o.AbsentClasses == param.AbsentSkipRow && counted != nil && c.Reduction != None {
+		return c.rowMeans(o, weighted, counted, w)
+	}
 	switch c.Reduction {
 	case None:
 		return weighted
@@ -341,6 +344,22 @@ func (c *Ctx) regionReduce(o *param.Overlap, l, counted *Value, noWeights bool) 
 		return ReduceMean(weighted, false)
 	}
 	return SafeDiv(ReduceSum(weighted, false), ReduceSum(den, false))
+}
+
+// rowMeans reduces under absent_classes=skip-row: each row's counted
+// entries are averaged (weighted by w under class_weighting=mean), a row with
+// none counting as loss 1, and the rows are summed or averaged.
+func (c *Ctx) rowMeans(o *param.Overlap, weighted, counted, w *Value) *Value {
+	den := counted
+	if w != nil && o.ClassWeighting == param.ClassWeightingMean {
+		den = Mul(counted, w)
+	}
+	num, d := ReduceSum(weighted, false, 1), ReduceSum(den, false, 1)
+	row := Where(Equal(d, ConstAs(d, 0)), ConstAs(num, 1), SafeDiv(num, d))
+	if c.Reduction == Sum {
+		return ReduceSum(row, false)
+	}
+	return ReduceMean(row, false)
 }
 
 // overlapLoss is the whole pipeline of an index-based loss under the

@@ -256,7 +256,8 @@ func TestRegionPresetValues(t *testing.T) {
 	}{
 		{"dice", "smp", map[string]any{"per_image": false, "smooth_nr": 0.0, "smooth_dr": 0.0, "eps": 2e-7, "absent_classes": "zero", "intersection": "l1"}},
 		{"dice", "monai", map[string]any{"per_image": true, "smooth_nr": 1e-5, "smooth_dr": 1e-5, "absent_classes": "keep", "intersection": "product", "class_weighting": "scale"}},
-		{"dice", "kornia", map[string]any{"average": "micro", "smooth_nr": 0.0, "smooth_dr": 1e-8, "target_eps": 1e-6}},
+		{"dice", "kornia", map[string]any{"average": "micro", "smooth_nr": 0.0, "smooth_dr": 1e-8, "target_eps": 0.0, "absent_classes": "skip-row"}},
+		{"tversky", "kornia", map[string]any{"average": "macro", "smooth_nr": 0.0, "smooth_dr": 1e-8, "target_eps": 0.0, "absent_classes": "skip-row"}},
 		{"dice", "semsegloss", map[string]any{"average": "micro", "per_image": false, "smooth_nr": 1.0, "smooth_dr": 1.0}},
 		{"jaccard", "monai", map[string]any{"smooth_nr": 5e-6, "smooth_dr": 5e-6}},
 		{"tversky", "semsegloss", map[string]any{"alpha": 0.3, "beta": 0.7, "smooth_nr": 1.0}},

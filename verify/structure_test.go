@@ -220,7 +220,7 @@ func allWrong(n, c, h, w int, seed uint64) (logits *tensor.Tensor, labels *tenso
 }
 
 // korniaStyle computes the Lovász-Softmax value the way kornia's
-// lovasz_softmax_loss does: per image and class, errors |fg - p| sorted,
+// lovasz_softmax_loss did before 0.9: per image and class, errors |fg - p| sorted,
 // but the Lovász gradient built from the sorted class ids instead of the
 // class's foreground indicator; then the mean over classes and images.
 func korniaStyle(p [][][]float64, y []int64, n, c, s int) float64 {
@@ -260,7 +260,7 @@ func korniaStyle(p [][][]float64, y []int64, n, c, s int) float64 {
 // TestLovaszSoftmaxAllWrong: a prediction wrong at every pixel has an IoU
 // of 0 for every class, and the Lovász extension is exact at such 0/1
 // errors, so every class present counts 1 and the loss is 1. kornia's use
-// of class ids in the Lovász gradient gives less.
+// of class ids in the Lovász gradient before 0.9 gave less.
 func TestLovaszSoftmaxAllWrong(t *testing.T) {
 	testutil.RequireRuntime(t)
 	const n, c, h, w = 2, 4, 5, 6

@@ -22,6 +22,10 @@ const (
 	AbsentZero AbsentClasses = "zero"
 	// AbsentSkip leaves it out of the mean.
 	AbsentSkip AbsentClasses = "skip"
+	// AbsentSkipRow leaves it out of its row's class mean; the rows' means
+	// are then averaged, a row with no entry left counting as loss 1 (kornia
+	// 0.9's macro Dice and Tversky).
+	AbsentSkipRow AbsentClasses = "skip-row"
 )
 
 // Intersection is the soft intersection of an overlap loss.
@@ -142,8 +146,9 @@ func (o *Overlap) declareMore(s *Set, which overlapOption) {
 				func() bool { return !o.oneColumn(c) || c.ClassWeights != nil })
 	}
 	if which&ovAbsent != 0 {
-		Enum(s, &o.AbsentClasses, "absent_classes", AbsentKeep, []AbsentClasses{AbsentKeep, AbsentZero, AbsentSkip},
-			"an entry whose target is empty (Σt = 0): keep its smoothed loss (MONAI, kornia), set it to 0 but count it in the mean (segmentation_models_pytorch), or skip it from the mean (0 when every entry is skipped)")
+		Enum(s, &o.AbsentClasses, "absent_classes", AbsentKeep, []AbsentClasses{AbsentKeep, AbsentZero, AbsentSkip, AbsentSkipRow},
+			"an entry whose target is empty (Σt = 0): keep its smoothed loss (MONAI), set it to 0 but count it in the mean (segmentation_models_pytorch), skip it from the mean (0 when every entry is skipped), "+
+				"or skip it from its row's class mean and average the rows, a row with nothing left counting as loss 1 (kornia 0.9; a row is a sample, or the batch with per_image=false)")
 	}
 	if which&ovLogLoss != 0 {
 		s.Bool(&o.LogLoss, "log_loss", false, "loss -log(max(score, eps)) instead of 1 - score (segmentation_models_pytorch log_loss=True); eps 0 floors at 2^-126")

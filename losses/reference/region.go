@@ -154,7 +154,9 @@ func scoreLoss(o *param.Overlap, score float64) float64 {
 func reduceGrid(c *Config, o *param.Overlap, g grid, l [][]float64, counted [][]bool, weighted bool) *tensor.Tensor {
 	flat := make([]float64, 0, g.rows*g.cols)
 	num, den := 0.0, 0.0
+	rowSum := 0.0 // skip-row: the sum of the rows' means
 	for r := 0; r < g.rows; r++ {
+		rowNum, rowDen := 0.0, 0.0
 		for k := 0; k < g.cols; k++ {
 			w := 1.0
 			if weighted && g.classOf[k] >= 0 && c.ClassWeights != nil {
@@ -164,14 +166,24 @@ func reduceGrid(c *Config, o *param.Overlap, g grid, l [][]float64, counted [][]
 			if counted[r][k] {
 				v = w * l[r][k]
 				num += v
+				d := 1.0
 				if c.ClassWeights != nil && weighted && g.classOf[k] >= 0 && o.ClassWeighting == param.ClassWeightingMean {
-					den += w
-				} else {
-					den++
+					d = w
 				}
+				den += d
+				rowNum += v
+				rowDen += d
 			}
 			flat = append(flat, v)
 		}
+		if rowDen == 0 {
+			rowSum++ // a row with no entry left: loss 1
+		} else {
+			rowSum += rowNum / rowDen
+		}
+	}
+	if o.AbsentClasses == param.AbsentSkipRow {
+		num, den = rowSum, float64(g.rows)
 	}
 	return reduce(c, func() *tensor.Tensor { return tensor.FromFloat64([]int{g.rows, g.cols}, flat) }, num, den)
 }
@@ -198,7 +210,7 @@ func overlapLoss(in Inputs, c *Config, o *param.Overlap, entry func(counts) floa
 				switch o.AbsentClasses {
 				case param.AbsentZero:
 					v = 0
-				case param.AbsentSkip:
+				case param.AbsentSkip, param.AbsentSkipRow:
 					counted[r][k] = false
 				}
 			}

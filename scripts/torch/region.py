@@ -158,6 +158,13 @@ def monai_tversky(mode, x, y, activation, alpha=0.5, beta=0.5, batch=False, incl
 #   total = valid pixels, score = I/(I + (α+β)(total - I) + eps), 1 - mean.
 
 
+# These are kornia's forms before 0.9 (the one-hot floor, absent classes kept,
+# Tversky micro-averaged), which the kornia preset now reaches with these
+# options; testdata/peers/kornia checks the pinned release itself.
+KORNIA_DICE_BEFORE_09 = {"target_eps": "1e-06", "absent_classes": "keep"}
+KORNIA_TVERSKY_BEFORE_09 = {"average": "micro", "absent_classes": "keep"}
+
+
 def kornia_dice(x, y, average="micro", eps=1e-8, ignore_index=-100):
     p = torch.softmax(x.double(), dim=1)
     c = x.size(1)
@@ -307,31 +314,31 @@ def make(w):
 
     # ---- kornia --------------------------------------------------------
     x, y = logits(3, 4, 5, 6), torch.randint(0, 4, (3, 5, 6))
-    case(w, "kornia dice micro", "dice", {"preset": "kornia", "mode": "multiclass", "classes": "4"},
+    case(w, "kornia<0.9 dice micro", "dice", {**KORNIA_DICE_BEFORE_09, "preset": "kornia", "mode": "multiclass", "classes": "4"},
             {"input": x, "target": y}, lambda x: kornia_dice(x, y))
-    case(w, "kornia dice macro", "dice", {"preset": "kornia", "mode": "multiclass", "classes": "4", "average": "macro"},
+    case(w, "kornia<0.9 dice macro", "dice", {**KORNIA_DICE_BEFORE_09, "preset": "kornia", "mode": "multiclass", "classes": "4", "average": "macro"},
             {"input": x, "target": y}, lambda x: kornia_dice(x, y, average="macro"))
     y2 = y.clone()
     y2[0, :2, :] = -100
     y2[2, 4, 5] = -100
-    case(w, "kornia dice ignore", "dice", {"preset": "kornia", "mode": "multiclass", "classes": "4"},
+    case(w, "kornia<0.9 dice ignore", "dice", {**KORNIA_DICE_BEFORE_09, "preset": "kornia", "mode": "multiclass", "classes": "4"},
             {"input": x, "target": y2}, lambda x: kornia_dice(x, y2))
     # In float64 the 1e-6 floor of kornia's one-hot target is visible (about
     # 4e-6 of the loss with 8 classes).
     x8, y8 = logits(2, 8, 4, 5), torch.randint(0, 8, (2, 4, 5))
-    case(w, "kornia dice micro float64", "dice", {"preset": "kornia", "mode": "multiclass", "classes": "8", "dtype": "float64"},
+    case(w, "kornia<0.9 dice micro float64", "dice", {**KORNIA_DICE_BEFORE_09, "preset": "kornia", "mode": "multiclass", "classes": "8", "dtype": "float64"},
             {"input": x8, "target": y8}, lambda x8: kornia_dice(x8, y8), rtol=2e-7, atol=1e-9, input_dtype="float64")
-    case(w, "kornia dice macro float64", "dice",
-            {"preset": "kornia", "mode": "multiclass", "classes": "8", "dtype": "float64", "average": "macro"},
+    case(w, "kornia<0.9 dice macro float64", "dice",
+            {**KORNIA_DICE_BEFORE_09, "preset": "kornia", "mode": "multiclass", "classes": "8", "dtype": "float64", "average": "macro"},
             {"input": x8, "target": y8}, lambda x8: kornia_dice(x8, y8, average="macro"), rtol=2e-7, atol=1e-9, input_dtype="float64")
-    case(w, "kornia tversky", "tversky", {"preset": "kornia", "mode": "multiclass", "classes": "4", "alpha": "0.3", "beta": "0.7"},
+    case(w, "kornia<0.9 tversky", "tversky", {**KORNIA_TVERSKY_BEFORE_09, "preset": "kornia", "mode": "multiclass", "classes": "4", "alpha": "0.3", "beta": "0.7"},
             {"input": x, "target": y}, lambda x: kornia_tversky(x, y, 0.3, 0.7))
-    case(w, "kornia tversky ignore", "tversky",
-            {"preset": "kornia", "mode": "multiclass", "classes": "4", "alpha": "0.8", "beta": "0.4"},
+    case(w, "kornia<0.9 tversky ignore", "tversky",
+            {**KORNIA_TVERSKY_BEFORE_09, "preset": "kornia", "mode": "multiclass", "classes": "4", "alpha": "0.8", "beta": "0.4"},
             {"input": x, "target": y2}, lambda x: kornia_tversky(x, y2, 0.8, 0.4))
     # Only α+β matters in kornia's micro form: 0.1 + 1.1 gives the same as 0.8 + 0.4.
-    case(w, "kornia tversky alpha plus beta", "tversky",
-            {"preset": "kornia", "mode": "multiclass", "classes": "4", "alpha": "0.1", "beta": "1.1"},
+    case(w, "kornia<0.9 tversky alpha plus beta", "tversky",
+            {**KORNIA_TVERSKY_BEFORE_09, "preset": "kornia", "mode": "multiclass", "classes": "4", "alpha": "0.1", "beta": "1.1"},
             {"input": x, "target": y2}, lambda x: kornia_tversky(x, y2, 0.8, 0.4))
 
     # ---- SemSegLoss ----------------------------------------------------
