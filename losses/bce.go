@@ -30,6 +30,8 @@ var bce = Define(Spec{
 	Presets: []Preset{
 		{Name: "smp", Doc: "segmentation_models_pytorch SoftBCEWithLogitsLoss() defaults: ignore_index -100, and a mean over every entry with ignored ones included (mean_over all); its smooth_factor s is --label-smoothing s and pos_weight --pos-weight. Exact.",
 			Values: map[string]string{"ignore_index": "-100", "mean_over": "all", "label_smoothing": "0", "pos_weight": ""}},
+		{Name: "keras", Doc: "Keras 3 keras.losses.BinaryCrossentropy() defaults: channels-last probabilities (from_logits=False), the mean over every entry (Keras's per-pixel mean over the last axis, then over the batch and space). from_logits=True is --from-logits=true, computed in the same stable logit form as TensorFlow's sigmoid_cross_entropy_with_logits. Keras's label_smoothing s moves targets to t(1-s) + s/2, which is --label-smoothing s/2 here. Keras has no ignore index, class weights or pos_weight. Exact.",
+			Values: map[string]string{"layout": "nhwc", "from_logits": "false", "label_smoothing": "0", "pos_weight": ""}},
 	},
 	Variants: []Options{
 		{"pos_weight": "2.5"}, {"label_smoothing": "0.1"}, {"ignore_index": "-100", "mean_over": "all"},

@@ -31,6 +31,8 @@ var crossEntropy = Define(Spec{
 	Presets: []Preset{
 		{Name: "smp", Doc: "segmentation_models_pytorch SoftCrossEntropyLoss(smooth_factor=s, ignore_index=-100): ignore_index -100 and label smoothing s (its default smooth_factor=None raises a TypeError, so give --label-smoothing). smp divides the mean by every pixel, ignored ones included, where onnxloss follows PyTorch and divides by the valid pixels: the values agree when no pixel is ignored and differ by the factor valid/all otherwise.",
 			Values: map[string]string{"ignore_index": "-100", "label_smoothing": "0"}},
+		{Name: "keras", Doc: "Keras 3 keras.losses.SparseCategoricalCrossentropy() with label targets, and CategoricalCrossentropy() with --target onehot: channels-last probabilities (from_logits=False), the mean over pixels. from_logits=True is --from-logits=true (TensorFlow's stable softmax cross-entropy). ignore_class=k is --ignore-index k: Keras masks those pixels and divides by the valid ones, 0 when every pixel is ignored, as here. CategoricalCrossentropy's label_smoothing s is --label-smoothing s with --classes C (t(1-s) + s/C). Keras has no class weights. Exact.",
+			Values: map[string]string{"layout": "nhwc", "from_logits": "false", "label_smoothing": "0"}},
 	},
 	Variants: []Options{
 		{"classes": "4", "class_weights": "0.2,1,2.5,0.7", "ignore_index": "1"},
