@@ -6,6 +6,7 @@ import (
 
 	. "github.com/onnxloss/onnxloss/builder"
 	"github.com/onnxloss/onnxloss/losses/param"
+	"github.com/onnxloss/onnxloss/tensor"
 )
 
 // Shared pieces of the cross-entropy family, used by its losses and by the
@@ -101,10 +102,22 @@ func buildFocal(c *Ctx, f *param.FocalTerm) *Value {
 		// log(1 - p_y) from the other classes' probabilities: summing them
 		// avoids the cancellation of 1 - p_y when p_y is close to 1.
 		var log1mPy *Value
-		if c.FromLogits {
+		switch {
+		case f.ProbClip > 0 && c.FromLogits:
+			// Keras: p = softmax(x) clipped to [lo, hi], in log space.
+			lo, hi := c.probClipBounds(f.ProbClip)
+			log1mPy = Clip(ClampedLog(ReduceSum(Mul(Exp(lp), OneMinus(c.Target())), false, 1)), math.Log(1-hi), math.Log(1-lo))
+			nll = Neg(Clip(Neg(nll), math.Log(lo), math.Log(hi)))
+		case f.ProbClip > 0:
+			// Keras: p / Σp clipped to [lo, hi].
+			lo, hi := c.probClipBounds(f.ProbClip)
+			py := Squeeze(GatherElements(Div(c.X, ReduceSum(c.X, true, 1)), Unsqueeze(c.Labels(), 1), 1), 1)
+			py = Clip(py, lo, hi)
+			nll, log1mPy = Neg(Log(py)), Log(OneMinus(py))
+		case c.FromLogits:
 			others := ReduceSum(Mul(Exp(lp), OneMinus(c.Target())), false, 1)
 			log1mPy = ClampedLog(others)
-		} else {
+		default:
 			log1mPy = ClampedLog(OneMinus(Exp(Neg(nll))))
 		}
 		mod := Exp(MulScalar(log1mPy, gamma))
@@ -126,7 +139,13 @@ func buildFocal(c *Ctx, f *param.FocalTerm) *Value {
 		return c.ReduceLoss(l, den, false)
 	}
 	t := c.Target()
-	ce := c.BCE(t)
+	var ce *Value
+	if f.ProbClip > 0 && !c.FromLogits {
+		logP, log1mP := c.clippedLogSigmoids(f.ProbClip)
+		ce = Neg(Add(Mul(t, logP), Mul(OneMinus(t), log1mP)))
+	} else {
+		ce = c.BCE(t)
+	}
 	var mod *Value
 	if gamma != 0 {
 		var log1mPt *Value
@@ -165,4 +184,35 @@ func classAlpha(alpha []float64, classes int) []float64 {
 	}
 	out[0] = 1 - alpha[0]
 	return out
+}
+
+// probClipBounds returns prob_clip's bounds ε and 1-ε rounded to the compute
+// precision, where Keras rounds them: in float32 1-1e-7 is 1-2^-23, so
+// 1 - p is at least 2^-23 there.
+func (c *Ctx) probClipBounds(eps float64) (lo, hi float64) {
+	if c.ComputeType() == tensor.Float64 {
+		return eps, 1 - eps
+	}
+	return float64(float32(eps)), float64(float32(1 - eps))
+}
+
+// clippedLogSigmoids returns log p and log(1-p) of probability inputs
+// (binary and multilabel mode) clipped to prob_clip's [lo, hi].
+func (c *Ctx) clippedLogSigmoids(eps float64) (logP, log1mP *Value) {
+	lo, hi := c.probClipBounds(eps)
+	p := Clip(c.X, lo, hi)
+	return Log(p), Log(OneMinus(p))
+}
+
+// clippedLogProbs returns Keras's log-probabilities of the classes [N,C,*]
+// from probabilities under prob_clip: for label targets
+// (SparseCategoricalCrossentropy) log clip(p_c) - log Σ_k clip(p_k), for
+// one-hot targets (CategoricalCrossentropy) log clip(p_c / Σ_k p_k).
+func (c *Ctx) clippedLogProbs(eps float64) *Value {
+	lo, hi := c.probClipBounds(eps)
+	if c.TargetForm == TargetOneHot {
+		return Log(Clip(Div(c.X, ReduceSum(c.X, true, 1)), lo, hi))
+	}
+	p := Clip(c.X, lo, hi)
+	return Sub(Log(p), Log(ReduceSum(p, true, 1)))
 }
