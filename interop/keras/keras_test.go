@@ -134,6 +134,32 @@ func softmax(x *tensor.Tensor) *tensor.Tensor {
 	return tensor.FromFloat32(x.Shape, d)
 }
 
+// simplex returns probabilities over the last axis: a softmax of normal
+// logits, with every 5th pixel exactly one-hot (the rest of it exactly 0).
+func (g gen) simplex(shape []int) *tensor.Tensor {
+	t := softmax(g.logits(shape, 2, false))
+	c := shape[len(shape)-1]
+	d := t.Data.([]float32)
+	for i := 0; i*c < len(d); i += 5 {
+		hot := g.r.Intn(c)
+		for k := 0; k < c; k++ {
+			d[i*c+k] = 0
+		}
+		d[i*c+hot] = 1
+	}
+	return t
+}
+
+// oneMinus returns 1 - x.
+func oneMinus(x *tensor.Tensor) *tensor.Tensor {
+	v := x.Float64s()
+	d := make([]float32, len(v))
+	for i, z := range v {
+		d[i] = float32(1 - z)
+	}
+	return tensor.FromFloat32(x.Shape, d)
+}
+
 // zeroes returns a float32 tensor of zeros.
 func zeroes(shape []int) *tensor.Tensor {
 	return tensor.FromFloat32(shape, make([]float32, tensor.NumElements(shape)))
@@ -233,6 +259,69 @@ func cases() []kcase {
 	}
 	add(kcase{name: "sparse-cce/logits/all-ignored", keras: "SparseCategoricalCrossentropy", kwargs: map[string]any{"from_logits": true, "ignore_class": -1},
 		yTrue: ignored, yPred: x, loss: "cross-entropy", opts: losses.Options{"from_logits": "true", "ignore_index": "-1"}})
+
+	// BinaryCrossentropy from probabilities: Keras clips them to [1e-7, 1-1e-7].
+	for _, px := range [][]int{img, vol} {
+		sd := spatial(px)
+		ml := withChannels(px, 3)
+		p, t := g.probs(ml, true), g.binary(ml, 0.5)
+		add(kcase{name: "bce/probs/extremes/" + sd + "d", keras: "BinaryCrossentropy", yTrue: t, yPred: p,
+			loss: "bce", opts: losses.Options{"mode": "multilabel", "spatial_dims": sd}})
+		add(kcase{name: "bce/probs/smoothing0.2/" + sd + "d", keras: "BinaryCrossentropy", kwargs: map[string]any{"label_smoothing": 0.2}, yTrue: t, yPred: p,
+			loss: "bce", opts: losses.Options{"mode": "multilabel", "spatial_dims": sd, "label_smoothing": "0.1"}})
+	}
+	p := g.probs(bin, true)
+	add(kcase{name: "bce/probs/binary/all-wrong", keras: "BinaryCrossentropy", yTrue: oneMinus(p), yPred: p,
+		loss: "bce", opts: losses.Options{"mode": "binary"}})
+
+	// The categorical cross-entropies from probabilities, some pixels exactly one-hot.
+	for _, px := range [][]int{img, vol} {
+		sd := spatial(px)
+		p := g.simplex(withChannels(px, 4))
+		y := g.labels(px, 4, 0)
+		add(kcase{name: "cce/probs/extremes/" + sd + "d", keras: "CategoricalCrossentropy", yTrue: oneHot(y, 4), yPred: p,
+			loss: "cross-entropy", opts: losses.Options{"spatial_dims": sd, "target": "onehot"}})
+		add(kcase{name: "cce/probs/smoothing0.2/" + sd + "d", keras: "CategoricalCrossentropy", kwargs: map[string]any{"label_smoothing": 0.2}, yTrue: oneHot(y, 4), yPred: p,
+			loss: "cross-entropy", opts: losses.Options{"spatial_dims": sd, "target": "onehot", "classes": "4", "label_smoothing": "0.2"}})
+		add(kcase{name: "sparse-cce/probs/extremes/" + sd + "d", keras: "SparseCategoricalCrossentropy", yTrue: y, yPred: p,
+			loss: "cross-entropy", opts: losses.Options{"spatial_dims": sd}})
+		yi := g.labels(px, 4, 9)
+		add(kcase{name: "sparse-cce/probs/ignore/" + sd + "d", keras: "SparseCategoricalCrossentropy", kwargs: map[string]any{"ignore_class": 9}, yTrue: yi, yPred: p,
+			loss: "cross-entropy", opts: losses.Options{"spatial_dims": sd, "ignore_index": "9"}})
+	}
+
+	// BinaryFocalCrossentropy: probabilities with 0 and 1, saturated logits.
+	for _, px := range [][]int{img, vol} {
+		sd := spatial(px)
+		ml := withChannels(px, 2)
+		p, t := g.probs(ml, true), g.binary(ml, 0.4)
+		add(kcase{name: "binary-focal/probs/extremes/" + sd + "d", keras: "BinaryFocalCrossentropy", yTrue: t, yPred: p,
+			loss: "focal", opts: losses.Options{"mode": "multilabel", "spatial_dims": sd}})
+		add(kcase{name: "binary-focal/probs/balanced/" + sd + "d", keras: "BinaryFocalCrossentropy", kwargs: map[string]any{"apply_class_balancing": true, "alpha": 0.3, "gamma": 0.5},
+			yTrue: t, yPred: p, loss: "focal", opts: losses.Options{"mode": "multilabel", "spatial_dims": sd, "alpha": "0.3", "gamma": "0.5"}})
+		x := g.logits(ml, 2, true)
+		add(kcase{name: "binary-focal/logits/saturated/" + sd + "d", keras: "BinaryFocalCrossentropy", kwargs: map[string]any{"from_logits": true}, yTrue: t, yPred: x,
+			loss: "focal", opts: losses.Options{"mode": "multilabel", "spatial_dims": sd, "from_logits": "true"}})
+		add(kcase{name: "binary-focal/logits/balanced-gamma3/" + sd + "d", keras: "BinaryFocalCrossentropy", kwargs: map[string]any{"from_logits": true, "apply_class_balancing": true, "gamma": 3.0},
+			yTrue: t, yPred: x, loss: "focal", opts: losses.Options{"mode": "multilabel", "spatial_dims": sd, "from_logits": "true", "alpha": "0.25", "gamma": "3"}})
+	}
+	x = g.logits(bin, 2, true)
+	add(kcase{name: "binary-focal/logits/binary/empty-target", keras: "BinaryFocalCrossentropy", kwargs: map[string]any{"from_logits": true}, yTrue: zeroes(bin), yPred: x,
+		loss: "focal", opts: losses.Options{"mode": "binary", "from_logits": "true"}})
+
+	// CategoricalFocalCrossentropy: alpha scales every pixel, given as class weights.
+	for _, px := range [][]int{img, vol} {
+		sd := spatial(px)
+		p := g.simplex(withChannels(px, 4))
+		y := g.labels(px, 4, 0)
+		add(kcase{name: "categorical-focal/probs/extremes/" + sd + "d", keras: "CategoricalFocalCrossentropy", yTrue: oneHot(y, 4), yPred: p,
+			loss: "focal", opts: losses.Options{"mode": "multiclass", "spatial_dims": sd, "class_weights": "0.25,0.25,0.25,0.25"}, target: y})
+		x := g.logits(withChannels(px, 4), 2, true)
+		add(kcase{name: "categorical-focal/logits/saturated/" + sd + "d", keras: "CategoricalFocalCrossentropy", kwargs: map[string]any{"from_logits": true}, yTrue: oneHot(y, 4), yPred: x,
+			loss: "focal", opts: losses.Options{"mode": "multiclass", "spatial_dims": sd, "from_logits": "true", "class_weights": "0.25,0.25,0.25,0.25"}, target: y})
+		add(kcase{name: "categorical-focal/logits/alpha1-gamma0.5/" + sd + "d", keras: "CategoricalFocalCrossentropy", kwargs: map[string]any{"from_logits": true, "alpha": 1.0, "gamma": 0.5},
+			yTrue: oneHot(y, 4), yPred: x, loss: "focal", opts: losses.Options{"mode": "multiclass", "spatial_dims": sd, "from_logits": "true", "gamma": "0.5"}, target: y})
+	}
 
 	for i := range out {
 		k := &out[i]
