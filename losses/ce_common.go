@@ -138,7 +138,7 @@ func buildFocal(c *Ctx, f *param.FocalTerm) *Value {
 		}
 		return c.ReduceLoss(l, den, false)
 	}
-	t := c.Target()
+	t := smoothTarget(c, f.LabelSmoothing)
 	var ce *Value
 	if f.ProbClip > 0 && !c.FromLogits {
 		logP, log1mP := c.clippedLogSigmoids(f.ProbClip)
@@ -149,12 +149,17 @@ func buildFocal(c *Ctx, f *param.FocalTerm) *Value {
 	var mod *Value
 	if gamma != 0 {
 		var log1mPt *Value
-		if c.FromLogits {
+		switch {
+		case c.FromLogits && f.Modulation == param.ModulationProb:
+			// 1 - p_t = t·σ(-x) + (1-t)·σ(x): a sum of two non-negative
+			// terms, so no cancellation.
+			log1mPt = ClampedLog(Add(Mul(t, Sigmoid(Neg(c.X))), Mul(OneMinus(t), Sigmoid(c.X))))
+		case c.FromLogits:
 			// log σ(z) for z = -x(2t-1): -(relu(-z) + log(1 + e^-|z|)).
 			z := Neg(Mul(c.X, AddScalar(MulScalar(t, 2), -1)))
 			az := Abs(z)
 			log1mPt = Neg(Add(reluNeg(z, az), Log(AddScalar(Exp(Neg(az)), 1))))
-		} else {
+		default:
 			p := c.X
 			log1mPt = ClampedLog(Sub(Add(p, t), MulScalar(Mul(p, t), 2)))
 		}

@@ -305,6 +305,17 @@ func cases() []kcase {
 		add(kcase{name: "binary-focal/logits/balanced-gamma3/" + sd + "d", keras: "BinaryFocalCrossentropy", kwargs: map[string]any{"from_logits": true, "apply_class_balancing": true, "gamma": 3.0},
 			yTrue: t, yPred: x, loss: "focal", opts: losses.Options{"mode": "multilabel", "spatial_dims": sd, "from_logits": "true", "alpha": "0.25", "gamma": "3"}})
 	}
+	ml := withChannels(img, 3)
+	x = g.logits(ml, 2, true)
+	soft := g.uniform(ml, 0, 1)
+	add(kcase{name: "binary-focal/logits/soft-target", keras: "BinaryFocalCrossentropy", kwargs: map[string]any{"from_logits": true, "gamma": 1.5}, yTrue: soft, yPred: x,
+		loss: "focal", opts: losses.Options{"mode": "multilabel", "from_logits": "true", "gamma": "1.5"}})
+	hard := g.binary(ml, 0.3)
+	add(kcase{name: "binary-focal/logits/smoothing0.2", keras: "BinaryFocalCrossentropy", kwargs: map[string]any{"from_logits": true, "label_smoothing": 0.2, "apply_class_balancing": true},
+		yTrue: hard, yPred: x, loss: "focal", opts: losses.Options{"mode": "multilabel", "from_logits": "true", "label_smoothing": "0.1", "alpha": "0.25"}})
+	p = g.probs(ml, true)
+	add(kcase{name: "binary-focal/probs/smoothing0.1", keras: "BinaryFocalCrossentropy", kwargs: map[string]any{"label_smoothing": 0.1}, yTrue: hard, yPred: p,
+		loss: "focal", opts: losses.Options{"mode": "multilabel", "label_smoothing": "0.05"}})
 	x = g.logits(bin, 2, true)
 	add(kcase{name: "binary-focal/logits/binary/empty-target", keras: "BinaryFocalCrossentropy", kwargs: map[string]any{"from_logits": true}, yTrue: zeroes(bin), yPred: x,
 		loss: "focal", opts: losses.Options{"mode": "binary", "from_logits": "true"}})

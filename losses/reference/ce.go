@@ -369,15 +369,22 @@ func FocalTerm(in Inputs, c *Config, f *param.FocalTerm) (*tensor.Tensor, error)
 					continue
 				}
 				x, t := p.X[n][ch][i], p.T[n][ch][i]
+				if s := f.LabelSmoothing; s > 0 {
+					t = t*(1-s) + (1-t)*s
+				}
 				lp, l1p := logSigmoidPair(c, x)
 				if f.ProbClip > 0 && !c.FromLogits {
 					lp, l1p = clippedLogPair(c, f.ProbClip, x)
 				}
 				ce := -(t*lp + (1-t)*l1p)
 				var mod float64
-				if c.FromLogits {
+				switch {
+				case c.FromLogits && f.Modulation == param.ModulationProb:
+					sx := 1 / (1 + math.Exp(-x))
+					mod = pow(ClampedLog(sx + t - 2*sx*t))
+				case c.FromLogits:
 					mod = pow(LogSigmoid(-x * (2*t - 1)))
-				} else {
+				default:
 					mod = pow(ClampedLog(x + t - 2*x*t))
 				}
 				a := 1.0

@@ -94,8 +94,9 @@ func TestProbClipFocal(t *testing.T) {
 	}
 }
 
-// TestProbClipRefused: prob_clip where it cannot matter, or out of range,
-// is a usage error that says why.
+// TestProbClipRefused: prob_clip, and focal's label_smoothing and
+// modulation, where they cannot matter, or out of range, are usage errors
+// that say why.
 func TestProbClipRefused(t *testing.T) {
 	for _, c := range []struct {
 		loss string
@@ -107,6 +108,9 @@ func TestProbClipRefused(t *testing.T) {
 		{"focal", losses.Options{"mode": "binary", "prob_clip": "1e-7"}, "--mode multiclass"},
 		{"bce", losses.Options{"from_logits": "false", "prob_clip": "0.5"}, "prob_clip"},
 		{"bce", losses.Options{"from_logits": "false", "prob_clip": "-1e-7"}, "prob_clip"},
+		{"focal", losses.Options{"mode": "multiclass", "label_smoothing": "0.1"}, "--mode binary or multilabel"},
+		{"focal", losses.Options{"from_logits": "false", "modulation": "prob"}, "--from-logits=true"},
+		{"focal", losses.Options{"gamma": "0", "modulation": "prob"}, "--gamma above 0"},
 	} {
 		s, err := losses.Lookup(c.loss)
 		if err != nil {
@@ -115,6 +119,31 @@ func TestProbClipRefused(t *testing.T) {
 		_, err = losses.Resolve(s, c.opts)
 		if err == nil || !strings.Contains(err.Error(), c.msg) {
 			t.Errorf("%s %v: error %v, want one naming %q", c.loss, c.opts, err, c.msg)
+		}
+	}
+}
+
+// TestFocalModulationAndSmoothing: one entry, logit x = ln 3 (p = 3/4),
+// target 0 smoothed by 0.25 to t = 0.25, γ = 1. The cross-entropy is
+// -(t·ln p + (1-t)·ln(1-p)) = 0.25·ln(4/3) + 0.75·ln 4. The prob modulation
+// is 1 - p_t = p + t - 2pt = 0.75 + 0.25 - 0.375 = 0.625; the logit one is
+// σ(-x(2t-1)) = σ(ln 3 / 2) = √3/(1+√3).
+func TestFocalModulationAndSmoothing(t *testing.T) {
+	in := map[string]*tensor.Tensor{
+		"input":  tensor.FromFloat64([]int{1, 1, 1, 1}, []float64{math.Log(3)}).Convert(tensor.Float32),
+		"target": tensor.FromFloat32([]int{1, 1, 1, 1}, []float32{0}),
+	}
+	ce := 0.25*math.Log(4.0/3) + 0.75*math.Log(4)
+	for _, c := range []struct {
+		modulation string
+		want       float64
+	}{
+		{"prob", 0.625 * ce},
+		{"logit", math.Sqrt(3) / (1 + math.Sqrt(3)) * ce},
+	} {
+		opts := losses.Options{"mode": "binary", "gamma": "1", "label_smoothing": "0.25", "modulation": c.modulation}
+		if got := clipEval(t, "focal", opts, in); !nearRel(got, c.want) {
+			t.Errorf("modulation %s: %.9g, want %.9g", c.modulation, got, c.want)
 		}
 	}
 }
