@@ -129,6 +129,10 @@ func buildFocal(c *Ctx, f *param.FocalTerm) *Value {
 			w = MulMaybe(Gather(Floats(c.G, c.ComputeType(), classAlpha(alpha, c.classesOrFail())...), c.Labels(), 0), w)
 		}
 		l := MulMaybe(MulMaybe(nll, mod), w)
+		if e := f.LabelSmoothing; e > 0 {
+			n := float64(c.classesOrFail())
+			l = Add(MulScalar(l, 1-e), MulMaybe(MulScalar(c.focalClassTerms(f), e/n), c.PixelValid()))
+		}
 		if f.Normalized && mod != nil {
 			l = Div(l, ClipMin(ReduceSum(MulMaybe(mod, c.PixelValid()), false), 1e-6))
 		}
@@ -175,6 +179,46 @@ func buildFocal(c *Ctx, f *param.FocalTerm) *Value {
 		l = Div(l, ClipMin(ReduceSum(MulMaybe(mod, c.Valid()), false), 1e-6))
 	}
 	return reduceElementwise(c, l, f.MeanOver)
+}
+
+// focalClassTerms returns Σ_c α_c·w_c·(1-p_c)^γ·(-log p_c) per pixel
+// [N,*spatial], the term that label smoothing spreads over every class in
+// multiclass mode, with the probabilities clipped as prob_clip says. For the
+// label's class, where p_c may be close to 1, 1 - p_c cancels; there -log p_c
+// is close to 0, so the term's absolute error stays small.
+func (c *Ctx) focalClassTerms(f *param.FocalTerm) *Value {
+	var lpc, log1mc *Value
+	switch {
+	case f.ProbClip > 0 && c.FromLogits:
+		lo, hi := c.probClipBounds(f.ProbClip)
+		lpc = Clip(c.LogProbs(), math.Log(lo), math.Log(hi))
+		log1mc = Log(OneMinus(Exp(lpc)))
+	case f.ProbClip > 0:
+		lo, hi := c.probClipBounds(f.ProbClip)
+		q := Clip(Div(c.X, ReduceSum(c.X, true, 1)), lo, hi)
+		lpc, log1mc = Log(q), Log(OneMinus(q))
+	case c.FromLogits:
+		lpc = c.LogProbs()
+		log1mc = ClampedLog(OneMinus(Exp(lpc)))
+	default:
+		lpc, log1mc = c.LogProbs(), ClampedLog(OneMinus(c.X))
+	}
+	term := Neg(lpc)
+	if f.Gamma != 0 {
+		term = Mul(term, Exp(MulScalar(log1mc, f.Gamma)))
+	}
+	n := c.classesOrFail()
+	wc := make([]float64, n)
+	for i := range wc {
+		wc[i] = 1
+		if c.ClassWeights != nil {
+			wc[i] = c.ClassWeights[i]
+		}
+		if f.Alpha != nil {
+			wc[i] *= classAlpha(f.Alpha, n)[i]
+		}
+	}
+	return ReduceSum(Mul(term, channelConst(c, wc)), false, 1)
 }
 
 // classAlpha expands a focal alpha to one value per class: a single α gives

@@ -108,7 +108,8 @@ func TestProbClipRefused(t *testing.T) {
 		{"focal", losses.Options{"mode": "binary", "prob_clip": "1e-7"}, "--mode multiclass"},
 		{"bce", losses.Options{"from_logits": "false", "prob_clip": "0.5"}, "prob_clip"},
 		{"bce", losses.Options{"from_logits": "false", "prob_clip": "-1e-7"}, "prob_clip"},
-		{"focal", losses.Options{"mode": "multiclass", "label_smoothing": "0.1"}, "--mode binary or multilabel"},
+		{"focal", losses.Options{"mode": "multiclass", "label_smoothing": "0.1"}, "--classes"},
+		{"focal", losses.Options{"mode": "multiclass", "classes": "3", "label_smoothing": "0.1", "normalized": "true"}, "--normalized"},
 		{"focal", losses.Options{"from_logits": "false", "modulation": "prob"}, "--from-logits=true"},
 		{"focal", losses.Options{"gamma": "0", "modulation": "prob"}, "--gamma above 0"},
 	} {
@@ -145,5 +146,21 @@ func TestFocalModulationAndSmoothing(t *testing.T) {
 		if got := clipEval(t, "focal", opts, in); !nearRel(got, c.want) {
 			t.Errorf("modulation %s: %.9g, want %.9g", c.modulation, got, c.want)
 		}
+	}
+}
+
+// TestFocalMulticlassSmoothing: one pixel, logits (ln 3, 0), so p = (3/4,
+// 1/4), label 1, γ = 1, label smoothing 0.4 over C = 2 classes: the target
+// becomes (0.2, 0.8), and the loss Σ_c t_c·(1-p_c)·(-ln p_c) is
+// 0.2·(1/4)·ln(4/3) + 0.8·(3/4)·ln 4.
+func TestFocalMulticlassSmoothing(t *testing.T) {
+	in := map[string]*tensor.Tensor{
+		"input":  tensor.FromFloat64([]int{1, 2, 1, 1}, []float64{math.Log(3), 0}).Convert(tensor.Float32),
+		"target": tensor.FromInt64([]int{1, 1, 1}, []int64{1}),
+	}
+	want := 0.2*0.25*math.Log(4.0/3) + 0.8*0.75*math.Log(4)
+	opts := losses.Options{"mode": "multiclass", "classes": "2", "gamma": "1", "label_smoothing": "0.4"}
+	if got := clipEval(t, "focal", opts, in); !nearRel(got, want) {
+		t.Errorf("%.9g, want %.9g", got, want)
 	}
 }

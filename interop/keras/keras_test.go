@@ -330,6 +330,10 @@ func cases() []kcase {
 		x := g.logits(withChannels(px, 4), 2, true)
 		add(kcase{name: "categorical-focal/logits/saturated/" + sd + "d", keras: "CategoricalFocalCrossentropy", kwargs: map[string]any{"from_logits": true}, yTrue: oneHot(y, 4), yPred: x,
 			loss: "focal", opts: losses.Options{"mode": "multiclass", "spatial_dims": sd, "from_logits": "true", "class_weights": "0.25,0.25,0.25,0.25"}, target: y})
+		add(kcase{name: "categorical-focal/logits/smoothing0.1/" + sd + "d", keras: "CategoricalFocalCrossentropy", kwargs: map[string]any{"from_logits": true, "label_smoothing": 0.1},
+			yTrue: oneHot(y, 4), yPred: x, loss: "focal", opts: losses.Options{"mode": "multiclass", "spatial_dims": sd, "from_logits": "true", "class_weights": "0.25,0.25,0.25,0.25", "label_smoothing": "0.1"}, target: y})
+		add(kcase{name: "categorical-focal/probs/smoothing0.3/" + sd + "d", keras: "CategoricalFocalCrossentropy", kwargs: map[string]any{"label_smoothing": 0.3, "alpha": 1.0, "gamma": 0.5},
+			yTrue: oneHot(y, 4), yPred: p, loss: "focal", opts: losses.Options{"mode": "multiclass", "spatial_dims": sd, "classes": "4", "label_smoothing": "0.3", "gamma": "0.5"}, target: y})
 		add(kcase{name: "categorical-focal/logits/alpha1-gamma0.5/" + sd + "d", keras: "CategoricalFocalCrossentropy", kwargs: map[string]any{"from_logits": true, "alpha": 1.0, "gamma": 0.5},
 			yTrue: oneHot(y, 4), yPred: x, loss: "focal", opts: losses.Options{"mode": "multiclass", "spatial_dims": sd, "from_logits": "true", "gamma": "0.5"}, target: y})
 	}

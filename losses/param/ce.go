@@ -139,8 +139,9 @@ type FocalTerm struct {
 	// probability inputs, and the softmax in multiclass mode. Only focal
 	// declares it; the compound losses keep 0.
 	ProbClip float64
-	// LabelSmoothing moves binary targets to t(1-s) + (1-t)s. Only focal
-	// declares it; the compound losses keep 0.
+	// LabelSmoothing moves binary targets to t(1-s) + (1-t)s and one-hot
+	// targets to t(1-s) + s/C. Only focal declares it; the compound losses
+	// keep 0.
 	LabelSmoothing float64
 	// Modulation is the sigmoid form's modulation from logits. Only focal
 	// declares it; the compound losses keep the zero value, ModulationLogit.
@@ -180,8 +181,7 @@ func (p *Focal) Declare(s *Set) {
 	p.FocalTerm.Declare(s)
 	declareProbClip(s, &p.ProbClip, true)
 	c := s.Common()
-	s.Float(&p.LabelSmoothing, "label_smoothing", 0, "binary targets become t(1-s) + (1-t)s (Keras's label_smoothing s is s/2 here)").AtLeast(0).Below(1).
-		Matters("--mode binary or multilabel (the softmax form takes hard labels)", func() bool { return c.Mode != Multiclass })
+	s.Float(&p.LabelSmoothing, "label_smoothing", 0, "binary and multilabel targets become t(1-s) + (1-t)s (Keras's BinaryFocalCrossentropy label_smoothing s is s/2 here); in multiclass mode the one-hot target becomes t(1-s) + s/C over every class, each class with its own modulation (Keras's CategoricalFocalCrossentropy; needs --classes)").AtLeast(0).Below(1)
 	Enum(s, &p.Modulation, "modulation", ModulationLogit, []Modulation{ModulationLogit, ModulationProb},
 		"sigmoid modulation from logits: logit is σ(-x(2t-1))^γ (MONAI), prob is (1-p_t)^γ with p_t = t·p + (1-t)(1-p) (torchvision, Keras); equal for hard targets, and from probabilities always prob").
 		Matters("--mode binary or multilabel, --from-logits=true and --gamma above 0", func() bool {

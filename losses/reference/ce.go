@@ -335,6 +335,9 @@ func FocalTerm(in Inputs, c *Config, f *param.FocalTerm) (*tensor.Tensor, error)
 					}
 				}
 				pix[n][s] = -a * classWeight(c, y) * mod * lpy
+				if e := f.LabelSmoothing; e > 0 {
+					pix[n][s] = (1-e)*pix[n][s] + e/float64(p.C)*focalSmoothed(p, c, f, lp, n, s)
+				}
 				modSum += mod
 				num += pix[n][s]
 				den++
@@ -411,6 +414,52 @@ func FocalTerm(in Inputs, c *Config, f *param.FocalTerm) (*tensor.Tensor, error)
 		}
 	}
 	return reduceElements(p, c, l, f.MeanOver == param.MeanOverAll), nil
+}
+
+// focalSmoothed is Σ_c α_c·w_c·(1-q_c)^γ·(-log q_c) at pixel (n, s): the
+// focal loss of every class, which label smoothing mixes in, with q_c the
+// class's probability (normalised and clipped under prob_clip).
+func focalSmoothed(p *Problem, c *Config, f *param.FocalTerm, lp [][][]float64, n, s int) float64 {
+	sum := 0.0
+	for ch := 0; ch < p.C; ch++ {
+		sum += p.X[n][ch][s]
+	}
+	total := 0.0
+	for ch := 0; ch < p.C; ch++ {
+		var q float64
+		switch {
+		case c.FromLogits:
+			q = math.Exp(lp[n][ch][s])
+		case f.ProbClip > 0:
+			q = p.X[n][ch][s] / sum
+		default:
+			q = p.X[n][ch][s]
+		}
+		logQ, log1m := ClampedLog(q), ClampedLog(1-q)
+		if f.ProbClip > 0 {
+			lo, hi := probClipBounds(c, f.ProbClip)
+			q = math.Min(math.Max(q, lo), hi)
+			logQ, log1m = math.Log(q), math.Log(1-q)
+		} else if c.FromLogits {
+			logQ, log1m = lp[n][ch][s], log1mExp(math.Min(lp[n][ch][s], 0))
+		}
+		mod := 1.0
+		if f.Gamma != 0 {
+			mod = math.Exp(f.Gamma * math.Max(log1m, math.Log(ProbFloor)))
+		}
+		a := 1.0
+		if f.Alpha != nil {
+			if len(f.Alpha) > 1 {
+				a = f.Alpha[ch]
+			} else if ch == 0 {
+				a = 1 - f.Alpha[0]
+			} else {
+				a = f.Alpha[0]
+			}
+		}
+		total += a * classWeight(c, ch) * mod * -logQ
+	}
+	return total
 }
 
 // pixelCE returns the class-weighted NLL of every valid pixel, in order.
