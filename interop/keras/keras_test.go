@@ -399,10 +399,13 @@ func kerasValues(t *testing.T, cs []kcase) map[string]float64 {
 	return out.Values
 }
 
-// close reports whether got is within the tolerance of Keras's want.
-func close(got, want float64) bool {
-	return math.Abs(got-want) <= relTol*math.Max(math.Abs(want), absFloor)
+// scaledErr is |got − want| / max(|want|, absFloor).
+func scaledErr(got, want float64) float64 {
+	return math.Abs(got-want) / math.Max(math.Abs(want), absFloor)
 }
+
+// within reports whether got is within the tolerance of Keras's want.
+func within(got, want float64) bool { return scaledErr(got, want) <= relTol }
 
 // TestPresetsMatchKeras compares each case's ONNX Runtime value and float64
 // reference with Keras's.
@@ -410,6 +413,11 @@ func TestPresetsMatchKeras(t *testing.T) {
 	testutil.RequireRuntime(t)
 	cs := cases()
 	want := kerasValues(t, cs)
+	var worstRT, worstRef float64
+	var worstRTName, worstRefName string
+	defer func() {
+		t.Logf("%d cases; largest scaled error: ONNX Runtime %.2g (%s), reference %.2g (%s)", len(cs), worstRT, worstRTName, worstRef, worstRefName)
+	}()
 	for _, k := range cs {
 		t.Run(k.name, func(t *testing.T) {
 			w, ok := want[k.name]
@@ -431,10 +439,16 @@ func TestPresetsMatchKeras(t *testing.T) {
 			if math.IsNaN(w) || math.IsInf(w, 0) {
 				t.Fatalf("Keras gives %v", w)
 			}
-			if !close(got, w) {
+			if e := scaledErr(got, w); e > worstRT {
+				worstRT, worstRTName = e, k.name
+			}
+			if e := scaledErr(r, w); e > worstRef {
+				worstRef, worstRefName = e, k.name
+			}
+			if !within(got, w) {
 				t.Errorf("%s %v: ONNX Runtime %.9g, Keras %s(%v) %.9g (relative %.2g)", k.loss, k.opts, got, k.keras, k.kwargs, w, math.Abs(got-w)/math.Abs(w))
 			}
-			if !close(r, w) {
+			if !within(r, w) {
 				t.Errorf("%s %v: reference %.9g, Keras %s(%v) %.9g (relative %.2g)", k.loss, k.opts, r, k.keras, k.kwargs, w, math.Abs(r-w)/math.Abs(w))
 			}
 		})
