@@ -30,9 +30,12 @@ var bce = Define(Spec{
 	Presets: []Preset{
 		{Name: "smp", Doc: "segmentation_models_pytorch SoftBCEWithLogitsLoss() defaults: ignore_index -100, and a mean over every entry with ignored ones included (mean_over all); its smooth_factor s is --label-smoothing s and pos_weight --pos-weight. Exact.",
 			Values: map[string]string{"ignore_index": "-100", "mean_over": "all", "label_smoothing": "0", "pos_weight": ""}},
+		{Name: "keras", Doc: "Keras 3 keras.losses.BinaryCrossentropy() defaults: channels-last probabilities (from_logits=False), probabilities clipped to [1e-7, 1-1e-7] before the logs (prob_clip; in float32 the upper bound is 1-2^-23, so an entry costs at most 16.12 for p = 0 and 15.94 for p = 1), the mean over every entry (Keras's per-pixel mean over the last axis, then over the batch and space). from_logits=True is --from-logits=true, computed in the same stable logit form as TensorFlow's sigmoid_cross_entropy_with_logits. Keras's label_smoothing s moves targets to t(1-s) + s/2, which is --label-smoothing s/2 here. Keras has no ignore index, class weights or pos_weight. Exact.",
+			Values: map[string]string{"layout": "nhwc", "from_logits": "false", "prob_clip": "1e-07", "label_smoothing": "0", "pos_weight": ""}},
 	},
 	Variants: []Options{
 		{"pos_weight": "2.5"}, {"label_smoothing": "0.1"}, {"ignore_index": "-100", "mean_over": "all"},
+		{"preset": "keras"}, {"from_logits": "false", "prob_clip": "0.01", "pos_weight": "2", "ignore_index": "2"},
 	},
 }, Funcs[BCE]{
 	Build:     func(c *Ctx, p *BCE) *Value { return buildBCE(c, &p.BCETerm) },
@@ -44,9 +47,17 @@ var bce = Define(Spec{
 func buildBCE(c *Ctx, b *param.BCETerm) *Value {
 	t := smoothTarget(c, b.LabelSmoothing)
 	var l *Value
-	if pw := b.PosWeight; pw != nil {
+	pw := b.PosWeight
+	if clip := b.ProbClip > 0 && !c.FromLogits; clip || pw != nil {
 		logP, log1mP := c.LogSigmoids()
-		l = Neg(Add(Mul(Mul(channelConst(c, pw), t), logP), Mul(OneMinus(t), log1mP)))
+		if clip {
+			logP, log1mP = c.clippedLogSigmoids(b.ProbClip)
+		}
+		pos := Mul(t, logP)
+		if pw != nil {
+			pos = Mul(channelConst(c, pw), pos)
+		}
+		l = Neg(Add(pos, Mul(OneMinus(t), log1mP)))
 	} else {
 		l = c.BCE(t)
 	}

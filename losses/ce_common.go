@@ -6,6 +6,7 @@ import (
 
 	. "github.com/onnxloss/onnxloss/builder"
 	"github.com/onnxloss/onnxloss/losses/param"
+	"github.com/onnxloss/onnxloss/tensor"
 )
 
 // Shared pieces of the cross-entropy family, used by its losses and by the
@@ -101,10 +102,22 @@ func buildFocal(c *Ctx, f *param.FocalTerm) *Value {
 		// log(1 - p_y) from the other classes' probabilities: summing them
 		// avoids the cancellation of 1 - p_y when p_y is close to 1.
 		var log1mPy *Value
-		if c.FromLogits {
+		switch {
+		case f.ProbClip > 0 && c.FromLogits:
+			// Keras: p = softmax(x) clipped to [lo, hi], in log space.
+			lo, hi := c.probClipBounds(f.ProbClip)
+			log1mPy = Clip(ClampedLog(ReduceSum(Mul(Exp(lp), OneMinus(c.Target())), false, 1)), math.Log(1-hi), math.Log(1-lo))
+			nll = Neg(Clip(Neg(nll), math.Log(lo), math.Log(hi)))
+		case f.ProbClip > 0:
+			// Keras: p / Σp clipped to [lo, hi].
+			lo, hi := c.probClipBounds(f.ProbClip)
+			py := Squeeze(GatherElements(Div(c.X, ReduceSum(c.X, true, 1)), Unsqueeze(c.Labels(), 1), 1), 1)
+			py = Clip(py, lo, hi)
+			nll, log1mPy = Neg(Log(py)), Log(OneMinus(py))
+		case c.FromLogits:
 			others := ReduceSum(Mul(Exp(lp), OneMinus(c.Target())), false, 1)
 			log1mPy = ClampedLog(others)
-		} else {
+		default:
 			log1mPy = ClampedLog(OneMinus(Exp(Neg(nll))))
 		}
 		mod := Exp(MulScalar(log1mPy, gamma))
@@ -116,6 +129,10 @@ func buildFocal(c *Ctx, f *param.FocalTerm) *Value {
 			w = MulMaybe(Gather(Floats(c.G, c.ComputeType(), classAlpha(alpha, c.classesOrFail())...), c.Labels(), 0), w)
 		}
 		l := MulMaybe(MulMaybe(nll, mod), w)
+		if e := f.LabelSmoothing; e > 0 {
+			n := float64(c.classesOrFail())
+			l = Add(MulScalar(l, 1-e), MulMaybe(MulScalar(c.focalClassTerms(f), e/n), c.PixelValid()))
+		}
 		if f.Normalized && mod != nil {
 			l = Div(l, ClipMin(ReduceSum(MulMaybe(mod, c.PixelValid()), false), 1e-6))
 		}
@@ -125,15 +142,26 @@ func buildFocal(c *Ctx, f *param.FocalTerm) *Value {
 		}
 		return c.ReduceLoss(l, den, false)
 	}
-	t := c.Target()
-	ce := c.BCE(t)
+	t := smoothTarget(c, f.LabelSmoothing)
+	var ce *Value
+	if f.ProbClip > 0 && !c.FromLogits {
+		logP, log1mP := c.clippedLogSigmoids(f.ProbClip)
+		ce = Neg(Add(Mul(t, logP), Mul(OneMinus(t), log1mP)))
+	} else {
+		ce = c.BCE(t)
+	}
 	var mod *Value
 	if gamma != 0 {
 		var log1mPt *Value
-		if c.FromLogits {
+		switch {
+		case c.FromLogits && f.Modulation == param.ModulationProb:
+			// 1 - p_t = t·σ(-x) + (1-t)·σ(x): a sum of two non-negative
+			// terms, so no cancellation.
+			log1mPt = ClampedLog(Add(Mul(t, Sigmoid(Neg(c.X))), Mul(OneMinus(t), Sigmoid(c.X))))
+		case c.FromLogits:
 			// log σ(z) for z = -x(2t-1): -(relu(-z) + log(1 + e^-|z|)).
 			log1mPt = logSigmoid(Neg(Mul(c.X, AddScalar(MulScalar(t, 2), -1))))
-		} else {
+		default:
 			p := c.X
 			log1mPt = ClampedLog(Sub(Add(p, t), MulScalar(Mul(p, t), 2)))
 		}
@@ -151,6 +179,46 @@ func buildFocal(c *Ctx, f *param.FocalTerm) *Value {
 	return reduceElementwise(c, l, f.MeanOver)
 }
 
+// focalClassTerms returns Σ_c α_c·w_c·(1-p_c)^γ·(-log p_c) per pixel
+// [N,*spatial], the term that label smoothing spreads over every class in
+// multiclass mode, with the probabilities clipped as prob_clip says. For the
+// label's class, where p_c may be close to 1, 1 - p_c cancels; there -log p_c
+// is close to 0, so the term's absolute error stays small.
+func (c *Ctx) focalClassTerms(f *param.FocalTerm) *Value {
+	var lpc, log1mc *Value
+	switch {
+	case f.ProbClip > 0 && c.FromLogits:
+		lo, hi := c.probClipBounds(f.ProbClip)
+		lpc = Clip(c.LogProbs(), math.Log(lo), math.Log(hi))
+		log1mc = Log(OneMinus(Exp(lpc)))
+	case f.ProbClip > 0:
+		lo, hi := c.probClipBounds(f.ProbClip)
+		q := Clip(Div(c.X, ReduceSum(c.X, true, 1)), lo, hi)
+		lpc, log1mc = Log(q), Log(OneMinus(q))
+	case c.FromLogits:
+		lpc = c.LogProbs()
+		log1mc = ClampedLog(OneMinus(Exp(lpc)))
+	default:
+		lpc, log1mc = c.LogProbs(), ClampedLog(OneMinus(c.X))
+	}
+	term := Neg(lpc)
+	if f.Gamma != 0 {
+		term = Mul(term, Exp(MulScalar(log1mc, f.Gamma)))
+	}
+	n := c.classesOrFail()
+	wc := make([]float64, n)
+	for i := range wc {
+		wc[i] = 1
+		if c.ClassWeights != nil {
+			wc[i] = c.ClassWeights[i]
+		}
+		if f.Alpha != nil {
+			wc[i] *= classAlpha(f.Alpha, n)[i]
+		}
+	}
+	return ReduceSum(Mul(term, channelConst(c, wc)), false, 1)
+}
+
 // classAlpha expands a focal alpha to one value per class: a single α gives
 // 1-α to class 0 and α to the others.
 func classAlpha(alpha []float64, classes int) []float64 {
@@ -163,4 +231,35 @@ func classAlpha(alpha []float64, classes int) []float64 {
 	}
 	out[0] = 1 - alpha[0]
 	return out
+}
+
+// probClipBounds returns prob_clip's bounds ε and 1-ε rounded to the compute
+// precision, where Keras rounds them: in float32 1-1e-7 is 1-2^-23, so
+// 1 - p is at least 2^-23 there.
+func (c *Ctx) probClipBounds(eps float64) (lo, hi float64) {
+	if c.ComputeType() == tensor.Float64 {
+		return eps, 1 - eps
+	}
+	return float64(float32(eps)), float64(float32(1 - eps))
+}
+
+// clippedLogSigmoids returns log p and log(1-p) of probability inputs
+// (binary and multilabel mode) clipped to prob_clip's [lo, hi].
+func (c *Ctx) clippedLogSigmoids(eps float64) (logP, log1mP *Value) {
+	lo, hi := c.probClipBounds(eps)
+	p := Clip(c.X, lo, hi)
+	return Log(p), Log(OneMinus(p))
+}
+
+// clippedLogProbs returns Keras's log-probabilities of the classes [N,C,*]
+// from probabilities under prob_clip: for label targets
+// (SparseCategoricalCrossentropy) log clip(p_c) - log Σ_k clip(p_k), for
+// one-hot targets (CategoricalCrossentropy) log clip(p_c / Σ_k p_k).
+func (c *Ctx) clippedLogProbs(eps float64) *Value {
+	lo, hi := c.probClipBounds(eps)
+	if c.TargetForm == TargetOneHot {
+		return Log(Clip(Div(c.X, ReduceSum(c.X, true, 1)), lo, hi))
+	}
+	p := Clip(c.X, lo, hi)
+	return Sub(Log(p), Log(ReduceSum(p, true, 1)))
 }

@@ -31,6 +31,8 @@ var crossEntropy = Define(Spec{
 	Presets: []Preset{
 		{Name: "smp", Doc: "segmentation_models_pytorch SoftCrossEntropyLoss(smooth_factor=s, ignore_index=-100): ignore_index -100 and label smoothing s (its default smooth_factor=None raises a TypeError, so give --label-smoothing). smp divides the mean by every pixel, ignored ones included, where onnxloss follows PyTorch and divides by the valid pixels: the values agree when no pixel is ignored and differ by the factor valid/all otherwise.",
 			Values: map[string]string{"ignore_index": "-100", "label_smoothing": "0"}},
+		{Name: "keras", Doc: "Keras 3 keras.losses.SparseCategoricalCrossentropy() with label targets [N,*spatial] (Keras also takes [N,*spatial,1]: drop the last axis), and CategoricalCrossentropy() with --target onehot: channels-last probabilities (from_logits=False) clipped to [1e-7, 1-1e-7] before the log (prob_clip; SparseCategoricalCrossentropy renormalises the clipped probabilities, CategoricalCrossentropy clips p/Σp: prob_clip follows each), the mean over pixels. from_logits=True is --from-logits=true (TensorFlow's stable softmax cross-entropy). ignore_class=k is --ignore-index k: Keras masks those pixels and divides by the valid ones, 0 when every pixel is ignored, as here. CategoricalCrossentropy's label_smoothing s is --label-smoothing s with --classes C (t(1-s) + s/C). Keras has no class weights. Exact.",
+			Values: map[string]string{"layout": "nhwc", "from_logits": "false", "prob_clip": "1e-07", "label_smoothing": "0"}},
 	},
 	Variants: []Options{
 		{"classes": "4", "class_weights": "0.2,1,2.5,0.7", "ignore_index": "1"},
@@ -38,6 +40,7 @@ var crossEntropy = Define(Spec{
 		{"classes": "3", "label_smoothing": "0.2", "class_weights": "1,0.5,2"},
 		{"classes": "3", "target": "onehot", "label_smoothing": "0.1"},
 		{"target": "onehot"},
+		{"preset": "keras", "ignore_index": "255"}, {"preset": "keras", "target": "onehot", "classes": "3", "label_smoothing": "0.1"},
 	},
 }, Funcs[CrossEntropy]{
 	Build:     buildCrossEntropy,
@@ -49,6 +52,11 @@ var crossEntropy = Define(Spec{
 func buildCrossEntropy(c *Ctx, p *CrossEntropy) *Value {
 	eps := p.LabelSmoothing
 	lp := c.LogProbs()
+	nll := c.NLL
+	if p.ProbClip > 0 && !c.FromLogits {
+		lp = c.clippedLogProbs(p.ProbClip)
+		nll = func() *Value { return Neg(Squeeze(GatherElements(lp, Unsqueeze(c.Labels(), 1), 1), 1)) }
+	}
 	if c.TargetForm == TargetOneHot {
 		t := c.Target()
 		if eps > 0 {
@@ -59,21 +67,21 @@ func buildCrossEntropy(c *Ctx, p *CrossEntropy) *Value {
 	}
 	w := c.ClassWeightMap()
 	valid := c.PixelValid()
-	nll := MulMaybe(MulMaybe(c.NLL(), w), valid)
+	wnll := MulMaybe(MulMaybe(nll(), w), valid)
 	den := MulMaybe(w, valid)
 	if den == nil {
 		den = valid
 	}
 	if eps == 0 {
-		return c.ReduceLoss(nll, den, false)
+		return c.ReduceLoss(wnll, den, false)
 	}
 	smooth := MulMaybe(Neg(ReduceSum(MulMaybe(lp, c.ClassWeightVec()), false, 1)), valid)
 	n := float64(c.classesOrFail())
 	if c.Reduction == None {
-		return Add(MulScalar(nll, 1-eps), MulScalar(smooth, eps/n))
+		return Add(MulScalar(wnll, 1-eps), MulScalar(smooth, eps/n))
 	}
 	// Both terms share the reduction's denominator, so they are summed first.
-	return c.ReduceLoss(Add(MulScalar(nll, 1-eps), MulScalar(smooth, eps/n)), den, false)
+	return c.ReduceLoss(Add(MulScalar(wnll, 1-eps), MulScalar(smooth, eps/n)), den, false)
 }
 
 // validateLabelSmoothing refuses label smoothing without a fixed class count.

@@ -37,6 +37,9 @@ var dice = Define(Spec{
 		{Name: "semsegloss", Doc: "SemSegLoss dice_loss: everything flattened (batch, channels and space) into one score, smooth 1 in numerator and denominator. SemSegLoss takes probabilities (Keras y_pred): feed them with --from-logits=false, or logits and the graph applies the activation.",
 			Values: map[string]string{"per_image": "false", "average": "micro", "smooth_nr": "1", "smooth_dr": "1", "eps": "0",
 				"absent_classes": "keep", "intersection": "product", "squared": "false", "include_background": "true", "target_eps": "0"}},
+		{Name: "keras", Doc: "Keras 3 keras.losses.Dice() (axis=None): one score over the whole tensor, batch and channels flattened, 1 - 2I/(Σp + Σt + 1e-7) with Keras's epsilon in the denominator only; channels-last input holding probabilities (Keras applies no activation; --from-logits=true adds one). axis=(1,2) (or (1,2,3) for volumes) is --per-image=true --average macro, one score per sample and class; axis=(1,2,3) for images (1,2,3,4 for volumes) is --per-image=true, one score per sample. Keras has no ignore index or class weights. Exact.",
+			Values: map[string]string{"layout": "nhwc", "from_logits": "false", "per_image": "false", "average": "micro", "smooth_nr": "0", "smooth_dr": "1e-07", "eps": "0",
+				"absent_classes": "keep", "intersection": "product", "squared": "false", "include_background": "true", "target_eps": "0", "log_loss": "false"}},
 	},
 	IgnoreIndex: true, ClassWeights: true, OneHotTarget: true,
 	NoneShape: regionNone,
@@ -51,6 +54,7 @@ var dice = Define(Spec{
 	},
 	Variants: []Options{
 		{"preset": "smp"}, {"preset": "monai", "mode": "multiclass"}, {"preset": "kornia", "mode": "multiclass"}, {"preset": "semsegloss"},
+		{"preset": "keras", "mode": "multilabel"},
 		{"mode": "multiclass", "per_image": "false", "absent_classes": "zero", "classes": "4", "class_weights": "1,0,2,0.5"},
 		{"mode": "multiclass", "absent_classes": "skip", "include_background": "false", "classes": "3", "class_weights": "1,2,0.5", "class_weighting": "scale", "ignore_index": "1"},
 		{"mode": "multilabel", "squared": "true", "smooth_nr": "0", "eps": "1e-6", "log_loss": "true"},

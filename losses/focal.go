@@ -28,7 +28,7 @@ var focal = Define(Spec{
 	NoneShape: "binary/multilabel: " + elementwiseNone + "; multiclass: " + pixelNone,
 	Notes: []string{
 		"torchvision.ops.sigmoid_focal_loss(alpha=a, gamma=g, reduction=r): --mode binary --alpha a --gamma g --reduction r.",
-		"For soft targets the sigmoid modulation is σ(-x(2t-1))^γ (MONAI's form); torchvision's (1-p_t)^γ agrees for hard targets.",
+		"For soft targets the sigmoid modulation from logits is σ(-x(2t-1))^γ (MONAI's form) by default; --modulation prob gives torchvision's and Keras's (1-p_t)^γ with p_t = t·p + (1-t)(1-p). The two agree for hard targets.",
 		"segmentation_models_pytorch applies sigmoid focal per channel even in multiclass mode; use --mode multilabel with one-hot targets for that.",
 	},
 	Presets: []Preset{
@@ -40,16 +40,34 @@ var focal = Define(Spec{
 			Values: map[string]string{"gamma": "2", "normalized": "false", "reduction": "none", "ignore_index": "-100", "mean_over": "all"}},
 		{Name: "semsegloss", Doc: "SemSegLoss focal_loss: binary sigmoid focal on probabilities (--from-logits=false), α 0.25, γ 2, mean over entries. SemSegLoss clips probabilities to [1e-7, 1-1e-7] before its logs, capping each entry's cross-entropy near 16.1; onnxloss only clips at 2^-126, so values differ where p < 1e-7 or p > 1-1e-7.",
 			Values: map[string]string{"alpha": "0.25", "gamma": "2", "normalized": "false"}},
+		{Name: "keras", Doc: "Keras 3 keras.losses.BinaryFocalCrossentropy() defaults (binary, multilabel) and CategoricalFocalCrossentropy (multiclass), on the TensorFlow backend: channels-last probabilities (from_logits=False; --from-logits=true for from_logits=True), γ 2, the mean over every entry (binary) or pixel (multiclass). Probabilities are clipped to [1e-7, 1-1e-7] before the logs (prob_clip), so an entry costs at most about 16.1. From logits, BinaryFocalCrossentropy's cross-entropy is TensorFlow's stable sigmoid cross-entropy of the logits (Keras hands them on from its sigmoid), unclipped, as here; CategoricalFocalCrossentropy clips its renormalised softmax, and so does this preset in multiclass mode (a saturated logit costs about 16.1, not its size). The modulation is (1-p_t)^γ with p_t = t·p + (1-t)(1-p) from the unclipped sigmoid (binary; --modulation prob) or the clipped probability (multiclass). label_smoothing=s (binary) is --label-smoothing s/2 (Keras moves targets to t(1-s) + s/2). apply_class_balancing=True with alpha=a is --alpha a (a on positives, 1-a on negatives). CategoricalFocalCrossentropy's alpha (0.25 by default) multiplies every pixel alike: give it as --class-weights a,...,a, one per class; its one-hot y_true is the label map here (the argmax). CategoricalFocalCrossentropy's label_smoothing s is --label-smoothing s with --classes C. Exact. Keras on the JAX or PyTorch backend clips the binary cross-entropy from logits too (only TensorFlow's sigmoid hands its logits on).",
+			Values: map[string]string{"layout": "nhwc", "from_logits": "false", "prob_clip": "1e-07", "gamma": "2", "alpha": "", "normalized": "false", "modulation": "prob", "label_smoothing": "0"}},
 	},
 	Variants: []Options{
 		{"gamma": "0.5", "alpha": "0.25"}, {"gamma": "0"}, {"normalized": "true"},
 		{"mode": "multiclass", "classes": "3", "alpha": "0.2,0.3,0.5", "ignore_index": "0"},
 		{"mode": "multiclass", "alpha": "0.25", "gamma": "0.7", "class_weights": "1,2,3", "normalized": "true"},
+		{"preset": "keras"}, {"preset": "keras", "from_logits": "true", "alpha": "0.25", "mode": "multilabel"},
+		{"preset": "keras", "mode": "multiclass", "classes": "3", "class_weights": "0.25,0.25,0.25"},
+		{"preset": "keras", "mode": "multiclass", "from_logits": "true", "ignore_index": "1", "gamma": "0.5"},
+		{"mode": "multilabel", "label_smoothing": "0.1", "modulation": "prob", "alpha": "0.25", "ignore_index": "2"},
+		{"mode": "multiclass", "classes": "3", "label_smoothing": "0.1", "alpha": "0.25", "ignore_index": "2", "class_weights": "1,2,0.5"},
+		{"preset": "keras", "mode": "multiclass", "from_logits": "true", "classes": "4", "label_smoothing": "0.2", "gamma": "1.5"},
 	},
 }, Funcs[Focal]{
 	Build:     func(c *Ctx, p *Focal) *Value { return buildFocal(c, &p.FocalTerm) },
 	Reference: reference.Focal,
-	Validate:  func(c *Config, p *Focal) error { return validateFocal(c, &p.FocalTerm) },
+	Validate: func(c *Config, p *Focal) error {
+		if c.Mode == Multiclass && p.LabelSmoothing > 0 {
+			if p.Normalized {
+				return fmt.Errorf("--normalized with --label-smoothing in multiclass mode is not defined (the smoothed target has a modulation per class): drop one of them")
+			}
+			if err := validateLabelSmoothing(c, p.LabelSmoothing); err != nil {
+				return err
+			}
+		}
+		return validateFocal(c, &p.FocalTerm)
+	},
 })
 
 // validateFocal checks alpha against the mode and classes, and takes C from

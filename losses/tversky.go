@@ -37,6 +37,9 @@ var tversky = Define(Spec{
 		{Name: "semsegloss", Doc: "SemSegLoss tversky_loss: (tp + 1)/(tp + 0.7·fn + 0.3·fp + 1) over everything flattened, loss 1 - TI. SemSegLoss takes probabilities: --from-logits=false.",
 			Values: map[string]string{"alpha": "0.3", "beta": "0.7", "per_image": "false", "average": "micro", "smooth_nr": "1", "smooth_dr": "1", "eps": "0",
 				"absent_classes": "keep", "intersection": "product", "squared": "false", "include_background": "true", "target_eps": "0"}},
+		{Name: "keras", Doc: "Keras 3 keras.losses.Tversky() (alpha=0.5, beta=0.5, axis=None): one score over the whole tensor, batch and channels flattened, 1 - I/(I + α·Σ(1-p)t + β·Σp(1-t) + 1e-7); channels-last input holding probabilities (Keras applies no activation). Keras's alpha multiplies the false negatives and its beta the false positives, the opposite of onnxloss's names: Tversky(alpha=a, beta=b) is --alpha b --beta a. axis=(1,2) is --per-image=true --average macro, axis=(1,2,3) --per-image=true (images). Exact.",
+			Values: map[string]string{"layout": "nhwc", "from_logits": "false", "alpha": "0.5", "beta": "0.5", "per_image": "false", "average": "micro", "smooth_nr": "0", "smooth_dr": "1e-07", "eps": "0",
+				"absent_classes": "keep", "intersection": "product", "squared": "false", "include_background": "true", "target_eps": "0", "log_loss": "false"}},
 	},
 	IgnoreIndex: true, ClassWeights: true, OneHotTarget: true,
 	NoneShape: regionNone,
@@ -50,6 +53,7 @@ var tversky = Define(Spec{
 	Variants: []Options{
 		{"preset": "smp", "mode": "multilabel"}, {"preset": "monai", "mode": "multiclass"}, {"preset": "kornia", "mode": "multiclass", "alpha": "0.2", "beta": "0.9"},
 		{"preset": "semsegloss", "from_logits": "false"},
+		{"preset": "keras", "mode": "multilabel", "alpha": "0.7", "beta": "0.3"},
 		{"mode": "multiclass", "alpha": "0.8", "beta": "0.1", "absent_classes": "zero", "per_image": "false", "ignore_index": "3", "classes": "4"},
 		{"mode": "multilabel", "alpha": "0.6", "beta": "0.4", "squared": "true", "class_weights": "2,1,1", "class_weighting": "scale"},
 		{"mode": "binary", "alpha": "1", "beta": "0", "intersection": "l1", "log_loss": "true", "eps": "1e-4"},

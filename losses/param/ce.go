@@ -20,6 +20,20 @@ func declareMeanOver(s *Set, v *MeanOver, doc string) *Param {
 		Matters("--ignore-index (without ignored entries every denominator is the same)", func() bool { return c.IgnoreIndex != nil })
 }
 
+// declareProbClip declares prob_clip. With multiclass set it matters in
+// multiclass mode from logits too (the focal loss clips the softmax there,
+// as Keras does); otherwise only with --from-logits=false.
+func declareProbClip(s *Set, v *float64, multiclass bool) *Param {
+	c := s.Common()
+	needs := "--from-logits=false (from logits the cross-entropy needs no probabilities)"
+	if multiclass {
+		needs = "--from-logits=false or --mode multiclass (from logits the sigmoid cross-entropy needs no probabilities)"
+	}
+	return s.Float(v, "prob_clip", 0, "probabilities are clipped to [ε, 1-ε] before each log, both bounds rounded to the compute precision, as Keras does with backend.epsilon() 1e-7 (a cross-entropy term then costs at most about 16.1 in float32); 0: only the floor 2^-126").
+		AtLeast(0).Below(0.5).
+		Matters(needs, func() bool { return !c.FromLogits || (multiclass && c.Mode == Multiclass) })
+}
+
 const meanOverDoc = "denominator of --reduction mean when entries are ignored: valid entries (PyTorch) or all entries (segmentation_models_pytorch's SoftBCEWithLogitsLoss)"
 
 // BCETerm holds the options of a binary cross-entropy term: bce's own, and
@@ -30,6 +44,9 @@ type BCETerm struct {
 	// LabelSmoothing moves hard targets to t(1-s) + (1-t)s.
 	LabelSmoothing float64
 	MeanOver       MeanOver
+	// ProbClip clips probabilities to [ε, 1-ε] before the logs (0: off).
+	// Only bce declares it; the compound losses keep 0.
+	ProbClip float64
 }
 
 // Declare binds the term's options. meanOverDoc documents mean_over.
@@ -46,7 +63,10 @@ type BCE struct {
 }
 
 // Declare binds the parameters.
-func (p *BCE) Declare(s *Set) { p.BCETerm.Declare(s, meanOverDoc) }
+func (p *BCE) Declare(s *Set) {
+	p.BCETerm.Declare(s, meanOverDoc)
+	declareProbClip(s, &p.ProbClip, false)
+}
 
 // WeightedBCE is the parameter set of the weighted-bce loss.
 type WeightedBCE struct {
@@ -95,11 +115,14 @@ type CrossEntropy struct {
 	Common
 	// LabelSmoothing is ε of label smoothing.
 	LabelSmoothing float64
+	// ProbClip clips probabilities to [ε, 1-ε] before the logs (0: off).
+	ProbClip float64
 }
 
 // Declare binds the parameters.
 func (p *CrossEntropy) Declare(s *Set) {
 	s.Float(&p.LabelSmoothing, "label_smoothing", 0, "ε of label smoothing (PyTorch's label_smoothing)").AtLeast(0).AtMost(1)
+	declareProbClip(s, &p.ProbClip, false)
 }
 
 // FocalTerm holds the options of the focal loss, shared by the compound
@@ -112,7 +135,31 @@ type FocalTerm struct {
 	// Normalized divides by the sum of the modulation factors.
 	Normalized bool
 	MeanOver   MeanOver
+	// ProbClip clips probabilities to [ε, 1-ε] before the logs (0: off):
+	// probability inputs, and the softmax in multiclass mode. Only focal
+	// declares it; the compound losses keep 0.
+	ProbClip float64
+	// LabelSmoothing moves binary targets to t(1-s) + (1-t)s and one-hot
+	// targets to t(1-s) + s/C. Only focal declares it; the compound losses
+	// keep 0.
+	LabelSmoothing float64
+	// Modulation is the sigmoid form's modulation from logits. Only focal
+	// declares it; the compound losses keep the zero value, ModulationLogit.
+	Modulation Modulation
 }
+
+// Modulation is the form of the sigmoid focal modulation (1-p_t)^γ from
+// logits; the forms agree for hard targets.
+type Modulation string
+
+// The forms.
+const (
+	// ModulationLogit is σ(-x(2t-1))^γ (MONAI), the zero value's meaning.
+	ModulationLogit Modulation = "logit"
+	// ModulationProb is (1 - p_t)^γ with p_t = t·p + (1-t)(1-p)
+	// (torchvision, Keras).
+	ModulationProb Modulation = "prob"
+)
 
 // Declare binds the term's options.
 func (p *FocalTerm) Declare(s *Set) {
@@ -130,7 +177,17 @@ type Focal struct {
 }
 
 // Declare binds the parameters.
-func (p *Focal) Declare(s *Set) { p.FocalTerm.Declare(s) }
+func (p *Focal) Declare(s *Set) {
+	p.FocalTerm.Declare(s)
+	declareProbClip(s, &p.ProbClip, true)
+	c := s.Common()
+	s.Float(&p.LabelSmoothing, "label_smoothing", 0, "binary and multilabel targets become t(1-s) + (1-t)s (Keras's BinaryFocalCrossentropy label_smoothing s is s/2 here); in multiclass mode the one-hot target becomes t(1-s) + s/C over every class, each class with its own modulation (Keras's CategoricalFocalCrossentropy; needs --classes)").AtLeast(0).Below(1)
+	Enum(s, &p.Modulation, "modulation", ModulationLogit, []Modulation{ModulationLogit, ModulationProb},
+		"sigmoid modulation from logits: logit is σ(-x(2t-1))^γ (MONAI), prob is (1-p_t)^γ with p_t = t·p + (1-t)(1-p) (torchvision, Keras); equal for hard targets, and from probabilities always prob").
+		Matters("--mode binary or multilabel, --from-logits=true and --gamma above 0", func() bool {
+			return c.Mode != Multiclass && c.FromLogits && p.Gamma != 0
+		})
+}
 
 // TopKCE is the parameter set of the topk-ce loss.
 type TopKCE struct {

@@ -51,6 +51,48 @@ func logSigmoidPair(c *Config, x float64) (float64, float64) {
 	return ClampedLog(x), ClampedLog(1 - x)
 }
 
+// probClipBounds returns ε and 1-ε rounded to the compute precision
+// (float32 unless the input is float64), as Keras rounds its clip bounds.
+func probClipBounds(c *Config, eps float64) (lo, hi float64) {
+	if c.DType == tensor.Float64 {
+		return eps, 1 - eps
+	}
+	return float64(float32(eps)), float64(float32(1 - eps))
+}
+
+// clippedLogPair returns log q and log(1-q) for q = p clipped to
+// prob_clip's bounds, p a probability.
+func clippedLogPair(c *Config, eps, p float64) (float64, float64) {
+	lo, hi := probClipBounds(c, eps)
+	q := math.Min(math.Max(p, lo), hi)
+	return math.Log(q), math.Log(1 - q)
+}
+
+// clippedLogProbs returns Keras's log-probabilities of probability inputs
+// under prob_clip: log clip(p_c) - log Σ_k clip(p_k) for label targets, log
+// clip(p_c / Σ_k p_k) for one-hot targets.
+func clippedLogProbs(p *Problem, c *Config, eps float64) [][][]float64 {
+	lo, hi := probClipBounds(c, eps)
+	out := zeros3(p.N, p.C, p.S)
+	for n := 0; n < p.N; n++ {
+		for s := 0; s < p.S; s++ {
+			sum, sumClipped := 0.0, 0.0
+			for ch := 0; ch < p.C; ch++ {
+				sum += p.X[n][ch][s]
+				sumClipped += math.Min(math.Max(p.X[n][ch][s], lo), hi)
+			}
+			for ch := 0; ch < p.C; ch++ {
+				if c.TargetForm == param.TargetOneHot {
+					out[n][ch][s] = math.Log(math.Min(math.Max(p.X[n][ch][s]/sum, lo), hi))
+				} else {
+					out[n][ch][s] = math.Log(math.Min(math.Max(p.X[n][ch][s], lo), hi)) - math.Log(sumClipped)
+				}
+			}
+		}
+	}
+	return out
+}
+
 func classWeight(c *Config, ch int) float64 {
 	if c.ClassWeights == nil {
 		return 1
@@ -67,7 +109,11 @@ func BCE(in Inputs, c *Config, p *param.BCE) (*tensor.Tensor, error) {
 // BCETerm is BCE with the term's options, for compound losses too.
 func BCETerm(in Inputs, c *Config, b *param.BCETerm) (*tensor.Tensor, error) {
 	pw := b.PosWeight
-	return weightedBCE(in, c, b.LabelSmoothing, b.MeanOver, func(ch int) float64 {
+	clip := 0.0
+	if !c.FromLogits {
+		clip = b.ProbClip
+	}
+	return weightedBCE(in, c, b.LabelSmoothing, clip, b.MeanOver, func(ch int) float64 {
 		switch {
 		case pw == nil:
 			return 1
@@ -80,12 +126,13 @@ func BCETerm(in Inputs, c *Config, b *param.BCETerm) (*tensor.Tensor, error) {
 
 // WeightedBCE is -(β·t·log p + (1-t)·log(1-p)).
 func WeightedBCE(in Inputs, c *Config, p *param.WeightedBCE) (*tensor.Tensor, error) {
-	return weightedBCE(in, c, 0, p.MeanOver, func(int) float64 { return p.Beta })
+	return weightedBCE(in, c, 0, 0, p.MeanOver, func(int) float64 { return p.Beta })
 }
 
 // weightedBCE is -(w_c·t·log p + (1-t)·log(1-p)) per entry, times the
-// class weight, with targets smoothed to t(1-s)+(1-t)s when s > 0.
-func weightedBCE(in Inputs, c *Config, s float64, meanOver param.MeanOver, posWeight func(ch int) float64) (*tensor.Tensor, error) {
+// class weight, with targets smoothed to t(1-s)+(1-t)s when s > 0 and p
+// clipped to prob_clip's bounds when clip > 0.
+func weightedBCE(in Inputs, c *Config, s, clip float64, meanOver param.MeanOver, posWeight func(ch int) float64) (*tensor.Tensor, error) {
 	p, err := Canon(in, c)
 	if err != nil {
 		return nil, err
@@ -103,6 +150,9 @@ func weightedBCE(in Inputs, c *Config, s float64, meanOver param.MeanOver, posWe
 					t = t*(1-s) + (1-t)*s
 				}
 				lp, l1p := logSigmoidPair(c, p.X[n][ch][i])
+				if clip > 0 {
+					lp, l1p = clippedLogPair(c, clip, p.X[n][ch][i])
+				}
 				l[n][ch][i] = -(w*t*lp + (1-t)*l1p) * classWeight(c, ch)
 			}
 		}
@@ -171,6 +221,9 @@ func CrossEntropy(in Inputs, c *Config, cp *param.CrossEntropy) (*tensor.Tensor,
 		return nil, err
 	}
 	lp := p.LogProbs(c)
+	if cp.ProbClip > 0 && !c.FromLogits {
+		lp = clippedLogProbs(p, c, cp.ProbClip)
+	}
 	eps := cp.LabelSmoothing
 	pix := make([][]float64, p.N)
 	num, den := 0.0, 0.0
@@ -247,9 +300,27 @@ func FocalTerm(in Inputs, c *Config, f *param.FocalTerm) (*tensor.Tensor, error)
 				}
 				y := int(p.Labels[n][s])
 				var log1m float64
-				if c.FromLogits {
-					log1m = log1mExp(math.Min(lp[n][y][s], 0))
-				} else {
+				lpy := lp[n][y][s]
+				switch {
+				case f.ProbClip > 0:
+					// Keras: the probability of the label, normalised
+					// and clipped.
+					var q float64
+					if c.FromLogits {
+						q = math.Exp(lpy)
+					} else {
+						sum := 0.0
+						for ch := 0; ch < p.C; ch++ {
+							sum += p.X[n][ch][s]
+						}
+						q = p.X[n][y][s] / sum
+					}
+					lo, hi := probClipBounds(c, f.ProbClip)
+					q = math.Min(math.Max(q, lo), hi)
+					lpy, log1m = math.Log(q), math.Log(1-q)
+				case c.FromLogits:
+					log1m = log1mExp(math.Min(lpy, 0))
+				default:
 					log1m = ClampedLog(1 - p.X[n][y][s])
 				}
 				mod := pow(log1m)
@@ -263,7 +334,10 @@ func FocalTerm(in Inputs, c *Config, f *param.FocalTerm) (*tensor.Tensor, error)
 						a = alpha[0]
 					}
 				}
-				pix[n][s] = -a * classWeight(c, y) * mod * lp[n][y][s]
+				pix[n][s] = -a * classWeight(c, y) * mod * lpy
+				if e := f.LabelSmoothing; e > 0 {
+					pix[n][s] = (1-e)*pix[n][s] + e/float64(p.C)*focalSmoothed(p, c, f, lp, n, s)
+				}
 				modSum += mod
 				num += pix[n][s]
 				den++
@@ -298,12 +372,22 @@ func FocalTerm(in Inputs, c *Config, f *param.FocalTerm) (*tensor.Tensor, error)
 					continue
 				}
 				x, t := p.X[n][ch][i], p.T[n][ch][i]
+				if s := f.LabelSmoothing; s > 0 {
+					t = t*(1-s) + (1-t)*s
+				}
 				lp, l1p := logSigmoidPair(c, x)
+				if f.ProbClip > 0 && !c.FromLogits {
+					lp, l1p = clippedLogPair(c, f.ProbClip, x)
+				}
 				ce := -(t*lp + (1-t)*l1p)
 				var mod float64
-				if c.FromLogits {
+				switch {
+				case c.FromLogits && f.Modulation == param.ModulationProb:
+					sx := 1 / (1 + math.Exp(-x))
+					mod = pow(ClampedLog(sx + t - 2*sx*t))
+				case c.FromLogits:
 					mod = pow(LogSigmoid(-x * (2*t - 1)))
-				} else {
+				default:
 					mod = pow(ClampedLog(x + t - 2*x*t))
 				}
 				a := 1.0
@@ -330,6 +414,52 @@ func FocalTerm(in Inputs, c *Config, f *param.FocalTerm) (*tensor.Tensor, error)
 		}
 	}
 	return reduceElements(p, c, l, f.MeanOver == param.MeanOverAll), nil
+}
+
+// focalSmoothed is Σ_c α_c·w_c·(1-q_c)^γ·(-log q_c) at pixel (n, s): the
+// focal loss of every class, which label smoothing mixes in, with q_c the
+// class's probability (normalised and clipped under prob_clip).
+func focalSmoothed(p *Problem, c *Config, f *param.FocalTerm, lp [][][]float64, n, s int) float64 {
+	sum := 0.0
+	for ch := 0; ch < p.C; ch++ {
+		sum += p.X[n][ch][s]
+	}
+	total := 0.0
+	for ch := 0; ch < p.C; ch++ {
+		var q float64
+		switch {
+		case c.FromLogits:
+			q = math.Exp(lp[n][ch][s])
+		case f.ProbClip > 0:
+			q = p.X[n][ch][s] / sum
+		default:
+			q = p.X[n][ch][s]
+		}
+		logQ, log1m := ClampedLog(q), ClampedLog(1-q)
+		if f.ProbClip > 0 {
+			lo, hi := probClipBounds(c, f.ProbClip)
+			q = math.Min(math.Max(q, lo), hi)
+			logQ, log1m = math.Log(q), math.Log(1-q)
+		} else if c.FromLogits {
+			logQ, log1m = lp[n][ch][s], log1mExp(math.Min(lp[n][ch][s], 0))
+		}
+		mod := 1.0
+		if f.Gamma != 0 {
+			mod = math.Exp(f.Gamma * math.Max(log1m, math.Log(ProbFloor)))
+		}
+		a := 1.0
+		if f.Alpha != nil {
+			if len(f.Alpha) > 1 {
+				a = f.Alpha[ch]
+			} else if ch == 0 {
+				a = 1 - f.Alpha[0]
+			} else {
+				a = f.Alpha[0]
+			}
+		}
+		total += a * classWeight(c, ch) * mod * -logQ
+	}
+	return total
 }
 
 // pixelCE returns the class-weighted NLL of every valid pixel, in order.
