@@ -20,13 +20,13 @@ var crossEntropy = Define(Spec{
 		"one-hot or soft targets (--target onehot) follow PyTorch's probability-target rules (mean over pixels). " +
 		"A batch whose pixels are all ignored gives 0, where PyTorch gives NaN.",
 	Citation:    "Standard softmax cross-entropy; label smoothing from Szegedy et al., Rethinking the Inception Architecture, CVPR 2016.",
-	Formula:     "l = (1-ε)·w_y·(-log p_y) + (ε/C)·Σ_c w_c·(-log p_c), mean = Σ l / Σ w_y",
+	Formula:     "l = (1-ε)·w_y·(-log p_y) + (ε/C)·Σ_c w_c·(-log p_c), mean = Σ l / Σ w_y (mean_over all: Σ l / pixels)",
 	Modes:       []Mode{Multiclass},
 	IgnoreIndex: true, ClassWeights: true, OneHotTarget: true,
 	NoneShape: pixelNone,
 	Notes: []string{
 		"PyTorch F.cross_entropy(weight=w, ignore_index=k, label_smoothing=e): --class-weights w --ignore-index k --label-smoothing e.",
-		"segmentation_models_pytorch SoftCrossEntropyLoss divides by all pixels, ignored ones included; onnxloss follows PyTorch.",
+		"segmentation_models_pytorch SoftCrossEntropyLoss divides by all pixels, ignored ones included: --mean-over all; the default follows PyTorch.",
 	},
 	Presets: []Preset{
 		{Name: "smp", Doc: "segmentation_models_pytorch SoftCrossEntropyLoss(smooth_factor=s, ignore_index=-100): ignore_index -100 and label smoothing s (its default smooth_factor=None raises a TypeError, so give --label-smoothing). smp divides the mean by every pixel, ignored ones included, where onnxloss follows PyTorch and divides by the valid pixels: the values agree when no pixel is ignored and differ by the factor valid/all otherwise.",
@@ -35,6 +35,8 @@ var crossEntropy = Define(Spec{
 	Variants: []Options{
 		{"classes": "4", "class_weights": "0.2,1,2.5,0.7", "ignore_index": "1"},
 		{"classes": "4", "label_smoothing": "0.1", "ignore_index": "255"},
+		{"classes": "4", "label_smoothing": "0.1", "ignore_index": "2", "mean_over": "all"},
+		{"classes": "3", "class_weights": "1,0.5,2", "ignore_index": "0", "mean_over": "all"},
 		{"classes": "3", "label_smoothing": "0.2", "class_weights": "1,0.5,2"},
 		{"classes": "3", "target": "onehot", "label_smoothing": "0.1"},
 		{"target": "onehot"},
@@ -63,6 +65,9 @@ func buildCrossEntropy(c *Ctx, p *CrossEntropy) *Value {
 	den := MulMaybe(w, valid)
 	if den == nil {
 		den = valid
+	}
+	if p.MeanOver == param.MeanOverAll {
+		den = nil // ReduceLoss's plain mean: every pixel counts
 	}
 	if eps == 0 {
 		return c.ReduceLoss(nll, den, false)

@@ -95,11 +95,16 @@ type CrossEntropy struct {
 	Common
 	// LabelSmoothing is ε of label smoothing.
 	LabelSmoothing float64
+	// MeanOver is the denominator of --reduction mean with ignored pixels
+	// (the zero value is MeanOverValid).
+	MeanOver MeanOver
 }
 
 // Declare binds the parameters.
 func (p *CrossEntropy) Declare(s *Set) {
 	s.Float(&p.LabelSmoothing, "label_smoothing", 0, "ε of label smoothing (PyTorch's label_smoothing)").AtLeast(0).AtMost(1)
+	declareMeanOver(s, &p.MeanOver, "denominator of --reduction mean when pixels are ignored: the class weights of the valid pixels (PyTorch) "+
+		"or the number of pixels, ignored ones included (segmentation_models_pytorch's SoftCrossEntropyLoss)")
 }
 
 // FocalTerm holds the options of the focal loss, shared by the compound

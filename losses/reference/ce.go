@@ -188,6 +188,9 @@ func CrossEntropy(in Inputs, c *Config, cp *param.CrossEntropy) (*tensor.Tensor,
 				den++
 				continue
 			}
+			if cp.MeanOver == param.MeanOverAll {
+				den++
+			}
 			if !p.Valid[n][0][s] {
 				continue
 			}
@@ -200,7 +203,9 @@ func CrossEntropy(in Inputs, c *Config, cp *param.CrossEntropy) (*tensor.Tensor,
 			v := (1-eps)*wy*(-lp[n][y][s]) + eps/float64(p.C)*smooth
 			pix[n][s] = v
 			num += v
-			den += wy
+			if cp.MeanOver != param.MeanOverAll {
+				den += wy
+			}
 		}
 	}
 	return reduce(c, func() *tensor.Tensor { return p.PixelMap(pix) }, num, den), nil
