@@ -26,11 +26,11 @@ var crossEntropy = Define(Spec{
 	NoneShape: pixelNone,
 	Notes: []string{
 		"PyTorch F.cross_entropy(weight=w, ignore_index=k, label_smoothing=e): --class-weights w --ignore-index k --label-smoothing e.",
-		"segmentation_models_pytorch SoftCrossEntropyLoss divides by all pixels, ignored ones included: --mean-over all; the default follows PyTorch.",
+		"segmentation_models_pytorch SoftCrossEntropyLoss divides by all pixels, ignored ones included: --mean-over all (its preset sets it); the default follows PyTorch.",
 	},
 	Presets: []Preset{
-		{Name: "smp", Doc: "segmentation_models_pytorch SoftCrossEntropyLoss(smooth_factor=s, ignore_index=-100): ignore_index -100 and label smoothing s (its default smooth_factor=None raises a TypeError, so give --label-smoothing). smp divides the mean by every pixel, ignored ones included, where onnxloss follows PyTorch and divides by the valid pixels: the values agree when no pixel is ignored and differ by the factor valid/all otherwise.",
-			Values: map[string]string{"ignore_index": "-100", "label_smoothing": "0"}},
+		{Name: "smp", Doc: "segmentation_models_pytorch SoftCrossEntropyLoss(smooth_factor=s, ignore_index=-100): ignore_index -100, label smoothing s (its default smooth_factor=None raises a TypeError, so give --label-smoothing) and a mean over every pixel, ignored ones included (mean_over all). Exact.",
+			Values: map[string]string{"ignore_index": "-100", "label_smoothing": "0", "mean_over": "all"}},
 	},
 	Variants: []Options{
 		{"classes": "4", "class_weights": "0.2,1,2.5,0.7", "ignore_index": "1"},
