@@ -91,9 +91,21 @@ func ReduceProdDims(c *Ctx, v *Value) *Value {
 	return ReshapeDims(ReduceProd(ShapeOf(v), false), 1)
 }
 
+// focalScope holds the focal loss's own options that compound losses with
+// a focal term leave at their zero value.
+type focalScope struct {
+	// dropBackground leaves channel 0 out in multilabel mode.
+	dropBackground bool
+	// meanOfEntries divides multiclass mode's mean by C as well.
+	meanOfEntries bool
+}
+
 // buildFocal writes the focal loss with the options f: the softmax form in
 // multiclass mode, the sigmoid form per entry otherwise.
-func buildFocal(c *Ctx, f *param.FocalTerm) *Value {
+func buildFocal(c *Ctx, f *param.FocalTerm) *Value { return buildFocalScoped(c, f, focalScope{}) }
+
+// buildFocalScoped is buildFocal with the focal loss's own options.
+func buildFocalScoped(c *Ctx, f *param.FocalTerm, scope focalScope) *Value {
 	gamma, alpha := f.Gamma, f.Alpha
 	if c.Mode == Multiclass {
 		lp := c.LogProbs()
@@ -123,6 +135,14 @@ func buildFocal(c *Ctx, f *param.FocalTerm) *Value {
 		if c.PixelValid() != nil && f.MeanOver == param.MeanOverValid {
 			den = c.PixelValid()
 		}
+		if scope.meanOfEntries && c.Reduction == Mean {
+			// Every pixel stands for C entries of [N,C,*spatial].
+			classes := ReshapeDims(Cast(DimOf(c.X, 1), c.ComputeType()))
+			if den == nil {
+				return Div(ReduceMean(l, false), classes)
+			}
+			return SafeDiv(ReduceSum(l, false), Mul(ReduceSum(den, false), classes))
+		}
 		return c.ReduceLoss(l, den, false)
 	}
 	t := c.Target()
@@ -146,11 +166,32 @@ func buildFocal(c *Ctx, f *param.FocalTerm) *Value {
 		a := channelConst(c, alpha)
 		l = Mul(l, Add(Mul(a, t), Mul(OneMinus(a), OneMinus(t))))
 	}
-	l = MulMaybe(MulMaybe(l, c.ClassWeightVec()), c.Valid())
+	l = MulMaybe(l, c.ClassWeightVec())
+	if scope.dropBackground {
+		valid := dropChannel0(c.Valid())
+		l, mod = MulMaybe(dropChannel0(l), valid), dropChannel0(mod)
+		if f.Normalized && mod != nil {
+			l = Div(l, ClipMin(ReduceSum(MulMaybe(mod, valid), false), 1e-6))
+		}
+		var den *Value
+		if valid != nil && f.MeanOver == param.MeanOverValid {
+			den = valid
+		}
+		return c.ReduceLoss(l, den, true)
+	}
+	l = MulMaybe(l, c.Valid())
 	if f.Normalized && mod != nil {
 		l = Div(l, ClipMin(ReduceSum(MulMaybe(mod, c.Valid()), false), 1e-6))
 	}
 	return reduceElementwise(c, l, f.MeanOver)
+}
+
+// dropChannel0 returns v[:, 1:], or nil for nil.
+func dropChannel0(v *Value) *Value {
+	if v == nil {
+		return nil
+	}
+	return Slice(v, []int64{1}, []int64{math.MaxInt64}, []int64{1}, nil)
 }
 
 // classAlpha expands a focal alpha to one value per class: a single α gives

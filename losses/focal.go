@@ -34,9 +34,9 @@ var focal = Define(Spec{
 	Presets: []Preset{
 		{Name: "smp", Doc: "segmentation_models_pytorch FocalLoss(mode) defaults: γ 2, no α, not normalized, mean over the entries that are not ignored (smp drops ignored ones by indexing). smp's multiclass FocalLoss is the same sigmoid focal on each class channel against a one-hot target, i.e. --mode multilabel with one-hot targets here, not the softmax focal of --mode multiclass (smp before 2026 also summed the per-class losses). reduced_threshold is not offered.",
 			Values: map[string]string{"gamma": "2", "alpha": "", "normalized": "false", "mean_over": "valid"}},
-		{Name: "monai", Doc: "MONAI FocalLoss() defaults: the sigmoid form on every channel (use_softmax=False, in multiclass setups too: --mode multilabel with one-hot targets), γ 2, no α, mean over every entry of [N,C,*]. use_softmax=True is --mode multiclass, except that MONAI's mean divides by N·C·spatial, 1/C of onnxloss's per-pixel mean, and its sum first averages over space. MONAI drops α with a warning when include_background=False.",
+		{Name: "monai", Doc: "MONAI FocalLoss() defaults: the sigmoid form on every channel (use_softmax=False, in multiclass setups too: --mode multilabel with one-hot targets), γ 2, no α, mean over every entry of [N,C,*]. use_softmax=True is --mode multiclass --mean-of entries (MONAI's mean divides by N·C·spatial, 1/C of the per-pixel mean); its sum first averages over space, which is not offered. include_background=False is --include-background=false in multilabel mode; MONAI drops α with a warning then.",
 			Values: map[string]string{"gamma": "2", "alpha": "", "normalized": "false"}},
-		{Name: "kornia", Doc: "kornia FocalLoss(alpha, gamma=2, reduction='none', ignore_index=-100) (give --alpha; α for the other classes and 1-α for class 0, as here) and BinaryFocalLossWithLogits for --mode binary. kornia floors its one-hot target at 1e-6, so each other class adds 1e-6 times its own focal term: onnxloss leaves that out (a relative difference near 1e-6·C, larger only for saturated logits). kornia's multiclass none keeps the class axis, [N,C,*], nonzero only at the label; onnxloss's is the per-pixel map [N,*], the sum over that axis, and kornia's multiclass mean is 1/C of onnxloss's per-pixel mean. kornia's mean counts ignored entries too (mean_over all).",
+		{Name: "kornia", Doc: "kornia FocalLoss(alpha, gamma=2, reduction='none', ignore_index=-100) (give --alpha; α for the other classes and 1-α for class 0, as here) and BinaryFocalLossWithLogits for --mode binary. kornia floors its one-hot target at 1e-6, so each other class adds 1e-6 times its own focal term: onnxloss leaves that out (a relative difference near 1e-6·C, larger only for saturated logits). kornia's multiclass none keeps the class axis, [N,C,*], nonzero only at the label; onnxloss's is the per-pixel map [N,*], the sum over that axis, and kornia's multiclass mean is 1/C of the per-pixel mean: --reduction mean --mean-of entries. kornia's mean counts ignored entries too (mean_over all).",
 			Values: map[string]string{"gamma": "2", "normalized": "false", "reduction": "none", "ignore_index": "-100", "mean_over": "all"}},
 		{Name: "semsegloss", Doc: "SemSegLoss focal_loss: binary sigmoid focal on probabilities (--from-logits=false), α 0.25, γ 2, mean over entries. SemSegLoss clips probabilities to [1e-7, 1-1e-7] before its logs, capping each entry's cross-entropy near 16.1; onnxloss only clips at 2^-126, so values differ where p < 1e-7 or p > 1-1e-7.",
 			Values: map[string]string{"alpha": "0.25", "gamma": "2", "normalized": "false"}},
@@ -45,9 +45,18 @@ var focal = Define(Spec{
 		{"gamma": "0.5", "alpha": "0.25"}, {"gamma": "0"}, {"normalized": "true"},
 		{"mode": "multiclass", "classes": "3", "alpha": "0.2,0.3,0.5", "ignore_index": "0"},
 		{"mode": "multiclass", "alpha": "0.25", "gamma": "0.7", "class_weights": "1,2,3", "normalized": "true"},
+		{"mode": "multilabel", "include_background": "false", "alpha": "0.25", "class_weights": "1,2,3", "ignore_index": "2"},
+		{"mode": "multilabel", "include_background": "false", "normalized": "true", "reduction": "none"},
+		{"mode": "multiclass", "mean_of": "entries", "ignore_index": "1"},
+		{"mode": "multiclass", "mean_of": "entries", "alpha": "0.25", "classes": "3"},
 	},
 }, Funcs[Focal]{
-	Build:     func(c *Ctx, p *Focal) *Value { return buildFocal(c, &p.FocalTerm) },
+	Build: func(c *Ctx, p *Focal) *Value {
+		return buildFocalScoped(c, &p.FocalTerm, focalScope{
+			dropBackground: c.Mode == Multilabel && !p.IncludeBackground,
+			meanOfEntries:  p.MeanOf == param.MeanOfEntries,
+		})
+	},
 	Reference: reference.Focal,
 	Validate:  func(c *Config, p *Focal) error { return validateFocal(c, &p.FocalTerm) },
 })

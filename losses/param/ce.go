@@ -132,10 +132,37 @@ func (p *FocalTerm) Declare(s *Set) {
 type Focal struct {
 	Common
 	FocalTerm
+	// IncludeBackground keeps channel 0 in multilabel mode.
+	IncludeBackground bool
+	// MeanOf is what multiclass mode's --reduction mean averages.
+	MeanOf MeanOf
 }
 
+// MeanOf is what the focal loss's multiclass mean averages.
+type MeanOf string
+
+// The averages.
+const (
+	// MeanOfPixels averages the per-pixel loss.
+	MeanOfPixels MeanOf = "pixels"
+	// MeanOfEntries averages the [N,C,*spatial] map whose only nonzero
+	// entry per pixel is its label's: 1/C of MeanOfPixels (MONAI's
+	// FocalLoss(use_softmax=True), kornia's FocalLoss).
+	MeanOfEntries MeanOf = "entries"
+)
+
 // Declare binds the parameters.
-func (p *Focal) Declare(s *Set) { p.FocalTerm.Declare(s) }
+func (p *Focal) Declare(s *Set) {
+	p.FocalTerm.Declare(s)
+	c := s.Common()
+	s.Bool(&p.IncludeBackground, "include_background", true, "multilabel mode: keep channel 0; false leaves it out of the loss and the mean "+
+		"(MONAI's include_background=False), so --reduction none gives [N,C-1,*spatial]").
+		Matters("--mode multilabel", func() bool { return c.Mode == Multilabel })
+	Enum(s, &p.MeanOf, "mean_of", MeanOfPixels, []MeanOf{MeanOfPixels, MeanOfEntries},
+		"multiclass mode: --reduction mean averages the per-pixel loss (pixels) or every entry of [N,C,*spatial], "+
+			"where only the label's is nonzero (entries, 1/C of it: MONAI's FocalLoss(use_softmax=True), kornia's FocalLoss)").
+		Matters("--mode multiclass and --reduction mean", func() bool { return c.Mode == Multiclass && c.Reduction == Mean })
+}
 
 // TopKCE is the parameter set of the topk-ce loss.
 type TopKCE struct {

@@ -223,12 +223,18 @@ func log1mExp(a float64) float64 {
 // mode (modulation σ(-x(2t-1))^γ from logits, (p+t-2pt)^γ from
 // probabilities), softmax form -α_y (1-p_y)^γ log p_y per pixel in
 // multiclass mode.
+// include_background=false leaves channel 0 out in multilabel mode;
+// mean_of=entries divides multiclass mode's mean by C as well.
 func Focal(in Inputs, c *Config, f *param.Focal) (*tensor.Tensor, error) {
-	return FocalTerm(in, c, &f.FocalTerm)
+	return focalTerm(in, c, &f.FocalTerm, c.Mode == param.Multilabel && !f.IncludeBackground, f.MeanOf == param.MeanOfEntries)
 }
 
 // FocalTerm is Focal with the term's options, for compound losses too.
 func FocalTerm(in Inputs, c *Config, f *param.FocalTerm) (*tensor.Tensor, error) {
+	return focalTerm(in, c, f, false, false)
+}
+
+func focalTerm(in Inputs, c *Config, f *param.FocalTerm, dropBackground, meanOfEntries bool) (*tensor.Tensor, error) {
 	p, err := Canon(in, c)
 	if err != nil {
 		return nil, err
@@ -292,12 +298,19 @@ func FocalTerm(in Inputs, c *Config, f *param.FocalTerm) (*tensor.Tensor, error)
 		if f.MeanOver == param.MeanOverAll {
 			den = float64(p.N * p.S)
 		}
+		if meanOfEntries {
+			den *= float64(p.C)
+		}
 		return Scalar(SafeDiv(num/norm, den)), nil
+	}
+	first := 0
+	if dropBackground {
+		first = 1
 	}
 	l := zeros3(p.N, p.C, p.S)
 	modSum := 0.0
 	for n := 0; n < p.N; n++ {
-		for ch := 0; ch < p.C; ch++ {
+		for ch := first; ch < p.C; ch++ {
 			for i := 0; i < p.S; i++ {
 				if !p.Valid[n][ch][i] {
 					continue
@@ -333,6 +346,15 @@ func FocalTerm(in Inputs, c *Config, f *param.FocalTerm) (*tensor.Tensor, error)
 				}
 			}
 		}
+	}
+	if dropBackground {
+		kept := *p
+		kept.C--
+		kept.Valid = make([][][]bool, p.N)
+		for n := range l {
+			l[n], kept.Valid[n] = l[n][1:], p.Valid[n][1:]
+		}
+		p = &kept
 	}
 	return reduceElements(p, c, l, f.MeanOver == param.MeanOverAll), nil
 }
