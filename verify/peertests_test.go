@@ -70,6 +70,8 @@ type peerCase struct {
 	RTol float64 `json:"rtol"`
 	ATol float64 `json:"atol"`
 	Rule string  `json:"rule"`
+	// Note explains a mapping that is not plain option for option.
+	Note string `json:"note"`
 	// Differs, where set, says why onnxloss cannot reproduce the case;
 	// the test then requires the case to fail, so the list cannot go stale.
 	Differs string `json:"differs"`
