@@ -107,6 +107,9 @@ func buildFocal(c *Ctx, f *param.FocalTerm) *Value { return buildFocalScoped(c, 
 // buildFocalScoped is buildFocal with the focal loss's own options.
 func buildFocalScoped(c *Ctx, f *param.FocalTerm, scope focalScope) *Value {
 	gamma, alpha := f.Gamma, f.Alpha
+	if c.Mode == Multiclass && c.TargetForm == TargetOneHot {
+		return buildFocalOneHot(c, f, scope)
+	}
 	if c.Mode == Multiclass {
 		lp := c.LogProbs()
 		nll := c.NLL()
@@ -184,6 +187,28 @@ func buildFocalScoped(c *Ctx, f *param.FocalTerm, scope focalScope) *Value {
 		l = Div(l, ClipMin(ReduceSum(MulMaybe(mod, c.Valid()), false), 1e-6))
 	}
 	return reduceElementwise(c, l, f.MeanOver)
+}
+
+// buildFocalOneHot writes the softmax focal loss against one-hot or soft
+// targets [N,C,*]: -Σ_c α_c·w_c·t_c·(1-p_c)^γ·log p_c per pixel, MONAI's
+// form, which is the label form for one-hot targets. (1-p_c)^γ is
+// exp(γ·log(1-p_c)) with the log clamped, so saturated classes give 0 and
+// no NaN.
+func buildFocalOneHot(c *Ctx, f *param.FocalTerm, scope focalScope) *Value {
+	lp := c.LogProbs()
+	t := MulMaybe(c.Target(), c.ClassWeightVec())
+	if f.Alpha != nil {
+		t = Mul(t, channelConst(c, classAlpha(f.Alpha, c.classesOrFail())))
+	}
+	l := Mul(t, lp)
+	if f.Gamma != 0 {
+		l = Mul(l, Exp(MulScalar(ClampedLog(OneMinus(Exp(lp))), f.Gamma)))
+	}
+	l = Neg(ReduceSum(l, false, 1))
+	if scope.meanOfEntries && c.Reduction == Mean {
+		return Div(ReduceMean(l, false), ReshapeDims(Cast(DimOf(c.X, 1), c.ComputeType())))
+	}
+	return c.ReduceLoss(l, nil, false)
 }
 
 // dropChannel0 returns v[:, 1:], or nil for nil.

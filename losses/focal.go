@@ -16,7 +16,7 @@ var focal = Define(Spec{
 	Summary: "Focal loss: sigmoid (binary, multilabel) or softmax (multiclass), modulation in log space.",
 	Description: "Focal loss down-weights well-classified pixels by (1-p_t)^γ. Binary and multilabel modes use the " +
 		"sigmoid form of torchvision's sigmoid_focal_loss; multiclass mode uses the softmax form " +
-		"-α_y (1-p_y)^γ log p_y. The modulation is computed as exp(γ·log(1-p_t)) from stable log terms, so " +
+		"-α_y (1-p_y)^γ log p_y, and -Σ_c α_c t_c (1-p_c)^γ log p_c with one-hot or soft targets (--target onehot, MONAI's form). The modulation is computed as exp(γ·log(1-p_t)) from stable log terms, so " +
 		"γ < 1 and saturated logits give neither NaN values nor NaN gradients. alpha is one value (α for " +
 		"positives and 1-α for negatives; in multiclass mode 1-α for class 0 and α for the others, as MONAI " +
 		"and kornia do) or one value per class. normalized divides by the sum of the modulation factors, as " +
@@ -24,7 +24,7 @@ var focal = Define(Spec{
 	Citation:    "Lin, Goyal, Girshick, He & Dollár, Focal Loss for Dense Object Detection, ICCV 2017.",
 	Formula:     "l = -α_t·exp(γ·log(1-p_t))·log p_t; sigmoid: 1-p_t = σ(-x(2t-1))",
 	Modes:       []Mode{Binary, Multilabel, Multiclass},
-	IgnoreIndex: true, ClassWeights: true,
+	IgnoreIndex: true, ClassWeights: true, OneHotTarget: true,
 	NoneShape: "binary/multilabel: " + elementwiseNone + "; multiclass: " + pixelNone,
 	Notes: []string{
 		"torchvision.ops.sigmoid_focal_loss(alpha=a, gamma=g, reduction=r): --mode binary --alpha a --gamma g --reduction r.",
@@ -49,6 +49,8 @@ var focal = Define(Spec{
 		{"mode": "multilabel", "include_background": "false", "normalized": "true", "reduction": "none"},
 		{"mode": "multiclass", "mean_of": "entries", "ignore_index": "1"},
 		{"mode": "multiclass", "mean_of": "entries", "alpha": "0.25", "classes": "3"},
+		{"mode": "multiclass", "target": "onehot", "alpha": "0.25", "classes": "3"},
+		{"mode": "multiclass", "target": "onehot", "gamma": "0.5", "mean_of": "entries", "class_weights": "1,2,0.5"},
 	},
 }, Funcs[Focal]{
 	Build: func(c *Ctx, p *Focal) *Value {
@@ -58,7 +60,12 @@ var focal = Define(Spec{
 		})
 	},
 	Reference: reference.Focal,
-	Validate:  func(c *Config, p *Focal) error { return validateFocal(c, &p.FocalTerm) },
+	Validate: func(c *Config, p *Focal) error {
+		if c.Mode == Multiclass && c.TargetForm == TargetOneHot && p.Normalized {
+			return fmt.Errorf("--normalized needs label targets in multiclass mode (--target labels): it divides by the label's modulation factors")
+		}
+		return validateFocal(c, &p.FocalTerm)
+	},
 })
 
 // validateFocal checks alpha against the mode and classes, and takes C from

@@ -246,6 +246,9 @@ func focalTerm(in Inputs, c *Config, f *param.FocalTerm, dropBackground, meanOfE
 		}
 		return math.Exp(gamma * math.Max(logBase, math.Log(ProbFloor)))
 	}
+	if c.Mode == param.Multiclass && c.TargetForm == param.TargetOneHot {
+		return focalOneHot(p, c, f, pow, meanOfEntries), nil
+	}
 	if c.Mode == param.Multiclass {
 		lp := p.LogProbs(c)
 		pix := make([][]float64, p.N)
@@ -357,6 +360,46 @@ func focalTerm(in Inputs, c *Config, f *param.FocalTerm, dropBackground, meanOfE
 		p = &kept
 	}
 	return reduceElements(p, c, l, f.MeanOver == param.MeanOverAll), nil
+}
+
+// focalOneHot is the softmax focal loss against one-hot or soft targets:
+// -Σ_c α_c·w_c·t_c·(1-p_c)^γ·log p_c per pixel, averaged over the pixels
+// (and the classes with mean_of=entries).
+func focalOneHot(p *Problem, c *Config, f *param.FocalTerm, pow func(float64) float64, meanOfEntries bool) *tensor.Tensor {
+	lp := p.LogProbs(c)
+	pix := make([][]float64, p.N)
+	num := 0.0
+	for n := 0; n < p.N; n++ {
+		pix[n] = make([]float64, p.S)
+		for s := 0; s < p.S; s++ {
+			v := 0.0
+			for ch := 0; ch < p.C; ch++ {
+				a := 1.0
+				switch {
+				case len(f.Alpha) > 1:
+					a = f.Alpha[ch]
+				case len(f.Alpha) == 1 && ch == 0:
+					a = 1 - f.Alpha[0]
+				case len(f.Alpha) == 1:
+					a = f.Alpha[0]
+				}
+				var log1m float64
+				if c.FromLogits {
+					log1m = log1mExp(math.Min(lp[n][ch][s], 0))
+				} else {
+					log1m = ClampedLog(1 - p.X[n][ch][s])
+				}
+				v -= a * classWeight(c, ch) * p.T[n][ch][s] * pow(log1m) * lp[n][ch][s]
+			}
+			pix[n][s] = v
+			num += v
+		}
+	}
+	den := float64(p.N * p.S)
+	if meanOfEntries {
+		den *= float64(p.C)
+	}
+	return reduce(c, func() *tensor.Tensor { return p.PixelMap(pix) }, num, den)
 }
 
 // pixelCE returns the class-weighted NLL of every valid pixel, in order.
