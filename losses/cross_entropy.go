@@ -16,7 +16,7 @@ var crossEntropy = Define(Spec{
 	Summary: "Softmax cross-entropy with class weights, ignore_index and label smoothing (PyTorch semantics).",
 	Description: "Softmax cross-entropy over the class axis, with PyTorch's semantics throughout: class weights " +
 		"scale each pixel by its label's weight and --reduction mean divides by the sum of the weights of the " +
-		"valid pixels; label smoothing mixes (1-ε)·NLL with ε/C times the weighted sum of -log p over classes; " +
+		"valid pixels (mean_over=all: by every pixel, ignored ones included, as segmentation_models_pytorch does); label smoothing mixes (1-ε)·NLL with ε/C times the weighted sum of -log p over classes; " +
 		"one-hot or soft targets (--target onehot) follow PyTorch's probability-target rules (mean over pixels). " +
 		"A batch whose pixels are all ignored gives 0, where PyTorch gives NaN.",
 	Citation:    "Standard softmax cross-entropy; label smoothing from Szegedy et al., Rethinking the Inception Architecture, CVPR 2016.",
