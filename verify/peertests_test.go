@@ -2,6 +2,7 @@ package verify
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -73,7 +74,8 @@ type peerCase struct {
 	// Note explains a mapping that is not plain option for option.
 	Note string `json:"note"`
 	// Differs, where set, says why onnxloss cannot reproduce the case;
-	// the test then requires the case to fail, so the list cannot go stale.
+	// the test then requires the case to run and give a different value,
+	// so the list cannot go stale and a broken mapping cannot hide in it.
 	Differs string `json:"differs"`
 }
 
@@ -225,8 +227,16 @@ func f32(x []float64) []float32 {
 	return out
 }
 
+// valueMismatch is run's error when the graph ran and its value is not
+// the library's.
+type valueMismatch struct{ msg string }
+
+func (e *valueMismatch) Error() string { return e.msg }
+
 // run exports the case's graph, runs it in ONNX Runtime and compares the
-// loss with the library's expected value at the test's own tolerance.
+// loss with the library's expected value at the test's own tolerance; a
+// wrong value is a *valueMismatch, anything else (bad data, options onnxloss
+// refuses) another error.
 func (c *peerCase) run() error {
 	opts := losses.Options{}
 	for k, v := range c.Options {
@@ -262,12 +272,17 @@ func (c *peerCase) run() error {
 			g = 1 - g
 		}
 		d, e := math.Abs(g-want[i]), math.Abs(want[i])
-		tol := c.ATol + c.RTol*e
-		if c.Rule == "approx" {
+		var tol float64
+		switch c.Rule {
+		case "allclose":
+			tol = c.ATol + c.RTol*e
+		case "approx":
 			tol = math.Max(c.ATol, c.RTol*e)
+		default:
+			return fmt.Errorf("rule %q: want allclose or approx", c.Rule)
 		}
 		if !(d <= tol) {
-			return fmt.Errorf("value %d: onnxloss %.7g, the test expects %.7g (difference %.3g, tolerance %.3g)", i, g, want[i], d, tol)
+			return &valueMismatch{fmt.Sprintf("value %d: onnxloss %.7g, the test expects %.7g (difference %.3g, tolerance %.3g)", i, g, want[i], d, tol)}
 		}
 	}
 	return nil
@@ -282,6 +297,10 @@ func TestPeerUnitTests(t *testing.T) {
 	paths, err := filepath.Glob(filepath.Join(testutil.Root(t), "testdata", "peertests", "*.json"))
 	if err != nil || len(paths) == 0 {
 		t.Fatalf("no testdata/peertests/*.json: %v", err)
+	}
+	readme, err := os.ReadFile(filepath.Join(testutil.Root(t), "README.md"))
+	if err != nil {
+		t.Fatal(err)
 	}
 	for _, path := range paths {
 		b, err := os.ReadFile(path)
@@ -315,6 +334,8 @@ func TestPeerUnitTests(t *testing.T) {
 					t.Errorf("%s: %v", name, err)
 				case c.Differs != "" && err == nil:
 					t.Errorf("%s is listed as differing (%s) but now reproduces the library: remove differs", name, c.Differs)
+				case c.Differs != "" && !errors.As(err, new(*valueMismatch)):
+					t.Errorf("%s is listed as differing but does not run: %v", name, err)
 				case c.Differs != "":
 					differ++
 					t.Logf("%s differs as listed: %v", name, err)
@@ -323,6 +344,21 @@ func TestPeerUnitTests(t *testing.T) {
 				}
 			}
 			t.Logf("%s: %d of %d cases reproduced, %d differ as listed, %d tests state no value", f.Library, pass, len(f.Cases), differ, len(f.Unchecked))
+			// The README's table of these counts must say the same.
+			row := fmt.Sprintf("| %s (`%s`)", f.Library, f.Commit[:7])
+			counts := fmt.Sprintf("| %d | %d | %d | %d |", len(f.Cases), pass, differ, len(f.Unchecked))
+			found := false
+			for _, line := range strings.Split(string(readme), "\n") {
+				if strings.HasPrefix(line, row) {
+					found = true
+					if !strings.HasSuffix(line, counts) {
+						t.Errorf("README's row for %s does not end with %s: %s", f.Library, counts, line)
+					}
+				}
+			}
+			if !found {
+				t.Errorf("README has no row starting %s in its table of the libraries' unit tests", row)
+			}
 		})
 	}
 }
