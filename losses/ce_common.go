@@ -98,6 +98,8 @@ type focalScope struct {
 	dropBackground bool
 	// meanOfEntries divides multiclass mode's mean by C as well.
 	meanOfEntries bool
+	// targetEps moves multiclass targets to t(1-ε)+ε.
+	targetEps float64
 }
 
 // buildFocal writes the focal loss with the options f: the softmax form in
@@ -107,7 +109,7 @@ func buildFocal(c *Ctx, f *param.FocalTerm) *Value { return buildFocalScoped(c, 
 // buildFocalScoped is buildFocal with the focal loss's own options.
 func buildFocalScoped(c *Ctx, f *param.FocalTerm, scope focalScope) *Value {
 	gamma, alpha := f.Gamma, f.Alpha
-	if c.Mode == Multiclass && c.TargetForm == TargetOneHot {
+	if c.Mode == Multiclass && (c.TargetForm == TargetOneHot || scope.targetEps > 0) {
 		return buildFocalOneHot(c, f, scope)
 	}
 	if c.Mode == Multiclass {
@@ -190,13 +192,18 @@ func buildFocalScoped(c *Ctx, f *param.FocalTerm, scope focalScope) *Value {
 }
 
 // buildFocalOneHot writes the softmax focal loss against one-hot or soft
-// targets [N,C,*]: -Σ_c α_c·w_c·t_c·(1-p_c)^γ·log p_c per pixel, MONAI's
-// form, which is the label form for one-hot targets. (1-p_c)^γ is
+// targets [N,C,*] (label maps as their one-hot form, moved by target_eps):
+// -Σ_c α_c·w_c·t_c·(1-p_c)^γ·log p_c per pixel, MONAI's and kornia's form,
+// which is the label form for one-hot targets. (1-p_c)^γ is
 // exp(γ·log(1-p_c)) with the log clamped, so saturated classes give 0 and
 // no NaN.
 func buildFocalOneHot(c *Ctx, f *param.FocalTerm, scope focalScope) *Value {
 	lp := c.LogProbs()
-	t := MulMaybe(c.Target(), c.ClassWeightVec())
+	t := c.Target()
+	if eps := scope.targetEps; eps > 0 {
+		t = MulMaybe(AddScalar(MulScalar(t, 1-eps), eps), c.Valid())
+	}
+	t = MulMaybe(t, c.ClassWeightVec())
 	if f.Alpha != nil {
 		t = Mul(t, channelConst(c, classAlpha(f.Alpha, c.classesOrFail())))
 	}
@@ -205,10 +212,18 @@ func buildFocalOneHot(c *Ctx, f *param.FocalTerm, scope focalScope) *Value {
 		l = Mul(l, Exp(MulScalar(ClampedLog(OneMinus(Exp(lp))), f.Gamma)))
 	}
 	l = Neg(ReduceSum(l, false, 1))
-	if scope.meanOfEntries && c.Reduction == Mean {
-		return Div(ReduceMean(l, false), ReshapeDims(Cast(DimOf(c.X, 1), c.ComputeType())))
+	var den *Value
+	if c.PixelValid() != nil && f.MeanOver == param.MeanOverValid {
+		den = c.PixelValid()
 	}
-	return c.ReduceLoss(l, nil, false)
+	if scope.meanOfEntries && c.Reduction == Mean {
+		classes := ReshapeDims(Cast(DimOf(c.X, 1), c.ComputeType()))
+		if den == nil {
+			return Div(ReduceMean(l, false), classes)
+		}
+		return SafeDiv(ReduceSum(l, false), Mul(ReduceSum(den, false), classes))
+	}
+	return c.ReduceLoss(l, den, false)
 }
 
 // dropChannel0 returns v[:, 1:], or nil for nil.

@@ -51,18 +51,21 @@ var focal = Define(Spec{
 		{"mode": "multiclass", "mean_of": "entries", "alpha": "0.25", "classes": "3"},
 		{"mode": "multiclass", "target": "onehot", "alpha": "0.25", "classes": "3"},
 		{"mode": "multiclass", "target": "onehot", "gamma": "0.5", "mean_of": "entries", "class_weights": "1,2,0.5"},
+		{"mode": "multiclass", "target_eps": "0.01", "alpha": "0.3", "classes": "3", "ignore_index": "1"},
+		{"preset": "kornia", "mode": "multiclass", "alpha": "0.25", "classes": "4", "reduction": "mean"},
 	},
 }, Funcs[Focal]{
 	Build: func(c *Ctx, p *Focal) *Value {
 		return buildFocalScoped(c, &p.FocalTerm, focalScope{
 			dropBackground: c.Mode == Multilabel && !p.IncludeBackground,
 			meanOfEntries:  p.MeanOf == param.MeanOfEntries,
+			targetEps:      p.TargetEps,
 		})
 	},
 	Reference: reference.Focal,
 	Validate: func(c *Config, p *Focal) error {
-		if c.Mode == Multiclass && c.TargetForm == TargetOneHot && p.Normalized {
-			return fmt.Errorf("--normalized needs label targets in multiclass mode (--target labels): it divides by the label's modulation factors")
+		if c.Mode == Multiclass && (c.TargetForm == TargetOneHot || p.TargetEps > 0) && p.Normalized {
+			return fmt.Errorf("--normalized needs hard label targets in multiclass mode (--target labels, no --target-eps): it divides by the label's modulation factors")
 		}
 		return validateFocal(c, &p.FocalTerm)
 	},

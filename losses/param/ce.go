@@ -136,6 +136,8 @@ type Focal struct {
 	IncludeBackground bool
 	// MeanOf is what multiclass mode's --reduction mean averages.
 	MeanOf MeanOf
+	// TargetEps moves multiclass targets to t(1-ε)+ε.
+	TargetEps float64
 }
 
 // MeanOf is what the focal loss's multiclass mean averages.
@@ -162,6 +164,9 @@ func (p *Focal) Declare(s *Set) {
 		"multiclass mode: --reduction mean averages the per-pixel loss (pixels) or every entry of [N,C,*spatial], "+
 			"where only the label's is nonzero (entries, 1/C of it: MONAI's FocalLoss(use_softmax=True), kornia's FocalLoss)").
 		Matters("--mode multiclass and --reduction mean", func() bool { return c.Mode == Multiclass && c.Reduction == Mean })
+	s.Float(&p.TargetEps, "target_eps", 0, "multiclass mode: targets become t(1-ε)+ε on every valid pixel, so each other class adds ε times "+
+		"its own focal term (kornia's one_hot eps, 1e-6)").AtLeast(0).Below(1).
+		Matters("--mode multiclass", func() bool { return c.Mode == Multiclass })
 }
 
 // TopKCE is the parameter set of the topk-ce loss.

@@ -226,15 +226,26 @@ func log1mExp(a float64) float64 {
 // include_background=false leaves channel 0 out in multilabel mode;
 // mean_of=entries divides multiclass mode's mean by C as well.
 func Focal(in Inputs, c *Config, f *param.Focal) (*tensor.Tensor, error) {
-	return focalTerm(in, c, &f.FocalTerm, c.Mode == param.Multilabel && !f.IncludeBackground, f.MeanOf == param.MeanOfEntries)
+	return focalTerm(in, c, &f.FocalTerm, focalOwn{
+		dropBackground: c.Mode == param.Multilabel && !f.IncludeBackground,
+		meanOfEntries:  f.MeanOf == param.MeanOfEntries,
+		targetEps:      f.TargetEps,
+	})
+}
+
+// focalOwn holds the focal loss's own options, which compound losses with
+// a focal term leave at their zero value.
+type focalOwn struct {
+	dropBackground, meanOfEntries bool
+	targetEps                     float64
 }
 
 // FocalTerm is Focal with the term's options, for compound losses too.
 func FocalTerm(in Inputs, c *Config, f *param.FocalTerm) (*tensor.Tensor, error) {
-	return focalTerm(in, c, f, false, false)
+	return focalTerm(in, c, f, focalOwn{})
 }
 
-func focalTerm(in Inputs, c *Config, f *param.FocalTerm, dropBackground, meanOfEntries bool) (*tensor.Tensor, error) {
+func focalTerm(in Inputs, c *Config, f *param.FocalTerm, own focalOwn) (*tensor.Tensor, error) {
 	p, err := Canon(in, c)
 	if err != nil {
 		return nil, err
@@ -246,8 +257,8 @@ func focalTerm(in Inputs, c *Config, f *param.FocalTerm, dropBackground, meanOfE
 		}
 		return math.Exp(gamma * math.Max(logBase, math.Log(ProbFloor)))
 	}
-	if c.Mode == param.Multiclass && c.TargetForm == param.TargetOneHot {
-		return focalOneHot(p, c, f, pow, meanOfEntries), nil
+	if c.Mode == param.Multiclass && (c.TargetForm == param.TargetOneHot || own.targetEps > 0) {
+		return focalOneHot(p, c, f, pow, own), nil
 	}
 	if c.Mode == param.Multiclass {
 		lp := p.LogProbs(c)
@@ -301,13 +312,13 @@ func focalTerm(in Inputs, c *Config, f *param.FocalTerm, dropBackground, meanOfE
 		if f.MeanOver == param.MeanOverAll {
 			den = float64(p.N * p.S)
 		}
-		if meanOfEntries {
+		if own.meanOfEntries {
 			den *= float64(p.C)
 		}
 		return Scalar(SafeDiv(num/norm, den)), nil
 	}
 	first := 0
-	if dropBackground {
+	if own.dropBackground {
 		first = 1
 	}
 	l := zeros3(p.N, p.C, p.S)
@@ -350,7 +361,7 @@ func focalTerm(in Inputs, c *Config, f *param.FocalTerm, dropBackground, meanOfE
 			}
 		}
 	}
-	if dropBackground {
+	if own.dropBackground {
 		kept := *p
 		kept.C--
 		kept.Valid = make([][][]bool, p.N)
@@ -362,16 +373,24 @@ func focalTerm(in Inputs, c *Config, f *param.FocalTerm, dropBackground, meanOfE
 	return reduceElements(p, c, l, f.MeanOver == param.MeanOverAll), nil
 }
 
-// focalOneHot is the softmax focal loss against one-hot or soft targets:
+// focalOneHot is the softmax focal loss against one-hot or soft targets
+// (label maps as one-hot, moved to t(1-ε)+ε on valid pixels by target_eps):
 // -Σ_c α_c·w_c·t_c·(1-p_c)^γ·log p_c per pixel, averaged over the pixels
-// (and the classes with mean_of=entries).
-func focalOneHot(p *Problem, c *Config, f *param.FocalTerm, pow func(float64) float64, meanOfEntries bool) *tensor.Tensor {
+// (valid ones with mean_over=valid) and the classes with mean_of=entries.
+func focalOneHot(p *Problem, c *Config, f *param.FocalTerm, pow func(float64) float64, own focalOwn) *tensor.Tensor {
 	lp := p.LogProbs(c)
 	pix := make([][]float64, p.N)
-	num := 0.0
+	num, den := 0.0, 0.0
 	for n := 0; n < p.N; n++ {
 		pix[n] = make([]float64, p.S)
 		for s := 0; s < p.S; s++ {
+			valid := p.Valid[n][0][s]
+			if valid || f.MeanOver == param.MeanOverAll {
+				den++
+			}
+			if !valid {
+				continue
+			}
 			v := 0.0
 			for ch := 0; ch < p.C; ch++ {
 				a := 1.0
@@ -389,14 +408,17 @@ func focalOneHot(p *Problem, c *Config, f *param.FocalTerm, pow func(float64) fl
 				} else {
 					log1m = ClampedLog(1 - p.X[n][ch][s])
 				}
-				v -= a * classWeight(c, ch) * p.T[n][ch][s] * pow(log1m) * lp[n][ch][s]
+				t := p.T[n][ch][s]
+				if own.targetEps > 0 {
+					t = t*(1-own.targetEps) + own.targetEps
+				}
+				v -= a * classWeight(c, ch) * t * pow(log1m) * lp[n][ch][s]
 			}
 			pix[n][s] = v
 			num += v
 		}
 	}
-	den := float64(p.N * p.S)
-	if meanOfEntries {
+	if own.meanOfEntries {
 		den *= float64(p.C)
 	}
 	return reduce(c, func() *tensor.Tensor { return p.PixelMap(pix) }, num, den)
