@@ -147,9 +147,9 @@ type MeanOf string
 const (
 	// MeanOfPixels averages the per-pixel loss.
 	MeanOfPixels MeanOf = "pixels"
-	// MeanOfEntries averages the [N,C,*spatial] map whose only nonzero
-	// entry per pixel is its label's: 1/C of MeanOfPixels (MONAI's
-	// FocalLoss(use_softmax=True), kornia's FocalLoss).
+	// MeanOfEntries averages the per-class map [N,C,*spatial]: 1/C of
+	// MeanOfPixels (MONAI's FocalLoss(use_softmax=True), kornia's
+	// FocalLoss).
 	MeanOfEntries MeanOf = "entries"
 )
 
@@ -161,8 +161,8 @@ func (p *Focal) Declare(s *Set) {
 		"(MONAI's include_background=False), so --reduction none gives [N,C-1,*spatial]").
 		Matters("--mode multilabel", func() bool { return c.Mode == Multilabel })
 	Enum(s, &p.MeanOf, "mean_of", MeanOfPixels, []MeanOf{MeanOfPixels, MeanOfEntries},
-		"multiclass mode: --reduction mean averages the per-pixel loss (pixels) or every entry of [N,C,*spatial], "+
-			"where only the label's is nonzero (entries, 1/C of it: MONAI's FocalLoss(use_softmax=True), kornia's FocalLoss)").
+		"multiclass mode: --reduction mean averages the per-pixel loss, the sum over classes (pixels), or every entry of the "+
+			"per-class map [N,C,*spatial] (entries, 1/C of it: MONAI's FocalLoss(use_softmax=True), kornia's FocalLoss)").
 		Matters("--mode multiclass and --reduction mean", func() bool { return c.Mode == Multiclass && c.Reduction == Mean })
 	s.Float(&p.TargetEps, "target_eps", 0, "multiclass mode: targets become t(1-ε)+ε on every valid pixel, so each other class adds ε times "+
 		"its own focal term (kornia's one_hot eps, 1e-6)").AtLeast(0).Below(1).
