@@ -92,10 +92,27 @@ func ReduceProdDims(c *Ctx, v *Value) *Value {
 	return ReshapeDims(ReduceProd(ShapeOf(v), false), 1)
 }
 
+// focalScope holds the focal loss's own options that compound losses with
+// a focal term leave at their zero value.
+type focalScope struct {
+	// dropBackground leaves channel 0 out in multilabel mode.
+	dropBackground bool
+	// meanOfEntries divides multiclass mode's mean by C as well.
+	meanOfEntries bool
+	// targetEps moves multiclass targets to t(1-ε)+ε.
+	targetEps float64
+}
+
 // buildFocal writes the focal loss with the options f: the softmax form in
 // multiclass mode, the sigmoid form per entry otherwise.
-func buildFocal(c *Ctx, f *param.FocalTerm) *Value {
+func buildFocal(c *Ctx, f *param.FocalTerm) *Value { return buildFocalScoped(c, f, focalScope{}) }
+
+// buildFocalScoped is buildFocal with the focal loss's own options.
+func buildFocalScoped(c *Ctx, f *param.FocalTerm, scope focalScope) *Value {
 	gamma, alpha := f.Gamma, f.Alpha
+	if c.Mode == Multiclass && (c.TargetForm == TargetOneHot || scope.targetEps > 0) {
+		return buildFocalOneHot(c, f, scope)
+	}
 	if c.Mode == Multiclass {
 		lp := c.LogProbs()
 		nll := c.NLL()
@@ -140,6 +157,14 @@ func buildFocal(c *Ctx, f *param.FocalTerm) *Value {
 		if c.PixelValid() != nil && f.MeanOver == param.MeanOverValid {
 			den = c.PixelValid()
 		}
+		if scope.meanOfEntries && c.Reduction == Mean {
+			// Every pixel stands for C entries of [N,C,*spatial].
+			classes := ReshapeDims(Cast(DimOf(c.X, 1), c.ComputeType()))
+			if den == nil {
+				return Div(ReduceMean(l, false), classes)
+			}
+			return SafeDiv(ReduceSum(l, false), Mul(ReduceSum(den, false), classes))
+		}
 		return c.ReduceLoss(l, den, false)
 	}
 	t := smoothTarget(c, f.LabelSmoothing)
@@ -172,7 +197,20 @@ func buildFocal(c *Ctx, f *param.FocalTerm) *Value {
 		a := channelConst(c, alpha)
 		l = Mul(l, Add(Mul(a, t), Mul(OneMinus(a), OneMinus(t))))
 	}
-	l = MulMaybe(MulMaybe(l, c.ClassWeightVec()), c.Valid())
+	l = MulMaybe(l, c.ClassWeightVec())
+	if scope.dropBackground {
+		valid := dropChannel0(c.Valid())
+		l, mod = MulMaybe(dropChannel0(l), valid), dropChannel0(mod)
+		if f.Normalized && mod != nil {
+			l = Div(l, ClipMin(ReduceSum(MulMaybe(mod, valid), false), 1e-6))
+		}
+		var den *Value
+		if valid != nil && f.MeanOver == param.MeanOverValid {
+			den = valid
+		}
+		return c.ReduceLoss(l, den, true)
+	}
+	l = MulMaybe(l, c.Valid())
 	if f.Normalized && mod != nil {
 		l = Div(l, ClipMin(ReduceSum(MulMaybe(mod, c.Valid()), false), 1e-6))
 	}
@@ -217,6 +255,49 @@ func (c *Ctx) focalClassTerms(f *param.FocalTerm) *Value {
 		}
 	}
 	return ReduceSum(Mul(term, channelConst(c, wc)), false, 1)
+}
+
+// buildFocalOneHot writes the softmax focal loss against one-hot or soft
+// targets [N,C,*] (label maps as their one-hot form, moved by target_eps):
+// -Σ_c α_c·w_c·t_c·(1-p_c)^γ·log p_c per pixel, MONAI's and kornia's form,
+// which is the label form for one-hot targets. (1-p_c)^γ is
+// exp(γ·log(1-p_c)) with the log clamped, so saturated classes give 0 and
+// no NaN.
+func buildFocalOneHot(c *Ctx, f *param.FocalTerm, scope focalScope) *Value {
+	lp := c.LogProbs()
+	t := c.Target()
+	if eps := scope.targetEps; eps > 0 {
+		t = MulMaybe(AddScalar(MulScalar(t, 1-eps), eps), c.Valid())
+	}
+	t = MulMaybe(t, c.ClassWeightVec())
+	if f.Alpha != nil {
+		t = Mul(t, channelConst(c, classAlpha(f.Alpha, c.classesOrFail())))
+	}
+	l := Mul(t, lp)
+	if f.Gamma != 0 {
+		l = Mul(l, Exp(MulScalar(ClampedLog(OneMinus(Exp(lp))), f.Gamma)))
+	}
+	l = Neg(ReduceSum(l, false, 1))
+	var den *Value
+	if c.PixelValid() != nil && f.MeanOver == param.MeanOverValid {
+		den = c.PixelValid()
+	}
+	if scope.meanOfEntries && c.Reduction == Mean {
+		classes := ReshapeDims(Cast(DimOf(c.X, 1), c.ComputeType()))
+		if den == nil {
+			return Div(ReduceMean(l, false), classes)
+		}
+		return SafeDiv(ReduceSum(l, false), Mul(ReduceSum(den, false), classes))
+	}
+	return c.ReduceLoss(l, den, false)
+}
+
+// dropChannel0 returns v[:, 1:], or nil for nil.
+func dropChannel0(v *Value) *Value {
+	if v == nil {
+		return nil
+	}
+	return Slice(v, []int64{1}, []int64{math.MaxInt64}, []int64{1}, nil)
 }
 
 // classAlpha expands a focal alpha to one value per class: a single α gives

@@ -23,7 +23,7 @@ var diceCE = Define(Spec{
 	Formula:  "loss = λ_dice·(1 - Dice) + λ_ce·CE",
 	Modes:    regionModes,
 	Presets: []Preset{
-		{Name: "monai", Doc: "MONAI DiceCELoss() defaults: Dice as MONAI's DiceLoss (per sample and class, smooth 1e-5, background included, weight multiplying each class's loss) plus PyTorch's cross-entropy, λ 1 and 1. " + monaiActNote + " For one-channel input MONAI passes weight to BCEWithLogitsLoss as pos_weight: use --pos-weight there.",
+		{Name: "monai", Doc: "MONAI DiceCELoss() defaults: Dice as MONAI's DiceLoss (per sample and class, smooth 1e-5, background included, weight multiplying each class's loss) plus PyTorch's cross-entropy, λ 1 and 1. " + monaiActNote + " DiceCELoss() without sigmoid=True or softmax=True gives the input as it is to Dice and as logits to the cross-entropy: --dice-input raw. For one-channel input MONAI passes weight to BCEWithLogitsLoss as pos_weight: use --pos-weight there.",
 			Values: map[string]string{"lambda_dice": "1", "lambda_ce": "1", "per_image": "true", "average": "macro", "smooth_nr": "1e-05", "smooth_dr": "1e-05", "eps": "0",
 				"absent_classes": "keep", "intersection": "product", "squared": "false", "include_background": "true", "target_eps": "0", "class_weighting": "scale"}},
 	},
@@ -40,10 +40,16 @@ var diceCE = Define(Spec{
 		{"mode": "binary", "pos_weight": "3", "label_smoothing": "0.05", "lambda_dice": "2"},
 		{"mode": "multilabel", "ignore_index": "-1", "mean_over": "all", "reduction": "sum"},
 		{"mode": "multiclass", "target": "onehot"},
+		{"preset": "monai", "mode": "multiclass", "dice_input": "raw"},
+		{"mode": "multilabel", "dice_input": "raw", "pos_weight": "0.5"},
 	},
 }, Funcs[DiceCE]{
 	Build: func(c *Ctx, p *DiceCE) *Value {
-		dice := c.overlapLoss(&p.Overlap, diceIndex, nil)
+		dc := c
+		if p.DiceInput == param.DiceInputRaw {
+			dc = c.asProbabilities()
+		}
+		dice := dc.overlapLoss(&p.Overlap, diceIndex, nil)
 		var ce *Value
 		if c.Mode == Multiclass {
 			ce = buildCrossEntropy(c, &CrossEntropy{LabelSmoothing: p.LabelSmoothing})
@@ -55,6 +61,17 @@ var diceCE = Define(Spec{
 	Reference: reference.DiceCE,
 	Validate:  validateDiceCE,
 })
+
+// asProbabilities returns a context on the same graph and input that reads
+// the input as probabilities: the activations it caches are its own.
+func (c *Ctx) asProbabilities() *Ctx {
+	cfg := *c.Config
+	cfg.FromLogits = false
+	d := *c
+	d.Config = &cfg
+	d.cache = map[string]*Value{}
+	return &d
+}
 
 // validateDiceCE checks the cross-entropy term's options against the mode
 // (pos_weight is refused in multiclass mode as a parameter that cannot

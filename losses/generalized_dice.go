@@ -26,12 +26,18 @@ var generalizedDice = Define(Spec{
 	IgnoreIndex: true, OneHotTarget: true,
 	NoneShape: "the per-row loss [R]: R = N samples, 1 with per_image=false",
 	Notes: []string{
-		"MONAI GeneralizedDiceLoss() defaults are onnxloss's defaults (square weights, infinite weights replaced by the row maximum, smooth 1e-5, per sample, background included). " + monaiActNote,
+		"MONAI GeneralizedDiceLoss() defaults are onnxloss's defaults (square weights, infinite weights replaced by the row maximum, smooth 1e-5, per sample, background included) except for the eps floor of the denominator, which MONAI does not have: --preset monai sets eps 0. " + monaiActNote,
 		"MONAI sets infinite weights to 0 and then adds the maximum; a row whose classes are all absent gets weights 0 and loss 1 - smooth_nr/smooth_dr. The debate about this choice is why absent_weight=zero exists.",
 		"SegLoss's GDiceLoss adds 1e-10 to Σt before squaring (weights near 1e20 for absent classes) and GDiceLossV2 clamps Σt² at the smoothing; neither is reproduced. SemSegLoss's generalized_dice_coefficient is plain Dice.",
 		"Weights are computed in the graph's float type as 1/(Σt)², as MONAI does; soft targets whose class sum is below about 1e-19 overflow them.",
 	},
+	Presets: []Preset{
+		{Name: "monai", Doc: "MONAI GeneralizedDiceLoss() defaults: square weights, an absent class weighted by the row's largest finite weight, smooth_nr = smooth_dr = 1e-5, per sample, product intersection, background included, and no floor under the denominator (eps 0), so that a row whose classes are all absent gives 1 - smooth_nr/smooth_dr as in MONAI. " + monaiActNote + " w_type='simple' is --weight-type simple, batch=True --per-image=false, soft_label=True --intersection l1. Exact.",
+			Values: map[string]string{"weight_type": "square", "absent_weight": "max", "smooth_nr": "1e-05", "smooth_dr": "1e-05", "eps": "0",
+				"per_image": "true", "intersection": "product", "include_background": "true"}},
+	},
 	Variants: []Options{
+		{"preset": "monai", "mode": "multiclass"},
 		{"mode": "multiclass", "weight_type": "simple", "ignore_index": "0"},
 		{"mode": "multiclass", "absent_weight": "zero", "per_image": "false", "include_background": "false", "classes": "4"},
 		{"mode": "multilabel", "weight_type": "uniform", "intersection": "l1"},

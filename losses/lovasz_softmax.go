@@ -28,7 +28,7 @@ var lovaszSoftmax = Define(Spec{
 	Notes: []string{
 		"segmentation_models_pytorch LovaszLoss(mode='multiclass', per_image=b, ignore_index=k) and Berman et al.'s lovasz_softmax(classes='present', per_image=b, ignore=k): --per-image b --ignore-index k.",
 		"kornia 0.9 LovaszSoftmaxLoss is --class-set all --per-image true, exactly. Before 0.9 kornia built the Lovász gradient from the sorted class ids instead of the class's foreground indicator; onnxloss does not reproduce that.",
-		"Class weights: Σ w_c l_c / Σ w_c over the classes counted (kornia multiplies by w_c and divides by C). A problem with no class counted (every pixel ignored) gives 0 and, with --per-image, still counts in the mean over images, as in Berman et al.'s code.",
+		"Class weights: Σ w_c l_c / Σ w_c over the classes counted; kornia multiplies by w_c and divides by C: --class-weighting scale. A problem with no class counted (every pixel ignored) gives 0 and, with --per-image, still counts in the mean over images, as in Berman et al.'s code.",
 		"--reduction sum adds the weighted class losses of every problem instead of averaging.",
 		lovaszIgnoreNote,
 		lovaszGradNote,
@@ -38,8 +38,12 @@ var lovaszSoftmax = Define(Spec{
 		{"per_image": "true", "ignore_index": "0", "class_weights": "1,2,0.5"},
 		{"class_set": "all", "class_weights": "0.3,1,2,1", "reduction": "sum"},
 		{"target": "onehot", "per_image": "true"},
+		{"class_set": "all", "per_image": "true", "class_weights": "1,0,2,0.5", "class_weighting": "scale"},
+		{"class_weights": "0.2,1,3", "class_weighting": "scale", "ignore_index": "1"},
 	},
 }, Funcs[LovaszSoftmax]{
-	Build:     func(c *Ctx, p *LovaszSoftmax) *Value { return c.lovaszSoftmax(&p.LovaszSoftmaxTerm) },
+	Build: func(c *Ctx, p *LovaszSoftmax) *Value {
+		return c.lovaszSoftmaxWeighted(&p.LovaszSoftmaxTerm, p.ClassWeighting)
+	},
 	Reference: reference.LovaszSoftmax,
 })

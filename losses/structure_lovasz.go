@@ -41,8 +41,15 @@ func channelsOuter(rank int) []int {
 	return perm
 }
 
-// lovaszSoftmax returns the reduced Lovász-Softmax loss.
+// lovaszSoftmax returns the reduced Lovász-Softmax loss, class weights
+// entering as a weighted mean.
 func (c *Ctx) lovaszSoftmax(p *param.LovaszSoftmaxTerm) *Value {
+	return c.lovaszSoftmaxWeighted(p, param.ClassWeightingMean)
+}
+
+// lovaszSoftmaxWeighted is lovaszSoftmax with the class weighting: scale
+// divides the weighted sum by the number of classes counted.
+func (c *Ctx) lovaszSoftmaxWeighted(p *param.LovaszSoftmaxTerm, weighting param.ClassWeighting) *Value {
 	probs, fg := c.Probs(), c.Target()
 	errs := MulMaybe(Abs(Sub(fg, probs)), c.Valid())
 	var e, y *Value
@@ -65,6 +72,13 @@ func (c *Ctx) lovaszSoftmax(p *param.LovaszSoftmaxTerm) *Value {
 	num := ReduceSum(Mul(w, l), false, 1)
 	if c.Reduction == Sum {
 		return ReduceSum(num, false)
+	}
+	if weighting == param.ClassWeightingScale && c.ClassWeights != nil {
+		counted := ConstAs(l, 1)
+		if p.ClassSet == param.ClassSetPresent {
+			counted = Cast(Greater(ReduceSum(y, false, 2), ConstAs(y, 0)), c.ComputeType())
+		}
+		return ReduceMean(SafeDiv(num, ReduceSum(ExpandAs(counted, l), false, 1)), false)
 	}
 	den := ReduceSum(ExpandAs(w, l), false, 1)
 	return ReduceMean(SafeDiv(num, den), false)

@@ -14,9 +14,9 @@ import (
 	"github.com/onnxloss/onnxloss/tensor"
 )
 
-// peerCase finds a case of a peer fixture set by name and loads its inputs
+// peerFixtureCase finds a case of a peer fixture set by name and loads its inputs
 // and the library's loss.
-func peerCase(t *testing.T, lib, name string) (fixtureCase, map[string]*tensor.Tensor, float64) {
+func peerFixtureCase(t *testing.T, lib, name string) (fixtureCase, map[string]*tensor.Tensor, float64) {
 	t.Helper()
 	dir := filepath.Join(testutil.Root(t), "testdata", "peers", lib)
 	for _, c := range loadPeerSets(t)[lib].Cases {
@@ -78,7 +78,7 @@ func relDiff(a, b float64) float64 { return math.Abs(a-b) / math.Max(math.Abs(b)
 // source before 0.9) is far from all three.
 func TestKorniaLovaszSoftmaxDefectFixed(t *testing.T) {
 	testutil.RequireRuntime(t)
-	c, in, kornia := peerCase(t, "kornia", "kornia lovasz softmax all wrong")
+	c, in, kornia := peerFixtureCase(t, "kornia", "kornia lovasz softmax all wrong")
 	graph, ref := lossAndReference(t, c.Loss, c.Options, in)
 	cfg := &reference.Config{Common: param.Common{Mode: "multiclass", Layout: "nchw", FromLogits: true, TargetForm: "labels"}}
 	prob, err := reference.Canon(reference.Inputs{"input": in["input"], "target": in["target"]}, cfg)
@@ -114,7 +114,7 @@ func TestKorniaTverskyAsymmetry(t *testing.T) {
 	testutil.RequireRuntime(t)
 	var kornia, micro [2]float64
 	for i, name := range []string{"kornia tversky alpha 0.2 beta 0.8", "kornia tversky alpha 0.8 beta 0.2"} {
-		c, in, want := peerCase(t, "kornia", name)
+		c, in, want := peerFixtureCase(t, "kornia", name)
 		graph, ref := lossAndReference(t, c.Loss, c.Options, in)
 		if relDiff(graph, want) > 1e-5 || relDiff(ref, want) > 1e-5 {
 			t.Errorf("%s: kornia %v, onnxloss %v, reference %v", name, want, graph, ref)

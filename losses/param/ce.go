@@ -117,12 +117,17 @@ type CrossEntropy struct {
 	LabelSmoothing float64
 	// ProbClip clips probabilities to [ε, 1-ε] before the logs (0: off).
 	ProbClip float64
+	// MeanOver is the denominator of --reduction mean with ignored pixels
+	// (the zero value is MeanOverValid).
+	MeanOver MeanOver
 }
 
 // Declare binds the parameters.
 func (p *CrossEntropy) Declare(s *Set) {
 	s.Float(&p.LabelSmoothing, "label_smoothing", 0, "ε of label smoothing (PyTorch's label_smoothing)").AtLeast(0).AtMost(1)
 	declareProbClip(s, &p.ProbClip, false)
+	declareMeanOver(s, &p.MeanOver, "denominator of --reduction mean when pixels are ignored: the class weights of the valid pixels (PyTorch) "+
+		"or the number of pixels, ignored ones included (segmentation_models_pytorch's SoftCrossEntropyLoss)")
 }
 
 // FocalTerm holds the options of the focal loss, shared by the compound
@@ -174,7 +179,26 @@ func (p *FocalTerm) Declare(s *Set) {
 type Focal struct {
 	Common
 	FocalTerm
+	// IncludeBackground keeps channel 0 in multilabel mode.
+	IncludeBackground bool
+	// MeanOf is what multiclass mode's --reduction mean averages.
+	MeanOf MeanOf
+	// TargetEps moves multiclass targets to t(1-ε)+ε.
+	TargetEps float64
 }
+
+// MeanOf is what the focal loss's multiclass mean averages.
+type MeanOf string
+
+// The averages.
+const (
+	// MeanOfPixels averages the per-pixel loss.
+	MeanOfPixels MeanOf = "pixels"
+	// MeanOfEntries averages the per-class map [N,C,*spatial]: 1/C of
+	// MeanOfPixels (MONAI's FocalLoss(use_softmax=True), kornia's
+	// FocalLoss).
+	MeanOfEntries MeanOf = "entries"
+)
 
 // Declare binds the parameters.
 func (p *Focal) Declare(s *Set) {
@@ -187,6 +211,16 @@ func (p *Focal) Declare(s *Set) {
 		Matters("--mode binary or multilabel, --from-logits=true and --gamma above 0", func() bool {
 			return c.Mode != Multiclass && c.FromLogits && p.Gamma != 0
 		})
+	s.Bool(&p.IncludeBackground, "include_background", true, "multilabel mode: keep channel 0; false leaves it out of the loss and the mean "+
+		"(MONAI's include_background=False), so --reduction none gives [N,C-1,*spatial]").
+		Matters("--mode multilabel", func() bool { return c.Mode == Multilabel })
+	Enum(s, &p.MeanOf, "mean_of", MeanOfPixels, []MeanOf{MeanOfPixels, MeanOfEntries},
+		"multiclass mode: --reduction mean averages the per-pixel loss, the sum over classes (pixels), or every entry of the "+
+			"per-class map [N,C,*spatial] (entries, 1/C of it: MONAI's FocalLoss(use_softmax=True), kornia's FocalLoss)").
+		Matters("--mode multiclass and --reduction mean", func() bool { return c.Mode == Multiclass && c.Reduction == Mean })
+	s.Float(&p.TargetEps, "target_eps", 0, "multiclass mode: targets become t(1-ε)+ε on every valid pixel, so each other class adds ε times "+
+		"its own focal term (kornia's one_hot eps, 1e-6)").AtLeast(0).Below(1).
+		Matters("--mode multiclass", func() bool { return c.Mode == Multiclass })
 }
 
 // TopKCE is the parameter set of the topk-ce loss.

@@ -474,7 +474,23 @@ type DiceCE struct {
 	LambdaDice, LambdaCE float64
 	BCETerm
 	Overlap
+	// DiceInput is what the Dice term reads (the zero value is
+	// DiceInputProbs).
+	DiceInput DiceInput
 }
+
+// DiceInput is what dice-ce's Dice term reads.
+type DiceInput string
+
+// The Dice term's inputs.
+const (
+	// DiceInputProbs: the probabilities the activation gives, which the
+	// cross-entropy term reads too.
+	DiceInputProbs DiceInput = "probs"
+	// DiceInputRaw: the input as fed, while the cross-entropy term still
+	// reads it as logits (MONAI's DiceCELoss without sigmoid or softmax).
+	DiceInputRaw DiceInput = "raw"
+)
 
 // Declare binds the parameters.
 func (p *DiceCE) Declare(s *Set) {
@@ -492,6 +508,10 @@ func (p *DiceCE) Declare(s *Set) {
 	termMatters(s, first, "--lambda-ce above 0 (lambda_ce 0 leaves out the cross-entropy term)", func() bool { return p.LambdaCE != 0 })
 	first = len(s.params)
 	p.Overlap.Declare(s)
+	Enum(s, &p.DiceInput, "dice_input", DiceInputProbs, []DiceInput{DiceInputProbs, DiceInputRaw},
+		"what the Dice term reads: the probabilities of the activation, as the cross-entropy term does (probs), or the input as fed "+
+			"while the cross-entropy term reads it as logits (raw: MONAI's DiceCELoss without sigmoid=True or softmax=True)").
+		Matters("--from-logits (on probabilities both terms read the input as fed)", func() bool { return c.FromLogits })
 	termMatters(s, first, "--lambda-dice above 0 (lambda_dice 0 leaves out the Dice term)", func() bool { return p.LambdaDice != 0 })
 }
 

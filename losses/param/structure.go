@@ -257,10 +257,18 @@ func (p *LovaszSoftmaxTerm) Declare(s *Set) {
 type LovaszSoftmax struct {
 	Common
 	LovaszSoftmaxTerm
+	ClassWeighting ClassWeighting
 }
 
 // Declare binds the parameters.
-func (p *LovaszSoftmax) Declare(s *Set) { p.LovaszSoftmaxTerm.Declare(s) }
+func (p *LovaszSoftmax) Declare(s *Set) {
+	p.LovaszSoftmaxTerm.Declare(s)
+	c := s.Common()
+	Enum(s, &p.ClassWeighting, "class_weighting", ClassWeightingMean, []ClassWeighting{ClassWeightingMean, ClassWeightingScale},
+		"how class_weights enter the class mean: mean gives Σw·l/Σw over the classes counted (Berman et al., segmentation_models_pytorch); "+
+			"scale multiplies each class's loss and divides by the number of classes counted (kornia)").
+		Matters("--class-weights and --reduction mean", func() bool { return c.ClassWeights != nil && c.Reduction == Mean })
+}
 
 // BoundaryF1Term holds the options of the boundary F1 loss.
 type BoundaryF1Term struct {

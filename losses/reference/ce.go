@@ -241,6 +241,9 @@ func CrossEntropy(in Inputs, c *Config, cp *param.CrossEntropy) (*tensor.Tensor,
 				den++
 				continue
 			}
+			if cp.MeanOver == param.MeanOverAll {
+				den++
+			}
 			if !p.Valid[n][0][s] {
 				continue
 			}
@@ -253,7 +256,9 @@ func CrossEntropy(in Inputs, c *Config, cp *param.CrossEntropy) (*tensor.Tensor,
 			v := (1-eps)*wy*(-lp[n][y][s]) + eps/float64(p.C)*smooth
 			pix[n][s] = v
 			num += v
-			den += wy
+			if cp.MeanOver != param.MeanOverAll {
+				den += wy
+			}
 		}
 	}
 	return reduce(c, func() *tensor.Tensor { return p.PixelMap(pix) }, num, den), nil
@@ -271,12 +276,29 @@ func log1mExp(a float64) float64 {
 // mode (modulation σ(-x(2t-1))^γ from logits, (p+t-2pt)^γ from
 // probabilities), softmax form -α_y (1-p_y)^γ log p_y per pixel in
 // multiclass mode.
+// include_background=false leaves channel 0 out in multilabel mode;
+// mean_of=entries divides multiclass mode's mean by C as well.
 func Focal(in Inputs, c *Config, f *param.Focal) (*tensor.Tensor, error) {
-	return FocalTerm(in, c, &f.FocalTerm)
+	return focalTerm(in, c, &f.FocalTerm, focalOwn{
+		dropBackground: c.Mode == param.Multilabel && !f.IncludeBackground,
+		meanOfEntries:  f.MeanOf == param.MeanOfEntries,
+		targetEps:      f.TargetEps,
+	})
+}
+
+// focalOwn holds the focal loss's own options, which compound losses with
+// a focal term leave at their zero value.
+type focalOwn struct {
+	dropBackground, meanOfEntries bool
+	targetEps                     float64
 }
 
 // FocalTerm is Focal with the term's options, for compound losses too.
 func FocalTerm(in Inputs, c *Config, f *param.FocalTerm) (*tensor.Tensor, error) {
+	return focalTerm(in, c, f, focalOwn{})
+}
+
+func focalTerm(in Inputs, c *Config, f *param.FocalTerm, own focalOwn) (*tensor.Tensor, error) {
 	p, err := Canon(in, c)
 	if err != nil {
 		return nil, err
@@ -287,6 +309,9 @@ func FocalTerm(in Inputs, c *Config, f *param.FocalTerm) (*tensor.Tensor, error)
 			return 1
 		}
 		return math.Exp(gamma * math.Max(logBase, math.Log(ProbFloor)))
+	}
+	if c.Mode == param.Multiclass && (c.TargetForm == param.TargetOneHot || own.targetEps > 0) {
+		return focalOneHot(p, c, f, pow, own), nil
 	}
 	if c.Mode == param.Multiclass {
 		lp := p.LogProbs(c)
@@ -361,12 +386,19 @@ func FocalTerm(in Inputs, c *Config, f *param.FocalTerm) (*tensor.Tensor, error)
 		if f.MeanOver == param.MeanOverAll {
 			den = float64(p.N * p.S)
 		}
+		if own.meanOfEntries {
+			den *= float64(p.C)
+		}
 		return Scalar(SafeDiv(num/norm, den)), nil
+	}
+	first := 0
+	if own.dropBackground {
+		first = 1
 	}
 	l := zeros3(p.N, p.C, p.S)
 	modSum := 0.0
 	for n := 0; n < p.N; n++ {
-		for ch := 0; ch < p.C; ch++ {
+		for ch := first; ch < p.C; ch++ {
 			for i := 0; i < p.S; i++ {
 				if !p.Valid[n][ch][i] {
 					continue
@@ -412,6 +444,15 @@ func FocalTerm(in Inputs, c *Config, f *param.FocalTerm) (*tensor.Tensor, error)
 				}
 			}
 		}
+	}
+	if own.dropBackground {
+		kept := *p
+		kept.C--
+		kept.Valid = make([][][]bool, p.N)
+		for n := range l {
+			l[n], kept.Valid[n] = l[n][1:], p.Valid[n][1:]
+		}
+		p = &kept
 	}
 	return reduceElements(p, c, l, f.MeanOver == param.MeanOverAll), nil
 }
@@ -460,6 +501,57 @@ func focalSmoothed(p *Problem, c *Config, f *param.FocalTerm, lp [][][]float64, 
 		total += a * classWeight(c, ch) * mod * -logQ
 	}
 	return total
+}
+
+// focalOneHot is the softmax focal loss against one-hot or soft targets
+// (label maps as one-hot, moved to t(1-ε)+ε on valid pixels by target_eps):
+// -Σ_c α_c·w_c·t_c·(1-p_c)^γ·log p_c per pixel, averaged over the pixels
+// (valid ones with mean_over=valid) and the classes with mean_of=entries.
+func focalOneHot(p *Problem, c *Config, f *param.FocalTerm, pow func(float64) float64, own focalOwn) *tensor.Tensor {
+	lp := p.LogProbs(c)
+	pix := make([][]float64, p.N)
+	num, den := 0.0, 0.0
+	for n := 0; n < p.N; n++ {
+		pix[n] = make([]float64, p.S)
+		for s := 0; s < p.S; s++ {
+			valid := p.Valid[n][0][s]
+			if valid || f.MeanOver == param.MeanOverAll {
+				den++
+			}
+			if !valid {
+				continue
+			}
+			v := 0.0
+			for ch := 0; ch < p.C; ch++ {
+				a := 1.0
+				switch {
+				case len(f.Alpha) > 1:
+					a = f.Alpha[ch]
+				case len(f.Alpha) == 1 && ch == 0:
+					a = 1 - f.Alpha[0]
+				case len(f.Alpha) == 1:
+					a = f.Alpha[0]
+				}
+				var log1m float64
+				if c.FromLogits {
+					log1m = log1mExp(math.Min(lp[n][ch][s], 0))
+				} else {
+					log1m = ClampedLog(1 - p.X[n][ch][s])
+				}
+				t := p.T[n][ch][s]
+				if own.targetEps > 0 {
+					t = t*(1-own.targetEps) + own.targetEps
+				}
+				v -= a * classWeight(c, ch) * t * pow(log1m) * lp[n][ch][s]
+			}
+			pix[n][s] = v
+			num += v
+		}
+	}
+	if own.meanOfEntries {
+		den *= float64(p.C)
+	}
+	return reduce(c, func() *tensor.Tensor { return p.PixelMap(pix) }, num, den)
 }
 
 // pixelCE returns the class-weighted NLL of every valid pixel, in order.

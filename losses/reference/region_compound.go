@@ -134,7 +134,13 @@ func ExpLog(in Inputs, c *Config, ep *param.ExpLog) (*tensor.Tensor, error) {
 // DiceCE is λ_dice·Dice loss + λ_ce·cross-entropy (softmax cross-entropy in
 // multiclass mode, binary cross-entropy otherwise).
 func DiceCE(in Inputs, c *Config, p *param.DiceCE) (*tensor.Tensor, error) {
-	dice, err := diceLoss(in, c, &p.Overlap)
+	dc := c
+	if p.DiceInput == param.DiceInputRaw {
+		raw := *c
+		raw.FromLogits = false
+		dc = &raw
+	}
+	dice, err := diceLoss(in, dc, &p.Overlap)
 	if err != nil {
 		return nil, err
 	}

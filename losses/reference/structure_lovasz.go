@@ -111,8 +111,15 @@ func aggregate(c *Config, losses []float64) *tensor.Tensor {
 // from the target there. Class losses are averaged with the class weights
 // (Σ w_c l_c / Σ w_c over the classes counted, 0 when none is), and images
 // averaged.
+// With class_weighting=scale the weighted sum is divided by the number of
+// classes counted instead.
 func LovaszSoftmax(in Inputs, c *Config, lp *param.LovaszSoftmax) (*tensor.Tensor, error) {
-	return LovaszSoftmaxTerm(in, c, &lp.LovaszSoftmaxTerm)
+	p, err := Canon(in, c)
+	if err != nil {
+		return nil, err
+	}
+	scale := lp.ClassWeighting == param.ClassWeightingScale && c.ClassWeights != nil
+	return aggregate(c, lovaszSoftmaxSets(p, c, &lp.LovaszSoftmaxTerm, p.Probs(c), scale)), nil
 }
 
 // LovaszSoftmaxTerm is LovaszSoftmax with the term's options, for duo too.
@@ -121,13 +128,13 @@ func LovaszSoftmaxTerm(in Inputs, c *Config, lp *param.LovaszSoftmaxTerm) (*tens
 	if err != nil {
 		return nil, err
 	}
-	return aggregate(c, lovaszSoftmaxSets(p, c, lp, p.Probs(c))), nil
+	return aggregate(c, lovaszSoftmaxSets(p, c, lp, p.Probs(c), false)), nil
 }
 
 // lovaszSoftmaxSets returns the loss of each image (per_image) or of the
 // batch: the weighted mean of its class losses; with --reduction sum, their
 // weighted sum.
-func lovaszSoftmaxSets(p *Problem, c *Config, lp *param.LovaszSoftmaxTerm, probs [][][]float64) []float64 {
+func lovaszSoftmaxSets(p *Problem, c *Config, lp *param.LovaszSoftmaxTerm, probs [][][]float64, scale bool) []float64 {
 	present := lp.ClassSet == param.ClassSetPresent
 	images := [][]int{}
 	if lp.PerImage {
@@ -165,7 +172,11 @@ func lovaszSoftmaxSets(p *Problem, c *Config, lp *param.LovaszSoftmaxTerm, probs
 			}
 			w := classWeight(c, ch)
 			num += w * lovaszExtension(errs, fg)
-			den += w
+			if scale {
+				den++
+			} else {
+				den += w
+			}
 		}
 		if c.Reduction == param.Sum {
 			out = append(out, num)
