@@ -2,6 +2,7 @@ package builder
 
 import (
 	"strconv"
+	"strings"
 )
 
 // Name names v for what it holds ("probs", "intersection", "loss") and
@@ -18,7 +19,8 @@ import (
 // A value keeps the first name it is given, so a helper that returns its
 // operand unchanged cannot rename it. Graph inputs, constants (shared by
 // every formula that uses them) and values of the model the graph joins
-// (External) keep their names. A name is letters, digits, '_', '-' and '.';
+// (External) keep their names, and so do values made outside the open scope
+// (a value the scope only reads is not its to name). A name is letters, digits, '_', '-' and '.';
 // anything else is a build error.
 func Name(v *Value, name string) *Value {
 	if v == nil || v.g == nil || !v.g.check("Name", v) {
@@ -32,7 +34,11 @@ func Name(v *Value, name string) *Value {
 	if v.name != "" || v.inputName != "" || v.extName != "" || v.node == nil || v.node.external || v.konst != nil {
 		return v
 	}
-	base := g.scopePrefix() + name
+	prefix := g.scopePrefix()
+	if !strings.HasPrefix(v.node.name, prefix) {
+		return v // made outside the open scope: it is not this scope's to name
+	}
+	base := prefix + name
 	full := base
 	for k := 2; g.taken[full]; k++ {
 		full = base + "_" + strconv.Itoa(k)

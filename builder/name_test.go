@@ -125,3 +125,32 @@ func TestGradientNamesCotangents(t *testing.T) {
 		t.Errorf("output loss written by %q, want l/loss", prod["loss"])
 	}
 }
+
+// TestNameLeavesOtherScopes checks that a value made in another scope keeps
+// its name.
+func TestNameLeavesOtherScopes(t *testing.T) {
+	g := NewGraph("t", 17)
+	x := g.Input("x", tensor.Float32, nchw)
+	pop := g.Scope("check")
+	safe := Exp(x)
+	pop()
+	pop = g.Scope("dice")
+	Name(safe, "probs")
+	inner := g.Scope("scale0")
+	m := Neg(safe)
+	inner()
+	Name(m, "map")
+	pop()
+	g.Output("y", Add(safe, m))
+	gp, err := g.Proto()
+	if err != nil {
+		t.Fatal(err)
+	}
+	prod := producers(t, gp)
+	if _, ok := prod["check/Exp_0"]; !ok {
+		t.Errorf("the value of scope check was renamed: %v", prod)
+	}
+	if _, ok := prod["dice/map"]; !ok {
+		t.Errorf("a value of an inner scope was not named: %v", prod)
+	}
+}
