@@ -150,7 +150,7 @@ func Build(s *Spec, cfg *Config) (g *Graph, err error) {
 		}
 		c.Extra[e.Name] = v
 	}
-	loss := s.Build(c)
+	loss := Name(s.Build(c), "loss")
 	pop()
 	if err := g.Err(); err != nil {
 		return nil, fmt.Errorf("building %s: %w", s.Name, err)
@@ -242,7 +242,7 @@ func (c *Ctx) Labels() *Value {
 		y := c.RawTarget
 		if c.IgnoreIndex != nil {
 			ignored := Equal(y, Int(c.G, *c.IgnoreIndex))
-			y = Where(ignored, Int(c.G, 0), y)
+			y = Name(Where(ignored, Int(c.G, 0), y), "labels")
 		}
 		return y
 	})
@@ -256,7 +256,7 @@ func (c *Ctx) PixelValid() *Value {
 	}
 	return c.cached("pixel_valid", func() *Value {
 		keep := Not(Equal(c.RawTarget, Int(c.G, *c.IgnoreIndex)))
-		return Cast(keep, c.ComputeType())
+		return Name(Cast(keep, c.ComputeType()), "valid_pixels")
 	})
 }
 
@@ -269,11 +269,11 @@ func (c *Ctx) Valid() *Value {
 	}
 	return c.cached("valid", func() *Value {
 		if c.Mode == Multiclass {
-			return Unsqueeze(c.PixelValid(), 1)
+			return Name(Unsqueeze(c.PixelValid(), 1), "valid")
 		}
 		raw := c.channelsFirst(c.RawTarget)
 		keep := Not(Equal(raw, ConstAs(raw, float64(*c.IgnoreIndex))))
-		return Cast(keep, c.ComputeType())
+		return Name(Cast(keep, c.ComputeType()), "valid")
 	})
 }
 
@@ -292,15 +292,15 @@ func (c *Ctx) Target() *Value {
 				ids := Range(Int(c.G, 0), ScalarOf(DimOf(c.X, 1)), Int(c.G, 1))
 				oh = Equal(Unsqueeze(c.RawTarget, 1), ReshapeDims(ids, append([]int64{1, -1}, ones(c.SpatialDims)...)...))
 			}
-			t := Cast(oh, dt)
+			t := Name(Cast(oh, dt), "target_onehot")
 			if v := c.Valid(); v != nil {
-				t = Mul(t, v)
+				t = Name(Mul(t, v), "target_onehot_valid")
 			}
 			return t
 		}
-		t := c.channelsFirst(Cast(c.RawTarget, dt))
+		t := Name(c.channelsFirst(Cast(c.RawTarget, dt)), "target_float")
 		if v := c.Valid(); v != nil {
-			t = Mul(t, v)
+			t = Name(Mul(t, v), "target_valid")
 		}
 		return t
 	})
@@ -318,9 +318,9 @@ func ones(n int) []int64 {
 // several quantities share: z = x - m (m a detached per-pixel maximum),
 // e = exp(z) and s = Σ_c e, kept [N,1,*].
 func (c *Ctx) softmaxParts() (z, e, s *Value) {
-	z = c.cached("softmax_z", func() *Value { return Sub(c.X, DetachedMax(c.X, 1)) })
-	e = c.cached("softmax_e", func() *Value { return Exp(z) })
-	s = c.cached("softmax_s", func() *Value { return ReduceSum(e, true, 1) })
+	z = c.cached("softmax_z", func() *Value { return Name(Sub(c.X, DetachedMax(c.X, 1)), "shifted_logits") })
+	e = c.cached("softmax_e", func() *Value { return Name(Exp(z), "exp_shifted_logits") })
+	s = c.cached("softmax_s", func() *Value { return Name(ReduceSum(e, true, 1), "softmax_denominator") })
 	return z, e, s
 }
 
@@ -333,9 +333,9 @@ func (c *Ctx) Probs() *Value {
 		}
 		if c.Mode == Multiclass {
 			_, e, s := c.softmaxParts()
-			return Div(e, s)
+			return Name(Div(e, s), "probs")
 		}
-		return Sigmoid(c.X)
+		return Name(Sigmoid(c.X), "probs")
 	})
 }
 
@@ -345,9 +345,9 @@ func (c *Ctx) LogProbs() *Value {
 	return c.cached("log_probs", func() *Value {
 		if c.FromLogits {
 			z, _, s := c.softmaxParts()
-			return Sub(z, Log(s))
+			return Name(Sub(z, Log(s)), "log_probs")
 		}
-		return ClampedLog(c.X)
+		return Name(ClampedLog(c.X), "log_probs")
 	})
 }
 
@@ -389,15 +389,15 @@ func reluNeg(x, absX *Value) *Value { return MulScalar(Sub(absX, x), 0.5) }
 func (c *Ctx) LogSigmoids() (logP, log1mP *Value) {
 	logP = c.cached("log_sigmoid", func() *Value {
 		if !c.FromLogits {
-			return ClampedLog(c.X)
+			return Name(ClampedLog(c.X), "log_probs")
 		}
-		return Neg(Add(reluNeg(c.X, c.absX()), c.softplusNegAbs()))
+		return Name(Neg(Add(reluNeg(c.X, c.absX()), c.softplusNegAbs())), "log_probs")
 	})
 	log1mP = c.cached("log_one_minus_sigmoid", func() *Value {
 		if !c.FromLogits {
-			return ClampedLog(OneMinus(c.X))
+			return Name(ClampedLog(OneMinus(c.X)), "log_complement_probs")
 		}
-		return Neg(Add(reluPos(c.X, c.absX()), c.softplusNegAbs()))
+		return Name(Neg(Add(reluPos(c.X, c.absX()), c.softplusNegAbs())), "log_complement_probs")
 	})
 	return logP, log1mP
 }
@@ -408,10 +408,10 @@ func (c *Ctx) LogSigmoids() (logP, log1mP *Value) {
 // probabilities it is -(t log p + (1-t) log(1-p)) with ClampedLog.
 func (c *Ctx) BCE(t *Value) *Value {
 	if c.FromLogits {
-		return Add(Sub(reluPos(c.X, c.absX()), Mul(c.X, t)), c.softplusNegAbs())
+		return Name(Add(Sub(reluPos(c.X, c.absX()), Mul(c.X, t)), c.softplusNegAbs()), "bce")
 	}
 	logP, log1mP := c.LogSigmoids()
-	return Neg(Add(Mul(t, logP), Mul(OneMinus(t), log1mP)))
+	return Name(Neg(Add(Mul(t, logP), Mul(OneMinus(t), log1mP))), "bce")
 }
 
 // NLL returns -log p[label] per pixel [N,*spatial] in multiclass label
@@ -422,9 +422,9 @@ func (c *Ctx) NLL() *Value {
 		y := Unsqueeze(c.Labels(), 1)
 		if c.FromLogits {
 			z, _, s := c.softmaxParts()
-			return Squeeze(Sub(Log(s), GatherElements(z, y, 1)), 1)
+			return Name(Squeeze(Sub(Log(s), GatherElements(z, y, 1)), 1), "nll")
 		}
-		return Neg(Squeeze(GatherElements(c.LogProbs(), y, 1), 1))
+		return Name(Neg(Squeeze(GatherElements(c.LogProbs(), y, 1), 1)), "nll")
 	})
 }
 
@@ -436,7 +436,7 @@ func (c *Ctx) ClassWeightMap() *Value {
 	}
 	return c.cached("class_weight_map", func() *Value {
 		w := Floats(c.G, c.ComputeType(), c.ClassWeights...)
-		return Gather(w, c.Labels(), 0)
+		return Name(Gather(w, c.Labels(), 0), "class_weight_map")
 	})
 }
 
@@ -485,7 +485,7 @@ func (c *Ctx) ReduceLoss(l, w *Value, channelAxis bool) *Value {
 	if w == nil {
 		return ReduceMean(l, false)
 	}
-	return SafeDiv(ReduceSum(l, false), ReduceSum(w, false))
+	return SafeDiv(Name(ReduceSum(l, false), "loss_sum"), Name(ReduceSum(w, false), "weight_sum"))
 }
 
 // Fstr formats a float for error messages.
