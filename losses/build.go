@@ -1,8 +1,11 @@
 package losses
 
 import (
+	"encoding/json"
 	"fmt"
+	"sort"
 	"strconv"
+	"strings"
 
 	. "github.com/onnxloss/onnxloss/builder"
 	"github.com/onnxloss/onnxloss/losses/reference"
@@ -151,6 +154,7 @@ func Build(s *Spec, cfg *Config) (g *Graph, err error) {
 		c.Extra[e.Name] = v
 	}
 	loss := Name(s.Build(c), "loss")
+	out := Name(Cast(loss, tensor.Float32), "loss_float32") // no node when the loss is float32
 	pop()
 	if err := g.Err(); err != nil {
 		return nil, fmt.Errorf("building %s: %w", s.Name, err)
@@ -158,7 +162,7 @@ func Build(s *Spec, cfg *Config) (g *Graph, err error) {
 	if loss == nil {
 		return nil, fmt.Errorf("building %s: Build returned no value", s.Name)
 	}
-	g.Output("loss", Cast(loss, tensor.Float32))
+	g.Output("loss", out)
 	if cfg.Grad {
 		// The gradient of the loss as computed, before its cast to float32.
 		// Resolve refuses --grad with reduction none; a hand-made Config
@@ -175,6 +179,43 @@ func Build(s *Spec, cfg *Config) (g *Graph, err error) {
 		return nil, fmt.Errorf("building %s: %w", s.Name, err)
 	}
 	return g, nil
+}
+
+// Doc describes the model of a configuration in words: the loss, its
+// summary, every resolved option (preset and defaults included) and the
+// onnxloss version that built it.
+func (c *Config) Doc(s *Spec, version string) string {
+	var m map[string]any
+	if err := json.Unmarshal([]byte(c.ParamsJSON()), &m); err != nil {
+		panic(err) // ParamsJSON writes an object
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	fmt.Fprintf(&b, "onnxloss %s: %s loss. %s\nOptions:", version, s.Name, s.Summary)
+	for _, k := range keys {
+		v, _ := json.Marshal(m[k])
+		if str, ok := m[k].(string); ok {
+			v = []byte(str)
+		}
+		fmt.Fprintf(&b, " %s=%s", k, v)
+	}
+	return b.String()
+}
+
+// Annotate writes c.Doc into a graph built by Build: as the graph's doc
+// string, and as the doc string of the node that writes the output loss,
+// which keeps it when the graph is spliced into a model. Graph viewers show
+// it with that node (Netron: the node's description).
+func Annotate(g *Graph, s *Spec, c *Config, version string) {
+	doc := c.Doc(s, version)
+	g.SetDoc(doc)
+	if v := g.OutputValue("loss"); v != nil {
+		Doc(v, doc)
+	}
 }
 
 // Metadata returns the onnxloss.* entries that describe the configuration.
