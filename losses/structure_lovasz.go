@@ -30,7 +30,7 @@ func lovaszRows(errs, gt *Value) *Value {
 	pads := make([]int64, 2*errs.Rank())
 	pads[last] = 1
 	prev := Slice(Pad(jac, pads, "constant", 0), []int64{0}, []int64{-1}, []int64{int64(last)}, nil)
-	return Name(ReduceSum(Mul(sorted, Name(Sub(jac, prev), "lovasz_grad")), false, last), "lovasz_per_class")
+	return Name(ReduceSum(Mul(sorted, Name(Sub(jac, prev), "lovasz_grad")), false, last), "lovasz_extension")
 }
 
 // channelsOuter is the permutation that swaps the batch and channel axes.
