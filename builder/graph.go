@@ -12,7 +12,10 @@
 // Callers therefore write straight-line code and check once.
 //
 // Node and value names are deterministic and scoped (Graph.Scope), so the same
-// Go code always produces the same graph, byte for byte.
+// Go code always produces the same graph, byte for byte. Name gives a value,
+// and the node that computes it, a name that says what it holds
+// (dice/intersection) for readers of the graph; other values keep generated
+// names (dice/Mul_0).
 //
 // Operations are emitted for the graph's opset (13 to 21): for example the
 // axes of ReduceMean become an input from opset 18 on. Code that builds
