@@ -25,7 +25,6 @@ import tempfile
 
 import numpy as np
 import onnx
-import onnxruntime
 import torch
 
 import onnxloss
@@ -83,7 +82,7 @@ onnx.save(spliced, os.path.join(out, "net_with_dice.onnx"))
 # training_artifacts splices the loss again (same options) and runs
 # onnxruntime.training.artifacts.generate_artifacts(loss=None, AdamW): the
 # loss is already in the graph, so ONNX Runtime only adds the gradients.
-onnxruntime.set_default_logger_severity(3)  # warnings and errors only
+# (ONNX Runtime 1.19 logs its graph transformations here, on standard error.)
 art = os.path.join(out, "artifacts")
 trained = onnxloss.training_artifacts(model_path, "dice", art)
 print("training", len(trained), "parameters:", ", ".join(trained))
