@@ -96,7 +96,7 @@ func gradient(output, seed *Value, wrt []*Value) []*Value {
 		}
 	}
 	defer g.Scope("grad")()
-	ad := &autodiff{g: g, needed: p.needed, ct: map[*Value][]*Value{}, shapes: map[*Value]*Value{}, named: map[string]*Value{}}
+	ad := &autodiff{g: g, first: g.nvalues, needed: p.needed, ct: map[*Value][]*Value{}, shapes: map[*Value]*Value{}, named: map[string]*Value{}}
 	if p.needed[output] && seed != nil {
 		ad.ct[output] = []*Value{rankUp(seed, output.Rank())}
 	} else if p.needed[output] {
@@ -390,7 +390,10 @@ func findPath(nodes []*Node, output *Value, wrt []*Value, crossStops, rules bool
 
 // autodiff holds the state of one Gradient call.
 type autodiff struct {
-	g      *Graph
+	g *Graph
+	// first is the id of the last value created before the backward pass:
+	// the backward values are those after it.
+	first  int
 	needed map[*Value]bool
 	// ct maps a value to the contributions to its cotangent so far (see
 	// cotangent). A cotangent has the rank of its value and broadcasts to
@@ -538,6 +541,11 @@ func (ad *autodiff) cotangent(v *Value) *Value {
 	sum := parts[0]
 	for _, c := range parts[1:] {
 		sum = Add(sum, c)
+	}
+	if v.label != "" && sum.id > ad.first {
+		// The cotangent of a named value is named after it, under the
+		// grad scope (dice/grad/probs), when the backward pass made it.
+		Name(sum, v.label)
 	}
 	ad.ct[v] = []*Value{sum}
 	return sum

@@ -95,7 +95,9 @@ func (e *emitter) emit() (*onnxpb.GraphProto, error) {
 				continue
 			}
 			name := n.name
-			if i > 0 {
+			if v.name != "" {
+				name = v.name
+			} else if i > 0 {
 				name = fmt.Sprintf("%s_%d", n.name, i)
 			}
 			if err := e.claim(name); err != nil {
@@ -129,6 +131,9 @@ func (e *emitter) emit() (*onnxpb.GraphProto, error) {
 
 func (e *emitter) node(n *Node) error {
 	np := &onnxpb.NodeProto{OpType: proto.String(n.op), Name: proto.String(n.name)}
+	if n.doc != "" {
+		np.DocString = proto.String(n.doc)
+	}
 	for _, in := range n.inputs {
 		if in == nil {
 			np.Input = append(np.Input, "")

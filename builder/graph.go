@@ -12,7 +12,10 @@
 // Callers therefore write straight-line code and check once.
 //
 // Node and value names are deterministic and scoped (Graph.Scope), so the same
-// Go code always produces the same graph, byte for byte.
+// Go code always produces the same graph, byte for byte. Name gives a value,
+// and the node that computes it, a name that says what it holds
+// (dice/intersection) for readers of the graph; other values keep generated
+// names (dice/Mul_0).
 //
 // Operations are emitted for the graph's opset (13 to 21): for example the
 // axes of ReduceMean become an input from opset 18 on. Code that builds
@@ -62,6 +65,7 @@ type Graph struct {
 	err     error
 	scope   []string
 	counts  map[string]int
+	taken   map[string]bool // node and value names given so far, shared with Loop bodies
 	consts  map[string]*Value
 	nvalues int
 	sub     *subgraph // set on a Loop body (loop.go): its enclosing graph and captured values
@@ -82,6 +86,8 @@ type Value struct {
 	index int   // which output of node
 
 	inputName string         // set for graph inputs
+	name      string         // set by Name: what the value holds, with its scope
+	label     string         // the name given to Name, without the scope
 	extName   string         // set for external values (external.go)
 	konst     *tensor.Tensor // known value, for constants
 	sym       []Dim          // for 1-D int64 values holding dimensions (from Shape)
@@ -92,6 +98,7 @@ type Value struct {
 type Node struct {
 	op      string
 	name    string
+	doc     string   // doc_string, set by Doc
 	inputs  []*Value // nil entries are omitted optional inputs
 	outputs []*Value
 	attrs   map[string]any // int64, float32, string, []int64, []float32, *tensor.Tensor
@@ -108,7 +115,7 @@ type Node struct {
 // NewGraph starts an empty graph for the given opset of the default domain.
 // An opset outside MinOpset..MaxOpset makes the graph's error non-nil.
 func NewGraph(name string, opset int) *Graph {
-	g := &Graph{name: name, opset: opset, counts: map[string]int{}, consts: map[string]*Value{}}
+	g := &Graph{name: name, opset: opset, counts: map[string]int{}, taken: map[string]bool{}, consts: map[string]*Value{}}
 	if opset < MinOpset || opset > MaxOpset {
 		g.err = fmt.Errorf("opset %d is not supported (supported: %d to %d)", opset, MinOpset, MaxOpset)
 	}
@@ -272,14 +279,23 @@ func (g *Graph) check(op string, vs ...*Value) bool {
 }
 
 func (g *Graph) nodeName(op string) string {
-	prefix := ""
-	if len(g.scope) > 0 {
-		prefix = strings.Join(g.scope, "/") + "/"
+	key := g.scopePrefix() + op
+	for {
+		n := g.counts[key]
+		g.counts[key] = n + 1
+		name := key + "_" + strconv.Itoa(n)
+		if !g.taken[name] {
+			g.taken[name] = true
+			return name
+		}
 	}
-	key := prefix + op
-	n := g.counts[key]
-	g.counts[key] = n + 1
-	return key + "_" + strconv.Itoa(n)
+}
+
+func (g *Graph) scopePrefix() string {
+	if len(g.scope) == 0 {
+		return ""
+	}
+	return strings.Join(g.scope, "/") + "/"
 }
 
 // outSpec describes one output of a node being added.

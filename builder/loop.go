@@ -165,7 +165,7 @@ func Loop(g *Graph, maxTrips, cond *Value, carried []*Value, body func(b *LoopBo
 	// Body nodes are named under the Loop's name, from the counters of the
 	// whole model, so every name stays unique across nested graphs.
 	b := &Graph{
-		name: name + "_body", opset: g.opset, counts: g.counts, consts: map[string]*Value{},
+		name: name + "_body", opset: g.opset, counts: g.counts, taken: g.taken, consts: map[string]*Value{},
 		scope: append(append([]string{}, g.scope...), name[strings.LastIndex(name, "/")+1:]),
 		sub:   &subgraph{parent: g, loop: name, captured: map[*Value]*Value{}},
 	}

@@ -30,6 +30,7 @@ func LossModel(spec *losses.Spec, cfg *losses.Config) (*onnxpb.ModelProto, error
 	if err != nil {
 		return nil, err
 	}
+	losses.Annotate(g, spec, cfg, Version)
 	var meta []Meta
 	for _, kv := range cfg.Metadata(Version) {
 		meta = append(meta, Meta{kv[0], kv[1]})

@@ -83,7 +83,9 @@ func (c *Ctx) boundaryMap(p *Boundary, t *Value) *Value {
 	case param.SDFSegLoss:
 		inside = Where(c.innerContour(m), ConstAs(fg, 0), fg)
 	}
+	Name(fg, "distance_inside")
+	Name(bg, "distance_outside")
 	phi := Where(m, Neg(inside), bg)
 	both := And(c.sliceHas(m, true), c.sliceHas(m, false))
-	return Where(both, phi, ConstAs(phi, 0))
+	return Name(Where(both, phi, ConstAs(phi, 0)), "signed_distance")
 }

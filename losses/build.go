@@ -1,8 +1,11 @@
 package losses
 
 import (
+	"encoding/json"
 	"fmt"
+	"sort"
 	"strconv"
+	"strings"
 
 	. "github.com/onnxloss/onnxloss/builder"
 	"github.com/onnxloss/onnxloss/losses/reference"
@@ -150,7 +153,8 @@ func Build(s *Spec, cfg *Config) (g *Graph, err error) {
 		}
 		c.Extra[e.Name] = v
 	}
-	loss := s.Build(c)
+	loss := Name(s.Build(c), "loss")
+	out := Name(Cast(loss, tensor.Float32), "loss_float32") // no node when the loss is float32
 	pop()
 	if err := g.Err(); err != nil {
 		return nil, fmt.Errorf("building %s: %w", s.Name, err)
@@ -158,7 +162,7 @@ func Build(s *Spec, cfg *Config) (g *Graph, err error) {
 	if loss == nil {
 		return nil, fmt.Errorf("building %s: Build returned no value", s.Name)
 	}
-	g.Output("loss", Cast(loss, tensor.Float32))
+	g.Output("loss", out)
 	if cfg.Grad {
 		// The gradient of the loss as computed, before its cast to float32.
 		// Resolve refuses --grad with reduction none; a hand-made Config
@@ -175,6 +179,43 @@ func Build(s *Spec, cfg *Config) (g *Graph, err error) {
 		return nil, fmt.Errorf("building %s: %w", s.Name, err)
 	}
 	return g, nil
+}
+
+// Doc describes the model of a configuration in words: the loss, its
+// summary, every resolved option (preset and defaults included) and the
+// onnxloss version that built it.
+func (c *Config) Doc(s *Spec, version string) string {
+	var m map[string]any
+	if err := json.Unmarshal([]byte(c.ParamsJSON()), &m); err != nil {
+		panic(err) // ParamsJSON writes an object
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	fmt.Fprintf(&b, "onnxloss %s: %s loss. %s\nOptions:", version, s.Name, s.Summary)
+	for _, k := range keys {
+		v, _ := json.Marshal(m[k])
+		if str, ok := m[k].(string); ok {
+			v = []byte(str)
+		}
+		fmt.Fprintf(&b, " %s=%s", k, v)
+	}
+	return b.String()
+}
+
+// Annotate writes c.Doc into a graph built by Build: as the graph's doc
+// string, and as the doc string of the node that writes the output loss,
+// which keeps it when the graph is spliced into a model. Graph viewers show
+// it with that node (Netron: the node's description).
+func Annotate(g *Graph, s *Spec, c *Config, version string) {
+	doc := c.Doc(s, version)
+	g.SetDoc(doc)
+	if v := g.OutputValue("loss"); v != nil {
+		Doc(v, doc)
+	}
 }
 
 // Metadata returns the onnxloss.* entries that describe the configuration.
@@ -242,7 +283,7 @@ func (c *Ctx) Labels() *Value {
 		y := c.RawTarget
 		if c.IgnoreIndex != nil {
 			ignored := Equal(y, Int(c.G, *c.IgnoreIndex))
-			y = Where(ignored, Int(c.G, 0), y)
+			y = Name(Where(ignored, Int(c.G, 0), y), "labels")
 		}
 		return y
 	})
@@ -256,7 +297,7 @@ func (c *Ctx) PixelValid() *Value {
 	}
 	return c.cached("pixel_valid", func() *Value {
 		keep := Not(Equal(c.RawTarget, Int(c.G, *c.IgnoreIndex)))
-		return Cast(keep, c.ComputeType())
+		return Name(Cast(keep, c.ComputeType()), "valid_pixels")
 	})
 }
 
@@ -269,11 +310,11 @@ func (c *Ctx) Valid() *Value {
 	}
 	return c.cached("valid", func() *Value {
 		if c.Mode == Multiclass {
-			return Unsqueeze(c.PixelValid(), 1)
+			return Name(Unsqueeze(c.PixelValid(), 1), "valid")
 		}
 		raw := c.channelsFirst(c.RawTarget)
 		keep := Not(Equal(raw, ConstAs(raw, float64(*c.IgnoreIndex))))
-		return Cast(keep, c.ComputeType())
+		return Name(Cast(keep, c.ComputeType()), "valid")
 	})
 }
 
@@ -292,15 +333,15 @@ func (c *Ctx) Target() *Value {
 				ids := Range(Int(c.G, 0), ScalarOf(DimOf(c.X, 1)), Int(c.G, 1))
 				oh = Equal(Unsqueeze(c.RawTarget, 1), ReshapeDims(ids, append([]int64{1, -1}, ones(c.SpatialDims)...)...))
 			}
-			t := Cast(oh, dt)
+			t := Name(Cast(oh, dt), "target_onehot")
 			if v := c.Valid(); v != nil {
-				t = Mul(t, v)
+				t = Name(Mul(t, v), "target_onehot_valid")
 			}
 			return t
 		}
-		t := c.channelsFirst(Cast(c.RawTarget, dt))
+		t := Name(c.channelsFirst(Cast(c.RawTarget, dt)), "target_float")
 		if v := c.Valid(); v != nil {
-			t = Mul(t, v)
+			t = Name(Mul(t, v), "target_valid")
 		}
 		return t
 	})
@@ -318,9 +359,9 @@ func ones(n int) []int64 {
 // several quantities share: z = x - m (m a detached per-pixel maximum),
 // e = exp(z) and s = Σ_c e, kept [N,1,*].
 func (c *Ctx) softmaxParts() (z, e, s *Value) {
-	z = c.cached("softmax_z", func() *Value { return Sub(c.X, DetachedMax(c.X, 1)) })
-	e = c.cached("softmax_e", func() *Value { return Exp(z) })
-	s = c.cached("softmax_s", func() *Value { return ReduceSum(e, true, 1) })
+	z = c.cached("softmax_z", func() *Value { return Name(Sub(c.X, DetachedMax(c.X, 1)), "shifted_logits") })
+	e = c.cached("softmax_e", func() *Value { return Name(Exp(z), "exp_shifted_logits") })
+	s = c.cached("softmax_s", func() *Value { return Name(ReduceSum(e, true, 1), "softmax_denominator") })
 	return z, e, s
 }
 
@@ -333,9 +374,9 @@ func (c *Ctx) Probs() *Value {
 		}
 		if c.Mode == Multiclass {
 			_, e, s := c.softmaxParts()
-			return Div(e, s)
+			return Name(Div(e, s), "probs")
 		}
-		return Sigmoid(c.X)
+		return Name(Sigmoid(c.X), "probs")
 	})
 }
 
@@ -345,9 +386,9 @@ func (c *Ctx) LogProbs() *Value {
 	return c.cached("log_probs", func() *Value {
 		if c.FromLogits {
 			z, _, s := c.softmaxParts()
-			return Sub(z, Log(s))
+			return Name(Sub(z, Log(s)), "log_probs")
 		}
-		return ClampedLog(c.X)
+		return Name(ClampedLog(c.X), "log_probs")
 	})
 }
 
@@ -397,21 +438,21 @@ func withGradX(y, x *Value, d func(ct *Value) *Value) *Value {
 func (c *Ctx) LogSigmoids() (logP, log1mP *Value) {
 	logP = c.cached("log_sigmoid", func() *Value {
 		if !c.FromLogits {
-			return ClampedLog(c.X)
+			return Name(ClampedLog(c.X), "log_probs")
 		}
 		x := c.X
-		return withGradX(Neg(Add(reluNeg(x, c.absX()), c.softplusNegAbs())), x, func(ct *Value) *Value {
+		return Name(withGradX(Neg(Add(reluNeg(x, c.absX()), c.softplusNegAbs())), x, func(ct *Value) *Value {
 			return Mul(ct, OneMinus(c.Probs())) // d log σ(x) / dx = 1 - σ(x)
-		})
+		}), "log_probs")
 	})
 	log1mP = c.cached("log_one_minus_sigmoid", func() *Value {
 		if !c.FromLogits {
-			return ClampedLog(OneMinus(c.X))
+			return Name(ClampedLog(OneMinus(c.X)), "log_complement_probs")
 		}
 		x := c.X
-		return withGradX(Neg(Add(reluPos(x, c.absX()), c.softplusNegAbs())), x, func(ct *Value) *Value {
+		return Name(withGradX(Neg(Add(reluPos(x, c.absX()), c.softplusNegAbs())), x, func(ct *Value) *Value {
 			return Neg(Mul(ct, c.Probs())) // d log(1 - σ(x)) / dx = -σ(x)
-		})
+		}), "log_complement_probs")
 	})
 	return logP, log1mP
 }
@@ -426,10 +467,10 @@ func (c *Ctx) LogSigmoids() (logP, log1mP *Value) {
 // differentiating its nodes takes ten.
 func (c *Ctx) BCE(t *Value) *Value {
 	if c.FromLogits {
-		return withBCEGradient(Add(Sub(reluPos(c.X, c.absX()), Mul(c.X, t)), c.softplusNegAbs()), c.X, t)
+		return Name(withBCEGradient(Add(Sub(reluPos(c.X, c.absX()), Mul(c.X, t)), c.softplusNegAbs()), c.X, t), "bce")
 	}
 	logP, log1mP := c.LogSigmoids()
-	return Neg(Add(Mul(t, logP), Mul(OneMinus(t), log1mP)))
+	return Name(Neg(Add(Mul(t, logP), Mul(OneMinus(t), log1mP))), "bce")
 }
 
 // logSigmoid returns log σ(z) = -(relu(-z) + log(1 + e^-|z|)), which never
@@ -464,9 +505,9 @@ func (c *Ctx) NLL() *Value {
 		y := Unsqueeze(c.Labels(), 1)
 		if c.FromLogits {
 			z, _, s := c.softmaxParts()
-			return Squeeze(Sub(Log(s), GatherElements(z, y, 1)), 1)
+			return Name(Squeeze(Sub(Log(s), GatherElements(z, y, 1)), 1), "nll")
 		}
-		return Neg(Squeeze(GatherElements(c.LogProbs(), y, 1), 1))
+		return Name(Neg(Squeeze(GatherElements(c.LogProbs(), y, 1), 1)), "nll")
 	})
 }
 
@@ -478,7 +519,7 @@ func (c *Ctx) ClassWeightMap() *Value {
 	}
 	return c.cached("class_weight_map", func() *Value {
 		w := Floats(c.G, c.ComputeType(), c.ClassWeights...)
-		return Gather(w, c.Labels(), 0)
+		return Name(Gather(w, c.Labels(), 0), "class_weight_map")
 	})
 }
 
@@ -527,7 +568,7 @@ func (c *Ctx) ReduceLoss(l, w *Value, channelAxis bool) *Value {
 	if w == nil {
 		return ReduceMean(l, false)
 	}
-	return SafeDiv(ReduceSum(l, false), ReduceSum(w, false))
+	return SafeDiv(Name(ReduceSum(l, false), "loss_sum"), Name(ReduceSum(w, false), "weight_sum"))
 }
 
 // Fstr formats a float for error messages.

@@ -59,7 +59,7 @@ func smoothTarget(c *Ctx, s float64) *Value {
 		return t
 	}
 	t = AddScalar(MulScalar(t, 1-2*s), s)
-	return MulMaybe(t, c.Valid())
+	return Name(MulMaybe(t, c.Valid()), "target_smoothed")
 }
 
 // countValid counts the entries that are not ignored, over axes (all when
@@ -78,7 +78,7 @@ func countValid(c *Ctx, axes []int) *Value {
 // reduceElementwise reduces a per-element [N,C,*] loss, honouring mean_over
 // when entries are ignored.
 func reduceElementwise(c *Ctx, l *Value, meanOver param.MeanOver) *Value {
-	l = MulMaybe(l, c.Valid())
+	l = Name(MulMaybe(l, c.Valid()), "pixel_loss")
 	var den *Value
 	if c.Valid() != nil && meanOver == param.MeanOverValid {
 		den = c.Valid()
@@ -137,19 +137,20 @@ func buildFocalScoped(c *Ctx, f *param.FocalTerm, scope focalScope) *Value {
 		default:
 			log1mPy = ClampedLog(OneMinus(Exp(Neg(nll))))
 		}
-		mod := Exp(MulScalar(log1mPy, gamma))
+		mod := Name(Exp(MulScalar(Name(log1mPy, "log_complement_py"), gamma)), "modulating_factor")
 		if gamma == 0 {
 			mod = nil
 		}
 		w := MulMaybe(c.ClassWeightMap(), c.PixelValid())
 		if alpha != nil {
-			w = MulMaybe(Gather(Floats(c.G, c.ComputeType(), classAlpha(alpha, c.classesOrFail())...), c.Labels(), 0), w)
+			w = MulMaybe(Name(Gather(Floats(c.G, c.ComputeType(), classAlpha(alpha, c.classesOrFail())...), c.Labels(), 0), "alpha_weight"), w)
 		}
 		l := MulMaybe(MulMaybe(nll, mod), w)
 		if e := f.LabelSmoothing; e > 0 {
 			n := float64(c.classesOrFail())
 			l = Add(MulScalar(l, 1-e), MulMaybe(MulScalar(c.focalClassTerms(f), e/n), c.PixelValid()))
 		}
+		l = Name(l, "pixel_loss")
 		if f.Normalized && mod != nil {
 			l = Div(l, ClipMin(ReduceSum(MulMaybe(mod, c.PixelValid()), false), 1e-6))
 		}
@@ -190,12 +191,12 @@ func buildFocalScoped(c *Ctx, f *param.FocalTerm, scope focalScope) *Value {
 			p := c.X
 			log1mPt = ClampedLog(Sub(Add(p, t), MulScalar(Mul(p, t), 2)))
 		}
-		mod = Exp(MulScalar(log1mPt, gamma))
+		mod = Name(Exp(MulScalar(Name(log1mPt, "log_complement_pt"), gamma)), "modulating_factor")
 	}
 	l := MulMaybe(ce, mod)
 	if alpha != nil {
 		a := channelConst(c, alpha)
-		l = Mul(l, Add(Mul(a, t), Mul(OneMinus(a), OneMinus(t))))
+		l = Mul(l, Name(Add(Mul(a, t), Mul(OneMinus(a), OneMinus(t))), "alpha_weight"))
 	}
 	l = MulMaybe(l, c.ClassWeightVec())
 	if scope.dropBackground {

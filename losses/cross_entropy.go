@@ -62,15 +62,15 @@ func buildCrossEntropy(c *Ctx, p *CrossEntropy) *Value {
 	if c.TargetForm == TargetOneHot {
 		t := c.Target()
 		if eps > 0 {
-			t = AddScalar(MulScalar(t, 1-eps), eps/float64(c.classesOrFail()))
+			t = Name(AddScalar(MulScalar(t, 1-eps), eps/float64(c.classesOrFail())), "target_smoothed")
 		}
-		l := Neg(ReduceSum(Mul(MulMaybe(t, c.ClassWeightVec()), lp), false, 1))
+		l := Name(Neg(ReduceSum(Mul(MulMaybe(t, c.ClassWeightVec()), lp), false, 1)), "pixel_loss")
 		return c.ReduceLoss(l, nil, false)
 	}
 	w := c.ClassWeightMap()
 	valid := c.PixelValid()
-	wnll := MulMaybe(MulMaybe(nll(), w), valid)
-	den := MulMaybe(w, valid)
+	wnll := Name(MulMaybe(MulMaybe(nll(), w), valid), "weighted_nll")
+	den := Name(MulMaybe(w, valid), "pixel_weight")
 	if den == nil {
 		den = valid
 	}
@@ -80,7 +80,7 @@ func buildCrossEntropy(c *Ctx, p *CrossEntropy) *Value {
 	if eps == 0 {
 		return c.ReduceLoss(wnll, den, false)
 	}
-	smooth := MulMaybe(Neg(ReduceSum(MulMaybe(lp, c.ClassWeightVec()), false, 1)), valid)
+	smooth := Name(MulMaybe(Neg(ReduceSum(MulMaybe(lp, c.ClassWeightVec()), false, 1)), valid), "smoothing_term")
 	n := float64(c.classesOrFail())
 	if c.Reduction == None {
 		return Add(MulScalar(wnll, 1-eps), MulScalar(smooth, eps/n))

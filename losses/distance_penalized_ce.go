@@ -48,11 +48,11 @@ func buildDistancePenalizedCE(c *Ctx, p *DistancePenalizedCE) *Value {
 	o := c.distanceOptions(&p.DistanceTransform)
 	if c.Mode == Multiclass {
 		// One region per class: the pixel's weight is its own class's Φ.
-		phi := ReduceSum(c.regionPenalty(m, EuclideanDistance(m, o)), false, 1)
+		phi := Name(ReduceSum(c.regionPenalty(m, Name(EuclideanDistance(m, o), "distance")), false, 1), "distance_penalty")
 		return c.ReduceLoss(Mul(c.NLL(), AddScalar(phi, 1)), nil, false)
 	}
 	fg, bg := DistancePair(m, o)
-	phi := Add(c.regionPenalty(m, fg), c.regionPenalty(Not(m), bg))
+	phi := Name(Add(c.regionPenalty(m, Name(fg, "distance_inside")), c.regionPenalty(Not(m), Name(bg, "distance_outside"))), "distance_penalty")
 	return c.ReduceLoss(Mul(c.BCE(t), AddScalar(phi, 1)), nil, true)
 }
 

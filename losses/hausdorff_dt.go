@@ -56,8 +56,8 @@ func buildHausdorffDT(c *Ctx, h *param.HausdorffOptions, logForm bool) *Value {
 	// Each mask and complement gets its own transform: the prediction's
 	// short distances do not wait for the target's long ones.
 	fgs, bgs := DistancePairs(c.distanceOptions(&h.DistanceTransform), labelMask(p), labelMask(t))
-	fieldP, fieldT := Add(fgs[0], bgs[0]), Add(fgs[1], bgs[1])
-	w := Add(Pow(fieldP, h.Alpha), Pow(fieldT, h.Alpha))
+	fieldP, fieldT := Name(Add(fgs[0], bgs[0]), "distance_pred"), Name(Add(fgs[1], bgs[1]), "distance_target")
+	w := Name(Add(Pow(fieldP, h.Alpha), Pow(fieldT, h.Alpha)), "distance_weight")
 	e := Mul(Square(Sub(p, t)), w)
 	axes := c.SpatialAxes()
 	if h.Batch {

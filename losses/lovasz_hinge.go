@@ -51,7 +51,7 @@ func buildLovaszHinge(c *Ctx, p *LovaszHinge) *Value {
 	}
 	t := c.Target()
 	errs := Relu(Sub(ConstAs(x, 1), Mul(x, AddScalar(MulScalar(t, 2), -1))))
-	errs = MulMaybe(errs, c.Valid())
+	errs = Name(MulMaybe(Name(errs, "hinge_errors"), c.Valid()), "hinge_errors_valid")
 	perImage := p.PerImage
 	separate := c.Mode == Multilabel && p.Channels == param.ChannelsSeparate
 	var e, y *Value

@@ -75,9 +75,9 @@ type overlapStats struct{ I, S, St *Value }
 func (c *Ctx) regionP() *Value {
 	return c.cached("region_p", func() *Value {
 		if c.FromLogits && c.Mode != Multiclass {
-			return MulMaybe(c.sigmoid(false), c.Valid())
+			return Name(MulMaybe(c.sigmoid(false), c.Valid()), "probs_valid")
 		}
-		return MulMaybe(c.Probs(), c.Valid())
+		return Name(MulMaybe(c.Probs(), c.Valid()), "probs_valid")
 	})
 }
 
@@ -95,14 +95,14 @@ func (c *Ctx) sigmoid(neg bool) *Value {
 	u := c.cached("exp_neg_x", func() *Value { return Exp(Neg(ClipMin(c.X, -80))) })
 	p := c.cached("sigmoid_pos", func() *Value {
 		p := Reciprocal(AddScalar(u, 1))
-		return withGradX(p, c.X, func(ct *Value) *Value { return Mul(ct, Mul(p, Mul(u, p))) })
+		return Name(withGradX(p, c.X, func(ct *Value) *Value { return Mul(ct, Mul(p, Mul(u, p))) }), "probs")
 	})
 	if !neg {
 		return p
 	}
 	return c.cached("sigmoid_neg", func() *Value {
 		q := Mul(u, p)
-		return withGradX(q, c.X, func(ct *Value) *Value { return Neg(Mul(ct, Mul(p, q))) })
+		return Name(withGradX(q, c.X, func(ct *Value) *Value { return Neg(Mul(ct, Mul(p, q))) }), "complement_probs")
 	})
 }
 
@@ -114,7 +114,7 @@ func (c *Ctx) regionT(eps float64) *Value {
 		return t
 	}
 	return c.cached(fmt.Sprintf("region_t_%g", eps), func() *Value {
-		return MulMaybe(AddScalar(MulScalar(t, 1-eps), eps), c.Valid())
+		return Name(MulMaybe(AddScalar(MulScalar(t, 1-eps), eps), c.Valid()), "target_floored")
 	})
 }
 
@@ -152,7 +152,7 @@ func (c *Ctx) complementProbs() *Value {
 		_, e, s := c.softmaxParts()
 		top := Equal(ArgMax(c.X, 1, true), c.classIDs())
 		others := ReduceSum(Where(top, ConstAs(e, 0), e), true, 1)
-		return Where(top, Div(others, s), OneMinus(c.Probs()))
+		return Name(Where(top, Div(others, s), OneMinus(c.Probs())), "complement_probs")
 	})
 }
 
@@ -239,21 +239,21 @@ func (c *Ctx) overlapStats(o *param.Overlap) overlapStats {
 	var in, st, s *Value
 	switch {
 	case o.Squared:
-		in = c.spatialSum(Mul(p, t))
-		st = c.spatialSum(Square(t))
-		s = Add(c.spatialSum(Square(p)), st)
+		in = Name(c.spatialSum(Mul(p, t)), "intersection")
+		st = Name(c.spatialSum(Square(t)), "target_sum")
+		s = Name(Add(Name(c.spatialSum(Square(p)), "probs_sum"), st), "cardinality")
 	case o.Intersection == param.IntersectionL1 && !hard:
 		// Σmin(p, t), not (S - Σ|p - t|)/2: the latter's gradient adds
 		// the intersection's cotangent, up to 1/smooth_nr under
 		// log_loss, to the sums' own and takes it off again through
 		// |p - t|, which in float32 lost per cents of the gradient.
-		st = c.spatialSum(t)
-		s = Add(c.spatialSum(p), st)
-		in = c.spatialSum(Min(p, t))
+		st = Name(c.spatialSum(t), "target_sum")
+		s = Name(Add(Name(c.spatialSum(p), "probs_sum"), st), "cardinality")
+		in = Name(c.spatialSum(Min(p, t)), "intersection")
 	default:
-		in = c.spatialSum(Mul(p, t))
-		st = c.spatialSum(t)
-		s = Add(c.spatialSum(p), st)
+		in = Name(c.spatialSum(Mul(p, t)), "intersection")
+		st = Name(c.spatialSum(t), "target_sum")
+		s = Name(Add(Name(c.spatialSum(p), "probs_sum"), st), "cardinality")
 	}
 	return overlapStats{I: c.columns(o, in), S: c.columns(o, s), St: c.columns(o, st)}
 }
@@ -284,7 +284,7 @@ func (c *Ctx) overlapScore(o *param.Overlap, ix overlapIndex, st overlapStats) *
 	if o.Eps > 0 {
 		den = ClipMin(den, o.Eps)
 	}
-	return Div(num, den)
+	return Name(Div(Name(num, "numerator"), Name(den, "denominator")), "score")
 }
 
 // logFloor is the floor of a score under log_loss: eps, or 2^-126.
@@ -298,9 +298,9 @@ func logFloor(eps float64) float64 {
 // scoreLoss turns scores into losses: 1 - score, or -log(max(score, eps)).
 func scoreLoss(o *param.Overlap, score *Value) *Value {
 	if o.LogLoss {
-		return Neg(Log(ClipMin(score, logFloor(o.Eps))))
+		return Name(Neg(Log(ClipMin(score, logFloor(o.Eps)))), "class_loss")
 	}
-	return OneMinus(score)
+	return Name(OneMinus(score), "class_loss")
 }
 
 // absentPolicy applies absent_classes to per-entry losses and returns them
@@ -309,11 +309,11 @@ func absentPolicy(o *param.Overlap, l, st *Value) (*Value, *Value) {
 	if o.AbsentClasses == param.AbsentKeep || st == nil {
 		return l, nil
 	}
-	absent := Equal(st, ConstAs(st, 0))
+	absent := Name(Equal(st, ConstAs(st, 0)), "absent")
 	if o.AbsentClasses == param.AbsentZero {
-		return Where(absent, ConstAs(l, 0), l), nil
+		return Name(Where(absent, ConstAs(l, 0), l), "class_loss_present"), nil
 	}
-	return l, Cast(Not(absent), l.DType())
+	return l, Name(Cast(Not(absent), l.DType()), "counted")
 }
 
 // regionReduce reduces per-entry losses l [R,K]. counted masks the entries
@@ -324,7 +324,7 @@ func (c *Ctx) regionReduce(o *param.Overlap, l, counted *Value, noWeights bool) 
 	if ws := c.columnWeights(o); ws != nil && o.Average != param.AverageMicro && !noWeights {
 		w = c.weightRow(ws)
 	}
-	weighted := MulMaybe(MulMaybe(l, counted), w)
+	weighted := Name(MulMaybe(MulMaybe(l, counted), w), "class_loss_weighted")
 	if o.AbsentClasses == param.AbsentSkipRow && counted != nil && c.Reduction != None {
 		return c.rowMeans(o, weighted, counted, w)
 	}

@@ -47,8 +47,8 @@ func buildShapeAware(c *Ctx, p *ShapeAware) *Value {
 	// Contours and distances of the kept channels only.
 	pc := c.innerContour(labelMask(c.dropBackground(&p.DistanceBackground, c.Probs())))
 	tc := c.innerContour(labelMask(c.dropBackground(&p.DistanceBackground, c.Target())))
-	toContour := EuclideanDistance(Not(tc), c.distanceOptions(&p.DistanceTransform))
-	e := Where(pc, toContour, ConstAs(toContour, 0))
+	toContour := Name(EuclideanDistance(Not(tc), c.distanceOptions(&p.DistanceTransform)), "distance_to_target_contour")
+	e := Name(Where(pc, toContour, ConstAs(toContour, 0)), "contour_distance")
 	if c.Mode == Multiclass {
 		w := AddScalar(ReduceSum(e, false, 1), 1)
 		return c.ReduceLoss(Mul(c.NLL(), w), nil, false)

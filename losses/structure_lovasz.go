@@ -21,15 +21,16 @@ const lovaszGradNote = "Gradient (--grad): through the sorted errors with the pe
 func lovaszRows(errs, gt *Value) *Value {
 	last := errs.Rank() - 1
 	sorted, idx := TopK(errs, DimOf(errs, last), last, true)
-	gs := GatherElements(gt, idx, last)
+	Name(sorted, "sorted_errors")
+	gs := Name(GatherElements(gt, idx, last), "sorted_gt")
 	total := ReduceSum(gt, true, last)
 	inter := Sub(total, CumSum(gs, last, false, false))
 	union := Add(total, CumSum(OneMinus(gs), last, false, false))
-	jac := OneMinus(Div(inter, union))
+	jac := Name(OneMinus(Div(Name(inter, "running_intersection"), Name(union, "running_union"))), "jaccard")
 	pads := make([]int64, 2*errs.Rank())
 	pads[last] = 1
 	prev := Slice(Pad(jac, pads, "constant", 0), []int64{0}, []int64{-1}, []int64{int64(last)}, nil)
-	return ReduceSum(Mul(sorted, Sub(jac, prev)), false, last)
+	return Name(ReduceSum(Mul(sorted, Name(Sub(jac, prev), "lovasz_grad")), false, last), "lovasz_extension")
 }
 
 // channelsOuter is the permutation that swaps the batch and channel axes.
@@ -51,7 +52,7 @@ func (c *Ctx) lovaszSoftmax(p *param.LovaszSoftmaxTerm) *Value {
 // divides the weighted sum by the number of classes counted.
 func (c *Ctx) lovaszSoftmaxWeighted(p *param.LovaszSoftmaxTerm, weighting param.ClassWeighting) *Value {
 	probs, fg := c.Probs(), c.Target()
-	errs := MulMaybe(Abs(Sub(fg, probs)), c.Valid())
+	errs := Name(MulMaybe(Abs(Sub(fg, probs)), c.Valid()), "errors")
 	var e, y *Value
 	if p.PerImage { // [N, C, S]
 		e, y = Flatten(errs, 2), Flatten(fg, 2)

@@ -52,7 +52,7 @@ func (c *Ctx) msssim(m *param.MSSSIMTerm, p, t *Value) *Value {
 		}
 		pop()
 	}
-	return ms
+	return Name(ms, "ms_ssim")
 }
 
 // halve takes 2×…×2 means with the last row repeated on odd lengths: an

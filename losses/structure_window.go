@@ -256,11 +256,16 @@ func (c *Ctx) ssimMaps(s *param.SSIMTerm, p, t *Value, wantSSIM bool) (ssim, cs 
 		vt = Add(vt, Add(Mul(MulScalar(Mul(ct, oneMinusW), 2), mu), Mul(Mul(ct, ct), wTimes)))
 		cov = Add(cov, Add(Add(Mul(Mul(ct, oneMinusW), mq), Mul(Mul(cp, oneMinusW), mu)), Mul(Mul(cp, ct), wTimes)))
 	}
-	cs = Div(Add(MulScalar(cov, 2), c2), Add(Add(vp, vt), c2))
+	Name(mp, "mean_pred")
+	Name(mt, "mean_target")
+	Name(vp, "var_pred")
+	Name(vt, "var_target")
+	Name(cov, "covariance")
+	cs = Name(Div(Add(MulScalar(cov, 2), c2), Add(Add(vp, vt), c2)), "cs_map")
 	if wantSSIM {
 		mpp, mtt, mpt := Mul(mp, mp), Mul(mt, mt), Mul(mp, mt)
-		lum := Div(Add(MulScalar(mpt, 2), c1), Add(Add(mpp, mtt), c1))
-		ssim = Mul(lum, cs)
+		lum := Name(Div(Add(MulScalar(mpt, 2), c1), Add(Add(mpp, mtt), c1)), "luminance_map")
+		ssim = Name(Mul(lum, cs), "ssim_map")
 	}
 	return ssim, cs
 }

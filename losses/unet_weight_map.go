@@ -78,9 +78,9 @@ func buildUNetWeightMap(c *Ctx, p *UNetWeightMap) *Value {
 		d1, d2 := b.Carried[0], b.Carried[1]
 		return nil, []*Value{Min(d1, d), Min(d2, Max(d1, d))}
 	})
-	d1, d2 := nearest[0], nearest[1]
+	d1, d2 := Name(nearest[0], "distance_nearest"), Name(nearest[1], "distance_second_nearest")
 	gap := Add(d1, d2)
-	border := MulScalar(Exp(DivScalar(Neg(Square(gap)), 2*sigma*sigma)), p.W0)
+	border := Name(MulScalar(Exp(DivScalar(Neg(Square(gap)), 2*sigma*sigma)), p.W0), "border_weight")
 	background := Cast(Equal(inst, Int(c.G, 0)), dt)
 	w := Add(c.classBalance(p.ClassBalance), Mul(Squeeze(border, 1), background))
 	if c.Mode == Multiclass {

@@ -210,6 +210,7 @@ func appendInPlace(m *onnxpb.ModelProto, opts Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	losses.Annotate(g, spec, cfg, modelio.Version)
 	gp, err := g.Proto()
 	if err != nil {
 		return nil, fmt.Errorf("building %s: %w", spec.Name, err)
