@@ -239,7 +239,7 @@ def make_monai(w):
            lambda x: L.DiceCELoss(**MONAI_SOFTMAX)(x, y1))
     w.peer("monai dice-ce lambdas", "dice-ce", dict(mc, lambda_dice="0.3", lambda_ce="1.7"), {"input": x, "target": y},
            lambda x: L.DiceCELoss(lambda_dice=0.3, lambda_ce=1.7, **MONAI_SOFTMAX)(x, y1))
-    w.peer("monai generalized dice softmax", "generalized-dice", {"mode": "multiclass", "classes": "4"},
+    w.peer("monai generalized dice softmax", "generalized-dice", {"preset": "monai", "mode": "multiclass", "classes": "4"},
            {"input": x, "target": y}, lambda x: L.GeneralizedDiceLoss(**MONAI_SOFTMAX)(x, y1))
     w.peer("monai hausdorff-dt softmax", "hausdorff-dt", mc, {"input": x, "target": y},
            lambda x: L.HausdorffDTLoss(**MONAI_SOFTMAX)(x, y1))
@@ -288,12 +288,12 @@ def make_monai(w):
     w.peer("monai dice-ce sigmoid binary", "dice-ce", {"preset": "monai", "mode": "binary"},
            {"input": xb, "target": tb}, lambda x: L.DiceCELoss(sigmoid=True)(x, tb.double()))
     x, t = logits(2, 3, 6, 5), mask(2, 3, 6, 5)
-    w.peer("monai generalized dice sigmoid multilabel", "generalized-dice", {"mode": "multilabel"},
+    w.peer("monai generalized dice sigmoid multilabel", "generalized-dice", {"preset": "monai", "mode": "multilabel"},
            {"input": x, "target": t}, lambda x: L.GeneralizedDiceLoss(sigmoid=True)(x, t.double()))
     w.peer("monai log-hausdorff-dt sigmoid multilabel", "log-hausdorff-dt", {"preset": "monai", "mode": "multilabel"},
            {"input": x, "target": t}, lambda x: L.LogHausdorffDTLoss(sigmoid=True)(x, t.double()))
     x, y = logits(2, 4, 5, 6), labels(4, 2, 5, 6)
-    w.peer("monai generalized dice batch", "generalized-dice", {"mode": "multiclass", "classes": "4", "per_image": "false"},
+    w.peer("monai generalized dice batch", "generalized-dice", {"preset": "monai", "mode": "multiclass", "classes": "4", "per_image": "false"},
            {"input": x, "target": y}, lambda x: L.GeneralizedDiceLoss(batch=True, **MONAI_SOFTMAX)(x, y.unsqueeze(1)))
 
 
@@ -323,10 +323,10 @@ def make_kornia(w):
            lambda x: L.tversky_loss(x, y, 0.3, 0.7))
     w.peer("kornia tversky ignore", "tversky", dict(mc, alpha="0.8", beta="0.4"), {"input": x, "target": y2},
            lambda x: L.tversky_loss(x, y2, 0.8, 0.4))
-    # reduction="none" keeps the class axis, nonzero only at the label: its
-    # sum over classes is onnxloss's per-pixel loss, whose mean --grad needs.
+    # kornia's mean is over every entry of [N,C,*] (the preset's mean_of
+    # entries), ignored ones included.
     w.peer("kornia focal multiclass", "focal", dict(mc, alpha="0.25", reduction="mean"), {"input": x, "target": y},
-           lambda x: L.focal_loss(x, y, alpha=0.25, gamma=2.0, reduction="none").sum(1).mean())
+           lambda x: L.focal_loss(x, y, alpha=0.25, gamma=2.0, reduction="mean"))
     xb, tb = logits(2, 1, 5, 6), mask(2, 1, 5, 6)
     w.peer("kornia binary focal", "focal", {"preset": "kornia", "mode": "binary", "alpha": "0.25", "reduction": "mean"},
            {"input": xb, "target": tb},
@@ -369,7 +369,7 @@ def make_kornia(w):
     yi[0, 1:3, :] = -100
     w.peer("kornia focal multiclass ignore", "focal", dict(mc, classes="3", alpha="0.4", gamma="1.5", reduction="mean"),
            {"input": xt, "target": yi},
-           lambda x: L.focal_loss(x, yi, alpha=0.4, gamma=1.5, reduction="none").sum(1).mean())
+           lambda x: L.focal_loss(x, yi, alpha=0.4, gamma=1.5, reduction="mean"))
 
 
 LIBRARIES = {
