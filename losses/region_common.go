@@ -268,9 +268,9 @@ func (c *Ctx) overlapScore(o *param.Overlap, ix overlapIndex, st overlapStats) *
 		num = AddScalar(num, o.SmoothNr)
 	}
 	// b·Σp + c·Σt = b·S + (c-b)·Σt with S = Σp + Σt.
-	den := MulScalar(st.S, ix.b)
-	if ix.b == 1 {
-		den = st.S
+	den := st.S
+	if ix.b != 1 {
+		den = MulScalar(st.S, ix.b)
 	}
 	if ix.a != 0 {
 		den = Add(den, MulScalar(st.I, ix.a))
