@@ -86,8 +86,9 @@ func (e *emitter) emit() (*onnxpb.GraphProto, error) {
 		}
 		e.names[o.v] = o.name
 	}
+	live := liveNodes(g)
 	for _, n := range g.nodes {
-		if n.external {
+		if n.external || !live[n] {
 			continue
 		}
 		for i, v := range n.outputs {
@@ -107,7 +108,7 @@ func (e *emitter) emit() (*onnxpb.GraphProto, error) {
 		}
 	}
 	for _, n := range g.nodes {
-		if n.external {
+		if n.external || !live[n] {
 			continue
 		}
 		if err := e.node(n); err != nil {
@@ -127,6 +128,36 @@ func (e *emitter) emit() (*onnxpb.GraphProto, error) {
 		e.gp.Output = append(e.gp.Output, ValueInfo(o.name, o.v.dtype, o.v.shape))
 	}
 	return e.gp, nil
+}
+
+// liveNodes returns the nodes that the graph's outputs depend on. The
+// others (a value a helper computed and then did not use, a formula whose
+// gradient rule made its derivative nodes unnecessary) are not emitted: a
+// runtime would compute them for nothing.
+func liveNodes(g *Graph) map[*Node]bool {
+	needed := map[*Value]bool{}
+	for _, o := range g.outputs {
+		needed[o.v] = true
+	}
+	live := map[*Node]bool{}
+	for i := len(g.nodes) - 1; i >= 0; i-- {
+		n := g.nodes[i]
+		for _, v := range n.outputs {
+			if needed[v] {
+				live[n] = true
+				break
+			}
+		}
+		if !live[n] {
+			continue
+		}
+		for _, in := range n.inputs {
+			if in != nil {
+				needed[in] = true
+			}
+		}
+	}
+	return live
 }
 
 func (e *emitter) node(n *Node) error {
