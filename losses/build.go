@@ -34,6 +34,9 @@ type Ctx struct {
 	// CheckPrefix): a loss never reads Input's values directly.
 
 	cache map[string]*Value
+	// unclamped is X before the clamp of huge logits, where X is nothing
+	// more than that clamp (channels-first input); nil otherwise.
+	unclamped *Value
 }
 
 // ComputeType is the precision arithmetic runs in: float32, or float64 when
@@ -140,10 +143,14 @@ func Build(s *Spec, cfg *Config) (g *Graph, err error) {
 	}
 	pop := g.Scope(s.Name)
 	x := Cast(safe.input, cfg.ComputeType())
+	clamped := x
 	if cfg.FromLogits && cfg.DType != tensor.Float16 { // float16 ends at 65504
-		x = ClipStraightThrough(x, -reference.LogitBound, reference.LogitBound)
+		clamped = ClipStraightThrough(x, -reference.LogitBound, reference.LogitBound)
 	}
-	c.X = c.channelsFirst(x)
+	c.X = c.channelsFirst(clamped)
+	if c.X == clamped {
+		c.unclamped = x
+	}
 	for _, e := range extras {
 		v := safe.extra[e.Name]
 		if e.Kind == ChannelMap {

@@ -92,7 +92,16 @@ func (c *Ctx) regionP() *Value {
 // rounds to 1; they are those of the unclipped σ, which below x = -80
 // differ from the clipped one's 0 by less than 2e-35.
 func (c *Ctx) sigmoid(neg bool) *Value {
-	u := c.cached("exp_neg_x", func() *Value { return Exp(Neg(ClipMin(c.X, -80))) })
+	u := c.cached("exp_neg_x", func() *Value {
+		x := c.X
+		if c.unclamped != nil {
+			// One clip instead of two: the clamp of huge logits changes
+			// nothing here (e^-x is 0 beyond it either way), and the
+			// gradient rules below do not read x.
+			x = c.unclamped
+		}
+		return Exp(Neg(ClipMin(x, -80)))
+	})
 	p := c.cached("sigmoid_pos", func() *Value {
 		p := Reciprocal(AddScalar(u, 1))
 		return Name(withGradX(p, c.X, func(ct *Value) *Value { return Mul(ct, Mul(p, Mul(u, p))) }), "probs")
