@@ -108,5 +108,8 @@ func validateFocal(c *Config, f *param.FocalTerm) error {
 	if a := f.Alpha; len(a) == 1 && a[0] > 1 {
 		return fmt.Errorf("a single alpha must lie in [0, 1], got %v", a[0])
 	}
+	if len(f.Alpha) == 1 && c.Mode == Multiclass && c.Classes == 0 {
+		return fmt.Errorf("a single alpha in multiclass mode (1-α for class 0, α for the others) needs the number of classes: give --classes, or one alpha per class")
+	}
 	return nil
 }
