@@ -511,6 +511,14 @@ func (s *splicer) infer(out *onnxpb.ValueInfoProto) (*plan, error) {
 		if fromGiven && !fromLogits {
 			r.note("output %q is read as probabilities (--from-logits=false)", name)
 		}
+		// An output without a head holds logits, as export's default says;
+		// a preset's from_logits=false (Keras's default) describes a model
+		// ending in an activation, so it does not decide what this one holds.
+		if pr := s.spec.Preset(strings.TrimSpace(s.given["preset"])); !fromGiven && pr != nil && pr.Values["from_logits"] == "false" {
+			p.options["from_logits"] = "true"
+			r.note("output %q does not come from Softmax, Sigmoid or LogSoftmax: it is read as logits, not as the probabilities "+
+				"preset %s assumes; give --from-logits=false if it holds probabilities", name, pr.Name)
+		}
 	}
 	r.AttachedTo = p.attachedTo
 	return p, nil
