@@ -304,7 +304,7 @@ func TestAppendOptionsOverride(t *testing.T) {
 		{"from_logits=off on logits", softmax, export.AppendOptions{Loss: "cross-entropy", LossOptions: losses.Options{"--From-Logits": " off "}}, "--use-activation-output", true},
 		{"from_logits not a boolean", softmax, export.AppendOptions{Loss: "cross-entropy", LossOptions: losses.Options{"from_logits": "maybe"}}, `from_logits "maybe" is not a boolean`, true},
 		{"from_logits=yes on probabilities", sigmoid, export.AppendOptions{Loss: "bce", UseActivationOutput: true, LossOptions: losses.Options{"from_logits": "YES"}}, "probabilities", true},
-		{"softmax over another axis", softmax, export.AppendOptions{Loss: "focal", LossOptions: losses.Options{"layout": "nhwc"}}, "Softmax over axis 1", false},
+		{"softmax over another axis", softmax, export.AppendOptions{Loss: "focal", LossOptions: losses.Options{"layout": "nhwc"}}, "Softmax over axis 1", true},
 		{"log-probabilities in multilabel mode", logsoftmax, export.AppendOptions{Loss: "focal", UseActivationOutput: true, LossOptions: losses.Options{"mode": "multilabel"}}, "log-probabilities", false},
 		{"softmax head, loss without multiclass", softmax, export.AppendOptions{Loss: "bce"}, "does not support", true},
 		{"unknown loss", fcn, export.AppendOptions{Loss: "dcie"}, "unknown loss", false},

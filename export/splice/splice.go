@@ -409,6 +409,10 @@ func (s *splicer) infer(out *onnxpb.ValueInfoProto) (*plan, error) {
 		classAxis = p.rank - 1
 	}
 	if (act.op == "Softmax" || act.op == "LogSoftmax") && act.axis >= 0 && act.axis != classAxis {
+		if _, given := s.given["layout"]; given {
+			return nil, s.optionErr("--layout %s puts the classes on axis %d, but output %q comes from a %s over axis %d; "+
+				"drop --layout, or attach to another output", layout, classAxis, name, act.op, act.axis)
+		}
 		return nil, fmt.Errorf("output %q comes from a %s over axis %d, but the class axis of layout %s is %d; "+
 			"check --layout, or attach to another output", name, act.op, act.axis, layout, classAxis)
 	}
