@@ -80,6 +80,8 @@ func TestResolveErrors(t *testing.T) {
 		{"focal", losses.Options{"mode": "multiclass", "target": "onehot", "alpha": "0.25"}, []string{"alpha", "--classes"}},
 		{"dice-focal", losses.Options{"mode": "multiclass", "alpha": "0.25"}, []string{"alpha", "--classes"}},
 		{"unet3p-hybrid", losses.Options{"mode": "multiclass", "alpha": "0.25"}, []string{"alpha", "--classes"}},
+		// One channel has no background to drop: the loss would be 0.
+		{"focal", losses.Options{"mode": "multilabel", "classes": "1", "include_background": "false"}, []string{"--include-background", "two or more"}},
 	}
 	for _, tc := range tests {
 		_, err := losses.Resolve(mustLookup(t, tc.loss), tc.opts)
