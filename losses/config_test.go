@@ -80,6 +80,9 @@ func TestResolveErrors(t *testing.T) {
 		{"focal", losses.Options{"mode": "multiclass", "target": "onehot", "alpha": "0.25"}, []string{"alpha", "--classes"}},
 		{"dice-focal", losses.Options{"mode": "multiclass", "alpha": "0.25"}, []string{"alpha", "--classes"}},
 		{"unet3p-hybrid", losses.Options{"mode": "multiclass", "alpha": "0.25"}, []string{"alpha", "--classes"}},
+		// The keras preset's prob_clip is what refuses one-hot targets here: the
+		// message says where the option came from.
+		{"focal", losses.Options{"preset": "keras", "mode": "multiclass", "target": "onehot"}, []string{"--prob-clip", "--preset keras sets"}},
 		// One channel has no background to drop: the loss would be 0.
 		{"focal", losses.Options{"mode": "multilabel", "classes": "1", "include_background": "false"}, []string{"--include-background", "two or more"}},
 	}
