@@ -256,6 +256,20 @@ func TestAppendOptionsOverride(t *testing.T) {
 		t.Errorf("--use-activation-output without a head: notes %q", rep.Notes)
 	}
 
+	// A preset's from_logits=false does not override the model: an output
+	// without an activation head holds logits, as it does without the
+	// preset; --from-logits=false given explicitly still reads probabilities.
+	for _, loss := range []string{"focal", "cross-entropy", "dice"} {
+		_, rep = mustAppend(t, fcn, export.AppendOptions{Loss: loss, LossOptions: losses.Options{"preset": "keras"}})
+		if !rep.Config.FromLogits || !hasNote(rep, "--from-logits=false") {
+			t.Errorf("%s --preset keras on raw logits: from_logits %t, notes %q", loss, rep.Config.FromLogits, rep.Notes)
+		}
+	}
+	_, rep = mustAppend(t, fcn, export.AppendOptions{Loss: "focal", LossOptions: losses.Options{"preset": "keras", "from_logits": "false"}})
+	if rep.Config.FromLogits || !hasNote(rep, "read as probabilities") {
+		t.Errorf("--preset keras --from-logits=false on an output without a head: from_logits %t, notes %q", rep.Config.FromLogits, rep.Notes)
+	}
+
 	// An output without a declared shape: the options say what it holds.
 	noShape := proto.Clone(fcn).(*onnxpb.ModelProto)
 	noShape.Graph.Output[0].Type.GetTensorType().Shape = nil
@@ -290,7 +304,7 @@ func TestAppendOptionsOverride(t *testing.T) {
 		{"from_logits=off on logits", softmax, export.AppendOptions{Loss: "cross-entropy", LossOptions: losses.Options{"--From-Logits": " off "}}, "--use-activation-output", true},
 		{"from_logits not a boolean", softmax, export.AppendOptions{Loss: "cross-entropy", LossOptions: losses.Options{"from_logits": "maybe"}}, `from_logits "maybe" is not a boolean`, true},
 		{"from_logits=yes on probabilities", sigmoid, export.AppendOptions{Loss: "bce", UseActivationOutput: true, LossOptions: losses.Options{"from_logits": "YES"}}, "probabilities", true},
-		{"softmax over another axis", softmax, export.AppendOptions{Loss: "focal", LossOptions: losses.Options{"layout": "nhwc"}}, "Softmax over axis 1", false},
+		{"softmax over another axis", softmax, export.AppendOptions{Loss: "focal", LossOptions: losses.Options{"layout": "nhwc"}}, "Softmax over axis 1", true},
 		{"log-probabilities in multilabel mode", logsoftmax, export.AppendOptions{Loss: "focal", UseActivationOutput: true, LossOptions: losses.Options{"mode": "multilabel"}}, "log-probabilities", false},
 		{"softmax head, loss without multiclass", softmax, export.AppendOptions{Loss: "bce"}, "does not support", true},
 		{"unknown loss", fcn, export.AppendOptions{Loss: "dcie"}, "unknown loss", false},

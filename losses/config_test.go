@@ -73,6 +73,18 @@ func TestResolveErrors(t *testing.T) {
 		{"ohem-ce", losses.Options{"min_kept": "1.5"}, []string{"min_kept", "not an integer"}},
 		{"focal", losses.Options{"mode": "multiclass", "classes": "3", "alpha": "0.1,0.2"}, []string{"alpha has 2 values", "3 classes"}},
 		{"bce", losses.Options{"preset": "nope"}, []string{"preset"}},
+		// One alpha in multiclass mode is 1-α for class 0 and α for the
+		// others: the graph needs C, so it is a usage error, not a build one.
+		{"focal", losses.Options{"mode": "multiclass", "alpha": "0.25"}, []string{"alpha", "--classes"}},
+		{"focal", losses.Options{"preset": "kornia", "mode": "multiclass", "alpha": "0.25"}, []string{"alpha", "--classes"}},
+		{"focal", losses.Options{"mode": "multiclass", "target": "onehot", "alpha": "0.25"}, []string{"alpha", "--classes"}},
+		{"dice-focal", losses.Options{"mode": "multiclass", "alpha": "0.25"}, []string{"alpha", "--classes"}},
+		{"unet3p-hybrid", losses.Options{"mode": "multiclass", "alpha": "0.25"}, []string{"alpha", "--classes"}},
+		// The keras preset's prob_clip is what refuses one-hot targets here: the
+		// message says where the option came from.
+		{"focal", losses.Options{"preset": "keras", "mode": "multiclass", "target": "onehot"}, []string{"--prob-clip", "--preset keras sets"}},
+		// One channel has no background to drop: the loss would be 0.
+		{"focal", losses.Options{"mode": "multilabel", "classes": "1", "include_background": "false"}, []string{"--include-background", "two or more"}},
 	}
 	for _, tc := range tests {
 		_, err := losses.Resolve(mustLookup(t, tc.loss), tc.opts)

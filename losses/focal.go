@@ -77,7 +77,11 @@ var focal = Define(Spec{
 			return fmt.Errorf("--normalized needs hard label targets in multiclass mode (--target labels, no --target-eps): it divides by the label's modulation factors")
 		}
 		if softTargets && (p.LabelSmoothing > 0 || p.ProbClip > 0) {
-			return fmt.Errorf("--label-smoothing and --prob-clip take label targets in multiclass mode (--target labels, no --target-eps): smooth one-hot targets yourself, or drop --target onehot")
+			hint := ""
+			if c.Preset != "" && p.ProbClip > 0 {
+				hint = fmt.Sprintf(" (--preset %s sets --prob-clip %g: give --prob-clip 0 to read one-hot targets without the clipping)", c.Preset, p.ProbClip)
+			}
+			return fmt.Errorf("--label-smoothing and --prob-clip take label targets in multiclass mode (--target labels, no --target-eps): smooth one-hot targets yourself, or drop --target onehot%s", hint)
 		}
 		if c.Mode == Multiclass && p.LabelSmoothing > 0 {
 			if p.Normalized {
@@ -107,6 +111,9 @@ func validateFocal(c *Config, f *param.FocalTerm) error {
 	}
 	if a := f.Alpha; len(a) == 1 && a[0] > 1 {
 		return fmt.Errorf("a single alpha must lie in [0, 1], got %v", a[0])
+	}
+	if len(f.Alpha) == 1 && c.Mode == Multiclass && c.Classes == 0 {
+		return fmt.Errorf("a single alpha in multiclass mode (1-α for class 0, α for the others) needs the number of classes: give --classes, or one alpha per class")
 	}
 	return nil
 }

@@ -224,7 +224,12 @@ func newTrainer(cfg Config) (_ *trainer, err error) {
 	t.res.Params, t.res.Frozen = len(rep.Params), len(rep.Frozen)
 	c := rep.Append.Config
 	if c.Mode != losses.Multiclass && c.Mode != losses.Binary {
-		return nil, fmt.Errorf("train: the loss is in %s mode; the trainer takes class-index labels, for multiclass or binary models", c.Mode)
+		return nil, &losses.OptionError{Loss: cfg.Loss, Err: fmt.Errorf(
+			"the loss is in %s mode; the trainer feeds class-index labels, for multiclass or binary models", c.Mode)}
+	}
+	if c.Mode == losses.Multiclass && c.TargetForm != losses.TargetLabels {
+		return nil, &losses.OptionError{Loss: cfg.Loss, Err: fmt.Errorf(
+			"--target %s: the trainer feeds class-index labels; drop --target", c.TargetForm)}
 	}
 	if len(rep.Append.ExtraInputs) > 0 {
 		return nil, fmt.Errorf("train: %s needs extra inputs (%v), which the trainer does not provide", cfg.Loss, rep.Append.ExtraInputs)

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/onnxloss/onnxloss/internal/testutil"
+	"github.com/onnxloss/onnxloss/losses"
 	"github.com/onnxloss/onnxloss/train"
 )
 
@@ -112,5 +113,27 @@ func TestBadLabels(t *testing.T) {
 	cfg.LossOptions = map[string]string{"ignore_index": "9"}
 	if _, err := train.Run(context.Background(), cfg); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRefusesTargetsItCannotFeed: the trainer feeds class-index labels, so
+// a loss that wants one-hot targets or a multilabel mode is an option error
+// before any step, not a runtime failure at the first one.
+func TestRefusesTargetsItCannotFeed(t *testing.T) {
+	testutil.RequireRuntime(t)
+	for _, opts := range []map[string]string{{"target": "onehot"}, {"mode": "multilabel"}} {
+		cfg := train.Config{Model: committed(t, "fcn_small"), Loss: "cross-entropy", LossOptions: opts, Samples: train.Shapes(4, 8, 4),
+			Epochs: 1, Batch: 2, LR: 1e-3, Out: filepath.Join(t.TempDir(), "ckpt.onnx")}
+		if opts["mode"] == "multilabel" {
+			cfg.Loss = "focal"
+		}
+		res, err := train.Run(context.Background(), cfg)
+		var oe *losses.OptionError
+		if !errors.As(err, &oe) || !strings.Contains(err.Error(), "class-index labels") {
+			t.Errorf("%s %v: error %v (%T), want an option error about class-index labels", cfg.Loss, opts, err, err)
+		}
+		if res != nil && res.Steps > 0 {
+			t.Errorf("%s %v: %d steps ran", cfg.Loss, opts, res.Steps)
+		}
 	}
 }

@@ -106,3 +106,26 @@ func TestVerifyGrad(t *testing.T) {
 		t.Errorf("verify --grad: %s", out)
 	}
 }
+
+// TestEvalGradOutNothingCompared runs eval --grad-out on probabilities of
+// exactly 0 and 1, where no entry can be compared with central differences:
+// the report says so instead of a difference of 0 over "every entry".
+func TestEvalGradOutNothingCompared(t *testing.T) {
+	testutil.RequireRuntime(t)
+	dir := t.TempDir()
+	p := []float32{1, 0, 0, 1, 1, 0}
+	y := []float32{1, 0, 1, 1, 0, 0}
+	tensor.SaveNPY(filepath.Join(dir, "p.npy"), tensor.FromFloat32([]int{1, 1, 2, 3}, p))
+	tensor.SaveNPY(filepath.Join(dir, "y.npy"), tensor.FromFloat32([]int{1, 1, 2, 3}, y))
+	code, out, errOut := cli("eval", "dice", "--from-logits=false", "--input", filepath.Join(dir, "p.npy"),
+		"--target", filepath.Join(dir, "y.npy"), "--grad-out", filepath.Join(dir, "g.npy"))
+	if code != 0 {
+		t.Fatalf("eval --grad-out: %d\n%s%s", code, out, errOut)
+	}
+	if strings.Contains(out, "every entry") || !strings.Contains(out, "0 of 6 entries") {
+		t.Errorf("eval --grad-out on probabilities of 0 and 1 claims a comparison:\n%s", out)
+	}
+	if !strings.Contains(out, "6 probabilities of exactly 0 or 1") {
+		t.Errorf("eval --grad-out does not count the probabilities at the edge:\n%s", out)
+	}
+}

@@ -156,7 +156,11 @@ func runPlot(e *env, a *args) error {
 	if err != nil {
 		return err
 	}
-	base := losses.Options{"grad": "true"}
+	// The points are logits and the loss a scalar: from_logits and
+	// reduction are set here, so that a preset reading probabilities
+	// (Keras's) or keeping the per-pixel map (kornia's focal) does not
+	// change what is drawn; for one pixel mean and sum agree.
+	base := losses.Options{"grad": "true", "from_logits": "true", "reduction": "mean"}
 	for k, v := range a.lossOpts {
 		base[k] = v
 	}

@@ -87,6 +87,47 @@ func TestPlotFocalGammaZeroIsBCE(t *testing.T) {
 	}
 }
 
+// TestPlotPresetOfProbabilities: a preset that reads probabilities
+// (Keras's from_logits=False) does not turn plot's logits into
+// probabilities: bce --preset keras draws log(1 + e^∓x) of the logit, as
+// Keras's from_logits=True does.
+func TestPlotPresetOfProbabilities(t *testing.T) {
+	testutil.RequireRuntime(t)
+	d := plotJSON(t, "bce", "--preset", "keras", "--param", "label_smoothing", "--values", "0")
+	for _, target := range []int{1, 0} {
+		c := curve(t, d, target)
+		for i, x := range d.X {
+			want, wantGrad := softplus(-x), sigmoid(x)-1
+			if target == 0 {
+				want, wantGrad = softplus(x), sigmoid(x)
+			}
+			if !near(c.Loss[i], want, 1e-6) || !near(c.Grad[i], wantGrad, 1e-6) {
+				t.Fatalf("target %d, x = %g: bce --preset keras gives loss %.7g, gradient %.7g; want %.7g, %.7g", target, x, c.Loss[i], c.Grad[i], want, wantGrad)
+			}
+		}
+	}
+}
+
+// TestPlotPresetOfUnreducedLoss: a preset whose reduction is none
+// (kornia's focal) still plots, since plot sets the reduction itself (and
+// refuses --reduction): with γ = 0 the points are log(1 + e^∓x).
+func TestPlotPresetOfUnreducedLoss(t *testing.T) {
+	testutil.RequireRuntime(t)
+	d := plotJSON(t, "focal", "--preset", "kornia", "--param", "gamma", "--values", "0")
+	for _, target := range []int{1, 0} {
+		c := curve(t, d, target)
+		for i, x := range d.X {
+			want := softplus(-x)
+			if target == 0 {
+				want = softplus(x)
+			}
+			if !near(c.Loss[i], want, 1e-6) {
+				t.Fatalf("target %d, x = %g: focal --preset kornia γ=0 gives %.7g, want %.7g", target, x, c.Loss[i], want)
+			}
+		}
+	}
+}
+
 // TestPlotMulticlassLogitDifference: cross-entropy has no binary mode, so
 // plot draws it with 2 classes against the logit difference x: for target 1
 // the loss is log(1 + e^-x) and its derivative σ(x) - 1, for target 0

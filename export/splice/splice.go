@@ -409,6 +409,10 @@ func (s *splicer) infer(out *onnxpb.ValueInfoProto) (*plan, error) {
 		classAxis = p.rank - 1
 	}
 	if (act.op == "Softmax" || act.op == "LogSoftmax") && act.axis >= 0 && act.axis != classAxis {
+		if _, given := s.given["layout"]; given {
+			return nil, s.optionErr("--layout %s puts the classes on axis %d, but output %q comes from a %s over axis %d; "+
+				"drop --layout, or attach to another output", layout, classAxis, name, act.op, act.axis)
+		}
 		return nil, fmt.Errorf("output %q comes from a %s over axis %d, but the class axis of layout %s is %d; "+
 			"check --layout, or attach to another output", name, act.op, act.axis, layout, classAxis)
 	}
@@ -510,6 +514,14 @@ func (s *splicer) infer(out *onnxpb.ValueInfoProto) (*plan, error) {
 		}
 		if fromGiven && !fromLogits {
 			r.note("output %q is read as probabilities (--from-logits=false)", name)
+		}
+		// An output without a head holds logits, as export's default says;
+		// a preset's from_logits=false (Keras's default) describes a model
+		// ending in an activation, so it does not decide what this one holds.
+		if pr := s.spec.Preset(strings.TrimSpace(s.given["preset"])); !fromGiven && pr != nil && pr.Values["from_logits"] == "false" {
+			p.options["from_logits"] = "true"
+			r.note("output %q does not come from Softmax, Sigmoid or LogSoftmax: it is read as logits, not as the probabilities "+
+				"preset %s assumes; give --from-logits=false if it holds probabilities", name, pr.Name)
 		}
 	}
 	r.AttachedTo = p.attachedTo

@@ -213,7 +213,8 @@ func (p *Focal) Declare(s *Set) {
 		})
 	s.Bool(&p.IncludeBackground, "include_background", true, "multilabel mode: keep channel 0; false leaves it out of the loss and the mean "+
 		"(MONAI's include_background=False), so --reduction none gives [N,C-1,*spatial]").
-		Matters("--mode multilabel", func() bool { return c.Mode == Multilabel })
+		Matters("--mode multilabel with two or more classes (--classes 1 has no background channel to drop)",
+			func() bool { return c.Mode == Multilabel && c.Classes != 1 })
 	Enum(s, &p.MeanOf, "mean_of", MeanOfPixels, []MeanOf{MeanOfPixels, MeanOfEntries},
 		"multiclass mode: --reduction mean averages the per-pixel loss, the sum over classes (pixels), or every entry of the "+
 			"per-class map [N,C,*spatial] (entries, 1/C of it: MONAI's FocalLoss(use_softmax=True), kornia's FocalLoss)").
