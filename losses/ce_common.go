@@ -154,19 +154,7 @@ func buildFocalScoped(c *Ctx, f *param.FocalTerm, scope focalScope) *Value {
 		if f.Normalized && mod != nil {
 			l = Div(l, ClipMin(ReduceSum(MulMaybe(mod, c.PixelValid()), false), 1e-6))
 		}
-		var den *Value
-		if c.PixelValid() != nil && f.MeanOver == param.MeanOverValid {
-			den = c.PixelValid()
-		}
-		if scope.meanOfEntries && c.Reduction == Mean {
-			// Every pixel stands for C entries of [N,C,*spatial].
-			classes := ReshapeDims(Cast(DimOf(c.X, 1), c.ComputeType()))
-			if den == nil {
-				return Div(ReduceMean(l, false), classes)
-			}
-			return SafeDiv(ReduceSum(l, false), Mul(ReduceSum(den, false), classes))
-		}
-		return c.ReduceLoss(l, den, false)
+		return focalPixelReduce(c, f, scope, l)
 	}
 	t := smoothTarget(c, f.LabelSmoothing)
 	var ce *Value
@@ -278,7 +266,13 @@ func buildFocalOneHot(c *Ctx, f *param.FocalTerm, scope focalScope) *Value {
 	if f.Gamma != 0 {
 		l = Mul(l, Exp(MulScalar(ClampedLog(OneMinus(Exp(lp))), f.Gamma)))
 	}
-	l = Neg(ReduceSum(l, false, 1))
+	return focalPixelReduce(c, f, scope, Neg(ReduceSum(l, false, 1)))
+}
+
+// focalPixelReduce reduces multiclass mode's per-pixel focal loss l
+// [N,*spatial]: over the valid pixels or every pixel (mean_over), and, with
+// mean_of entries, over the C entries each pixel stands for as well.
+func focalPixelReduce(c *Ctx, f *param.FocalTerm, scope focalScope, l *Value) *Value {
 	var den *Value
 	if c.PixelValid() != nil && f.MeanOver == param.MeanOverValid {
 		den = c.PixelValid()
