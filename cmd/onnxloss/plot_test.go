@@ -94,18 +94,7 @@ func TestPlotFocalGammaZeroIsBCE(t *testing.T) {
 func TestPlotPresetOfProbabilities(t *testing.T) {
 	testutil.RequireRuntime(t)
 	d := plotJSON(t, "bce", "--preset", "keras", "--param", "label_smoothing", "--values", "0")
-	for _, target := range []int{1, 0} {
-		c := curve(t, d, target)
-		for i, x := range d.X {
-			want, wantGrad := softplus(-x), sigmoid(x)-1
-			if target == 0 {
-				want, wantGrad = softplus(x), sigmoid(x)
-			}
-			if !near(c.Loss[i], want, 1e-6) || !near(c.Grad[i], wantGrad, 1e-6) {
-				t.Fatalf("target %d, x = %g: bce --preset keras gives loss %.7g, gradient %.7g; want %.7g, %.7g", target, x, c.Loss[i], c.Grad[i], want, wantGrad)
-			}
-		}
-	}
+	checkLogistic(t, "bce --preset keras", d)
 }
 
 // TestPlotPresetOfUnreducedLoss: a preset whose reduction is none
@@ -138,6 +127,14 @@ func TestPlotMulticlassLogitDifference(t *testing.T) {
 	if d.Mode != "multiclass" || d.Classes != 2 || len(d.X) != 25 {
 		t.Fatalf("mode %s, %d classes, %d logits", d.Mode, d.Classes, len(d.X))
 	}
+	checkLogistic(t, "cross-entropy", d)
+}
+
+// checkLogistic checks that every curve of d is the logistic loss of the
+// logit x: log(1 + e^-x) with derivative σ(x) - 1 for target 1, log(1 + e^x)
+// with derivative σ(x) for target 0.
+func checkLogistic(t *testing.T, what string, d *plotData) {
+	t.Helper()
 	for _, target := range []int{1, 0} {
 		c := curve(t, d, target)
 		for i, x := range d.X {
@@ -146,7 +143,7 @@ func TestPlotMulticlassLogitDifference(t *testing.T) {
 				loss, grad = softplus(x), sigmoid(x)
 			}
 			if !near(c.Loss[i], loss, 1e-6) || !near(c.Grad[i], grad, 1e-6) {
-				t.Errorf("target %d, x = %g: loss %.7g, gradient %.7g; want %.7g, %.7g", target, x, c.Loss[i], c.Grad[i], loss, grad)
+				t.Errorf("%s, target %d, x = %g: loss %.7g, gradient %.7g; want %.7g, %.7g", what, target, x, c.Loss[i], c.Grad[i], loss, grad)
 			}
 		}
 	}
