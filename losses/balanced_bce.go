@@ -39,8 +39,14 @@ var balancedBCE = Define(Spec{
 			positives := ReduceSum(t, true, axes...)
 			beta = SafeDiv(Sub(count, positives), count)
 		}
-		logP, log1mP := c.LogSigmoids()
-		l := Neg(Add(Mul(Mul(beta, t), logP), Mul(Mul(OneMinus(beta), OneMinus(t)), log1mP)))
+		at, bt := Mul(beta, t), Mul(OneMinus(beta), OneMinus(t))
+		var l *Value
+		if c.FromLogits {
+			l = c.weightedLogistic(at, bt)
+		} else {
+			logP, log1mP := c.LogSigmoids()
+			l = Neg(Add(Mul(at, logP), Mul(bt, log1mP)))
+		}
 		return reduceElementwise(c, MulMaybe(l, c.ClassWeightVec()), p.MeanOver)
 	},
 	Reference: reference.BalancedBCE,

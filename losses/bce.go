@@ -48,7 +48,10 @@ func buildBCE(c *Ctx, b *param.BCETerm) *Value {
 	t := smoothTarget(c, b.LabelSmoothing)
 	var l *Value
 	pw := b.PosWeight
-	if clip := b.ProbClip > 0 && !c.FromLogits; clip || pw != nil {
+	switch clip := b.ProbClip > 0 && !c.FromLogits; {
+	case pw != nil && c.FromLogits:
+		l = c.weightedLogistic(Mul(channelConst(c, pw), t), OneMinus(t))
+	case clip || pw != nil:
 		logP, log1mP := c.LogSigmoids()
 		if clip {
 			logP, log1mP = c.clippedLogSigmoids(b.ProbClip)
@@ -58,7 +61,7 @@ func buildBCE(c *Ctx, b *param.BCETerm) *Value {
 			pos = Mul(channelConst(c, pw), pos)
 		}
 		l = Neg(Add(pos, Mul(OneMinus(t), log1mP)))
-	} else {
+	default:
 		l = c.BCE(t)
 	}
 	return reduceElementwise(c, MulMaybe(l, c.ClassWeightVec()), b.MeanOver)

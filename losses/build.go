@@ -480,6 +480,37 @@ func (c *Ctx) BCE(t *Value) *Value {
 	return Name(Neg(Add(Mul(t, logP), Mul(OneMinus(t), log1mP))), "bce")
 }
 
+// weightedLogistic returns at·softplus(-x) + bt·softplus(x) per entry, that
+// is -(at·log σ(x) + bt·log(1 - σ(x))), from logits: the binary
+// cross-entropy with a weight on each of its terms (at = t and bt = 1 - t
+// give bce). softplus(±x) is relu(±x) + log(1 + e^-|x|), which never
+// overflows, with relu(-x) taken as relu(x) - x (exact in floating point).
+// at and bt must have the logits' shape. The gradient is given directly:
+// σ(x)·(at + bt) - at in x (five passes where differentiating the formula's
+// nodes takes twelve), softplus(-x) in at and softplus(x) in bt, so weights
+// computed from the target (balanced-bce's β) are differentiated as usual.
+func (c *Ctx) weightedLogistic(at, bt *Value) *Value {
+	x := c.X
+	sp := c.softplusNegAbs()
+	r := Relu(x)
+	negLogP := Add(Sub(r, x), sp)
+	negLog1mP := Add(r, sp)
+	l := Add(Mul(at, negLogP), Mul(bt, negLog1mP))
+	return WithGradient(l, []*Value{x, at, bt}, func(ct *Value, need []bool) []*Value {
+		out := make([]*Value, 3)
+		if need[0] {
+			out[0] = Mul(ct, Sub(Mul(Sigmoid(x), Add(at, bt)), at))
+		}
+		if need[1] {
+			out[1] = Mul(ct, negLogP)
+		}
+		if need[2] {
+			out[2] = Mul(ct, negLog1mP)
+		}
+		return out
+	})
+}
+
 // logSigmoid returns log σ(z) = -(relu(-z) + log(1 + e^-|z|)), which never
 // overflows, with its gradient σ(-z) given directly.
 func logSigmoid(z *Value) *Value {

@@ -56,14 +56,19 @@ func comboCE(c *Ctx, beta float64) (l, den *Value) {
 	// taken while the softmax's shifted logits are still at hand instead
 	// of held through the complement (at 8×21×256×256, the peak goes from
 	// 8.7 to 7.8 times the input bytes).
-	if c.Mode == Multiclass {
+	switch {
+	case c.Mode == Multiclass:
 		log1mP = ClampedLog(c.complementProbs())
 		logP = c.LogProbs()
-	} else {
+	case c.FromLogits:
+		l = c.weightedLogistic(MulScalar(t, beta), MulScalar(OneMinus(t), 1-beta))
+	default:
 		logP, log1mP = c.LogSigmoids()
 	}
-	neg := MulScalar(Mul(OneMinus(t), log1mP), 1-beta)
-	l = Neg(Add(MulScalar(Mul(t, logP), beta), neg))
+	if l == nil {
+		neg := MulScalar(Mul(OneMinus(t), log1mP), 1-beta)
+		l = Neg(Add(MulScalar(Mul(t, logP), beta), neg))
+	}
 	l = MulMaybe(MulMaybe(l, c.ClassWeightVec()), c.Valid())
 	if v := c.Valid(); v != nil {
 		den = ExpandAs(v, l)

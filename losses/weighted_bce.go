@@ -26,8 +26,16 @@ var weightedBCE = Define(Spec{
 }, Funcs[WeightedBCE]{
 	Build: func(c *Ctx, p *WeightedBCE) *Value {
 		t := c.Target()
-		logP, log1mP := c.LogSigmoids()
-		l := Neg(Add(MulScalar(Mul(t, logP), p.Beta), Mul(OneMinus(t), log1mP)))
+		var l *Value
+		switch {
+		case c.FromLogits && p.Beta == 1:
+			l = c.BCE(t)
+		case c.FromLogits:
+			l = c.weightedLogistic(MulScalar(t, p.Beta), OneMinus(t))
+		default:
+			logP, log1mP := c.LogSigmoids()
+			l = Neg(Add(MulScalar(Mul(t, logP), p.Beta), Mul(OneMinus(t), log1mP)))
+		}
 		return reduceElementwise(c, MulMaybe(l, c.ClassWeightVec()), p.MeanOver)
 	},
 	Reference: reference.WeightedBCE,
