@@ -50,10 +50,10 @@ func buildExpLog(c *Ctx, p *ExpLog) *Value {
 	dice := c.expLogDice(&p.Overlap, p.GammaDice)
 	var ce *Value
 	if c.Mode == Multiclass {
-		l := MulMaybe(MulMaybe(powFloor(c.accurateNLL(), gc), c.ClassWeightMap()), c.PixelValid())
+		l := MulMaybe(MulMaybe(powFloorMap(c.accurateNLL(), gc), c.ClassWeightMap()), c.PixelValid())
 		ce = c.ReduceLoss(l, c.PixelValid(), false)
 	} else {
-		l := MulMaybe(MulMaybe(powFloor(c.accurateBCE(c.Target()), gc), c.ClassWeightVec()), c.Valid())
+		l := MulMaybe(MulMaybe(powFloorMap(c.accurateBCE(c.Target()), gc), c.ClassWeightVec()), c.Valid())
 		ce = c.ReduceLoss(l, c.Valid(), true)
 	}
 	return Add(MulScalar(dice, p.WDice), MulScalar(ce, p.WCE))
@@ -114,9 +114,29 @@ func (c *Ctx) accurateNLL() *Value {
 
 // accurateBCE is the binary cross-entropy of every entry with an accurate
 // log(1 + e^-|x|) (from logits) or log(1 - p) (from probabilities).
+//
+// From logits its gradient is given directly, (1-t)·σ(x) - t·σ(-x) in x
+// and -x in t, with σ(±x) taken from e^-|x| and 1 + e^-|x|: accurate
+// relative to the value where it is tiny (a saturated right answer), as
+// the power of the exponential logarithmic loss needs. σ(x) - t, as bce
+// writes it, rounds to 0 there.
 func (c *Ctx) accurateBCE(t *Value) *Value {
 	if c.FromLogits {
-		return Add(Sub(reluPos(c.X, c.absX()), Mul(c.X, t)), log1p(c.expNegAbs(), c.onePlusExpNegAbs(), reference.ProbFloor))
+		x, e, w := c.X, c.expNegAbs(), c.onePlusExpNegAbs()
+		l := Add(Sub(reluPos(x, c.absX()), Mul(x, t)), log1p(e, w, reference.ProbFloor))
+		return WithGradient(l, []*Value{x, t}, func(ct *Value, need []bool) []*Value {
+			out := make([]*Value, 2)
+			if need[0] {
+				big := Reciprocal(w) // σ(|x|)
+				small := Mul(e, big) // σ(-|x|)
+				pos := GreaterOrEqual(x, ConstAs(x, 0))
+				out[0] = Mul(ct, Sub(Mul(OneMinus(t), Where(pos, big, small)), Mul(t, Where(pos, small, big))))
+			}
+			if need[1] {
+				out[1] = Mul(ct, Neg(x))
+			}
+			return out
+		})
 	}
 	log1mP := log1p(Neg(c.X), OneMinus(c.X), reference.ProbFloor)
 	return Neg(Add(Mul(t, ClampedLog(c.X)), Mul(OneMinus(t), log1mP)))
