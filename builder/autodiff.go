@@ -578,6 +578,35 @@ func (ad *autodiff) full(c, v *Value) *Value {
 	return Expand(c, ad.shapeOf(v))
 }
 
+// tie returns an empty 1-D int64 value computed from c: appended to a
+// shape, it changes nothing but makes whatever reads the shape wait for c.
+// (A Reshape of c to one axis, a view, cut to no entries and cast.)
+func (ad *autodiff) tie(c *Value) *Value {
+	g := ad.g
+	flat := g.addNode("Reshape", []*Value{c, Ints(g, -1)}, nil, outSpec{c.dtype, Shape{UnknownDim}}).outputs[0]
+	empty := g.addNode("Slice", []*Value{flat, Ints(g, 0), Ints(g, 0)}, nil, outSpec{c.dtype, Shape{Fixed(0)}}).outputs[0]
+	return g.addNode("Cast", []*Value{empty}, map[string]any{"to": int64(tensor.Int64)}, outSpec{tensor.Int64, Shape{Fixed(0)}}).outputs[0]
+}
+
+// tiedShape returns the shape of v (see shapeOf) made to wait for c (see
+// tie).
+func (ad *autodiff) tiedShape(v, c *Value) *Value {
+	return ad.g.addNode("Concat", []*Value{ad.shapeOf(v), ad.tie(c)}, map[string]any{"axis": int64(0)},
+		outSpec{tensor.Int64, Shape{Fixed(int64(v.Rank()))}}).outputs[0]
+}
+
+// after returns v, a forward value, as a Reshape to its own shape that
+// waits for c, the cotangent that reaches the node whose rule reads v. A
+// backward-only tensor computed from forward values alone (the winners of
+// a MaxPool, the masks of Relu, Max and Min) has no edge from the backward
+// pass, and ONNX Runtime runs it in the forward pass, where it stays in
+// memory until the backward pass reaches its reader; computed from after(v,
+// c), it is made when it is read. The Reshape is a view of v and costs
+// nothing.
+func (ad *autodiff) after(v, c *Value) *Value {
+	return ad.g.addNode("Reshape", []*Value{v, ad.tiedShape(v, c)}, nil, outSpec{v.dtype, v.shape.Clone()}).outputs[0]
+}
+
 // zerosLike returns zeros with the shape and type of v.
 func (ad *autodiff) zerosLike(v *Value) *Value {
 	if v.dtype == tensor.BFloat16 && v.g.opset < 20 { // ConstantOfShape takes bfloat16 from opset 20

@@ -301,8 +301,11 @@ func vjpMaxPool(ad *autodiff, n *Node, ct *Value, _ []bool) []*Value {
 	overlapping := !unit && !disjoint && g.opset < 16
 	attrs := copyAttrs(n.attrs)
 	attrs["storage_order"] = int64(0)
-	idx := g.addNode("MaxPool", []*Value{x}, attrs, outSpec{y.dtype, y.shape.Clone()}, outSpec{tensor.Int64, y.shape.Clone()}).outputs[1]
 	c := ad.full(ct, y)
+	// The winners are recomputed from x when the cotangent has come (see
+	// after): made in the forward pass, int64 indices of y's size would
+	// stay in memory until the backward pass reached this node.
+	idx := g.addNode("MaxPool", []*Value{ad.after(x, c)}, attrs, outSpec{y.dtype, y.shape.Clone()}, outSpec{tensor.Int64, y.shape.Clone()}).outputs[1]
 	if unit {
 		pads, _ := n.attrs["pads"].([]int64)
 		if len(pads) == 0 {
@@ -314,7 +317,8 @@ func vjpMaxPool(ad *autodiff, n *Node, ct *Value, _ []bool) []*Value {
 		return []*Value{ad.maxPoolSpread(n, x, y, idx, c)}
 	}
 	sx := ad.shapeOf(x)
-	size := Unsqueeze(ReduceProd(sx, false), 0)
+	// The zeros are made when the cotangent has come, like the winners.
+	size := Concat(0, Unsqueeze(ReduceProd(sx, false), 0), ad.tie(c))
 	zeros := ConstantOfShape(size, c.dtype, 0)
 	sattrs := map[string]any{"axis": int64(0), "reduction": "add"}
 	if disjoint {
