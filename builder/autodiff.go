@@ -96,7 +96,7 @@ func gradient(output, seed *Value, wrt []*Value) []*Value {
 		}
 	}
 	defer g.Scope("grad")()
-	ad := &autodiff{g: g, first: g.nvalues, needed: p.needed, ct: map[*Value][]*Value{}, shapes: map[*Value]*Value{}, named: map[string]*Value{}}
+	ad := &autodiff{g: g, first: g.nvalues, firstNode: len(g.nodes), needed: p.needed, ct: map[*Value][]*Value{}, shapes: map[*Value]*Value{}, named: map[string]*Value{}}
 	if p.needed[output] && seed != nil {
 		ad.ct[output] = []*Value{rankUp(seed, output.Rank())}
 	} else if p.needed[output] {
@@ -157,6 +157,7 @@ func gradient(output, seed *Value, wrt []*Value) []*Value {
 			}
 		}
 	}
+	ad.settle()
 	out := make([]*Value, len(wrt))
 	for i, w := range wrt {
 		if c := ad.cotangent(w); c != nil {
@@ -406,6 +407,11 @@ type autodiff struct {
 	// shapeOf).
 	shapes map[*Value]*Value
 	named  map[string]*Value
+	// firstNode is the index of the first backward node in the graph's
+	// nodes, and masks the groups of views that maskOperands made (see
+	// settle).
+	firstNode int
+	masks     [][]*Node
 }
 
 // shapeOf returns the shape of v as a 1-D int64 value. A shape whose every
@@ -578,21 +584,23 @@ func (ad *autodiff) full(c, v *Value) *Value {
 	return Expand(c, ad.shapeOf(v))
 }
 
-// tie returns an empty 1-D int64 value computed from c: appended to a
-// shape, it changes nothing but makes whatever reads the shape wait for c.
-// (A Reshape of c to one axis, a view, cut to no entries and cast.)
+// tie returns an int64 scalar 0 computed from c: added to a shape, it
+// changes nothing but makes whatever reads the shape wait for c. (The sum of
+// an empty slice of c, cast: no Reshape, which ONNX Runtime would fuse with
+// a Reshape next to it.)
 func (ad *autodiff) tie(c *Value) *Value {
 	g := ad.g
-	flat := g.addNode("Reshape", []*Value{c, Ints(g, -1)}, nil, outSpec{c.dtype, Shape{UnknownDim}}).outputs[0]
-	empty := g.addNode("Slice", []*Value{flat, Ints(g, 0), Ints(g, 0)}, nil, outSpec{c.dtype, Shape{Fixed(0)}}).outputs[0]
-	return g.addNode("Cast", []*Value{empty}, map[string]any{"to": int64(tensor.Int64)}, outSpec{tensor.Int64, Shape{Fixed(0)}}).outputs[0]
+	if c.Rank() == 0 {
+		c = Unsqueeze(c, 0)
+	}
+	empty := g.addNode("Slice", []*Value{c, Ints(g, 0), Ints(g, 0), Ints(g, 0)}, nil, outSpec{c.dtype, append(Shape{Fixed(0)}, c.shape[1:]...)}).outputs[0]
+	return Cast(ReduceSum(empty, false), tensor.Int64)
 }
 
 // tiedShape returns the shape of v (see shapeOf) made to wait for c (see
 // tie).
 func (ad *autodiff) tiedShape(v, c *Value) *Value {
-	return ad.g.addNode("Concat", []*Value{ad.shapeOf(v), ad.tie(c)}, map[string]any{"axis": int64(0)},
-		outSpec{tensor.Int64, Shape{Fixed(int64(v.Rank()))}}).outputs[0]
+	return Add(ad.shapeOf(v), ad.tie(c))
 }
 
 // after returns v, a forward value, as a Reshape to its own shape that
@@ -605,6 +613,57 @@ func (ad *autodiff) tiedShape(v, c *Value) *Value {
 // nothing.
 func (ad *autodiff) after(v, c *Value) *Value {
 	return ad.g.addNode("Reshape", []*Value{v, ad.tiedShape(v, c)}, nil, outSpec{v.dtype, v.shape.Clone()}).outputs[0]
+}
+
+// maskOperands returns the forward values vs, from which a rule computes
+// a mask (a comparison, smaller than they are), as views that wait for c
+// (see after), and leaves the choice of when the mask is made to settle.
+func (ad *autodiff) maskOperands(c *Value, vs ...*Value) []*Value {
+	out := make([]*Value, len(vs))
+	group := make([]*Node, len(vs))
+	for i, v := range vs {
+		out[i] = ad.after(v, c)
+		group[i] = out[i].node
+	}
+	ad.masks = append(ad.masks, group)
+	return out
+}
+
+// settle decides, once the backward pass is built, when each mask of
+// maskOperands is made. Where one of its operands is read by no other
+// backward node, the mask is made from the operands themselves, in the
+// forward pass: the operand is then freed after its forward readers and
+// the mask (a bool, a quarter of a float32) is kept instead. Otherwise
+// every operand stays in memory for the backward pass anyway, and the mask
+// waits for the cotangent, so that it is not kept too.
+func (ad *autodiff) settle() {
+	readers := map[*Value]int{}
+	for _, n := range ad.g.nodes[ad.firstNode:] {
+		if n.op == "Shape" {
+			continue // reads no data (and serves the views themselves)
+		}
+		for _, in := range n.inputs {
+			if in != nil {
+				readers[in]++
+			}
+		}
+	}
+	for _, group := range ad.masks {
+		own := map[*Value]int{}
+		for _, view := range group {
+			own[view.inputs[0]]++
+		}
+		early := false
+		for v, k := range own {
+			early = early || readers[v] == k
+		}
+		if !early {
+			continue
+		}
+		for _, view := range group {
+			view.op, view.inputs = "Identity", view.inputs[:1]
+		}
+	}
 }
 
 // zerosLike returns zeros with the shape and type of v.

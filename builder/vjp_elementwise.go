@@ -36,9 +36,8 @@ func vjpSqrt(_ *autodiff, n *Node, ct *Value, _ []bool) []*Value {
 func vjpRelu(ad *autodiff, n *Node, ct *Value, _ []bool) []*Value {
 	y := n.outputs[0]
 	zero := ConstAs(ct, 0)
-	// The mask is made from y when ct has come (see after), not in the
-	// forward pass.
-	return []*Value{Where(Greater(ad.after(y, ct), ConstAs(y, 0)), ct, zero)}
+	ya := ad.maskOperands(ct, y)[0]
+	return []*Value{Where(Greater(ya, ConstAs(y, 0)), ct, zero)}
 }
 
 func vjpSigmoid(_ *autodiff, n *Node, ct *Value, _ []bool) []*Value {
@@ -179,9 +178,8 @@ func vjpMaxMin(ad *autodiff, n *Node, ct *Value, need []bool) []*Value {
 	x, z, y := n.inputs[0], n.inputs[1], n.outputs[0]
 	zero := ConstAs(ct, 0)
 	half := MulScalar(ct, 0.5)
-	// The masks are made when ct has come (see after), not in the forward
-	// pass.
-	xa, za := ad.after(x, ct), ad.after(z, ct)
+	ops := ad.maskOperands(ct, x, z)
+	xa, za := ops[0], ops[1]
 	var ex, ez *Value
 	switch {
 	case x.dtype != tensor.Float32 && x.dtype != tensor.Float64:

@@ -305,7 +305,14 @@ func vjpMaxPool(ad *autodiff, n *Node, ct *Value, _ []bool) []*Value {
 	// The winners are recomputed from x when the cotangent has come (see
 	// after): made in the forward pass, int64 indices of y's size would
 	// stay in memory until the backward pass reached this node.
-	idx := g.addNode("MaxPool", []*Value{ad.after(x, c)}, attrs, outSpec{y.dtype, y.shape.Clone()}, outSpec{tensor.Int64, y.shape.Clone()}).outputs[1]
+	// Where x is the negation of a forward value w (an erosion written as
+	// -maxpool(-w)), the winners are recomputed from w, which the backward
+	// pass often keeps for other rules, so that x need not be kept too.
+	src := ad.after(x, c)
+	if p := x.node; p != nil && !p.external && p.op == "Neg" {
+		src = Neg(ad.after(p.inputs[0], c))
+	}
+	idx := g.addNode("MaxPool", []*Value{src}, attrs, outSpec{y.dtype, y.shape.Clone()}, outSpec{tensor.Int64, y.shape.Clone()}).outputs[1]
 	if unit {
 		pads, _ := n.attrs["pads"].([]int64)
 		if len(pads) == 0 {
@@ -318,7 +325,7 @@ func vjpMaxPool(ad *autodiff, n *Node, ct *Value, _ []bool) []*Value {
 	}
 	sx := ad.shapeOf(x)
 	// The zeros are made when the cotangent has come, like the winners.
-	size := Concat(0, Unsqueeze(ReduceProd(sx, false), 0), ad.tie(c))
+	size := Add(Unsqueeze(ReduceProd(sx, false), 0), ad.tie(c))
 	zeros := ConstantOfShape(size, c.dtype, 0)
 	sattrs := map[string]any{"axis": int64(0), "reduction": "add"}
 	if disjoint {
