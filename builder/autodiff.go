@@ -585,16 +585,19 @@ func (ad *autodiff) full(c, v *Value) *Value {
 }
 
 // tie returns an int64 scalar 0 computed from c: added to a shape, it
-// changes nothing but makes whatever reads the shape wait for c. (The sum of
-// an empty slice of c, cast: no Reshape, which ONNX Runtime would fuse with
-// a Reshape next to it.)
+// changes nothing but makes whatever reads the shape wait for c. It is the
+// sum of an empty slice of c, cast to int64 first (every type has an int64
+// Cast and ReduceSum in ONNX Runtime). It reads c without a Reshape: where
+// c is itself made by a Reshape, ONNX Runtime 1.24 fuses the two when the
+// second's output shape is static, and fails to load the model when the
+// first's shape is computed.
 func (ad *autodiff) tie(c *Value) *Value {
 	g := ad.g
 	if c.Rank() == 0 {
 		c = Unsqueeze(c, 0)
 	}
 	empty := g.addNode("Slice", []*Value{c, Ints(g, 0), Ints(g, 0), Ints(g, 0)}, nil, outSpec{c.dtype, append(Shape{Fixed(0)}, c.shape[1:]...)}).outputs[0]
-	return Cast(ReduceSum(empty, false), tensor.Int64)
+	return ReduceSum(Cast(empty, tensor.Int64), false)
 }
 
 // tiedShape returns the shape of v (see shapeOf) made to wait for c (see
