@@ -96,7 +96,7 @@ func gradient(output, seed *Value, wrt []*Value) []*Value {
 		}
 	}
 	defer g.Scope("grad")()
-	ad := &autodiff{g: g, first: g.nvalues, needed: p.needed, ct: map[*Value][]*Value{}, shapes: map[*Value]*Value{}, named: map[string]*Value{}}
+	ad := &autodiff{g: g, first: g.nvalues, firstNode: len(g.nodes), needed: p.needed, ct: map[*Value][]*Value{}, shapes: map[*Value]*Value{}, named: map[string]*Value{}}
 	if p.needed[output] && seed != nil {
 		ad.ct[output] = []*Value{rankUp(seed, output.Rank())}
 	} else if p.needed[output] {
@@ -157,6 +157,7 @@ func gradient(output, seed *Value, wrt []*Value) []*Value {
 			}
 		}
 	}
+	ad.settle()
 	out := make([]*Value, len(wrt))
 	for i, w := range wrt {
 		if c := ad.cotangent(w); c != nil {
@@ -406,6 +407,11 @@ type autodiff struct {
 	// shapeOf).
 	shapes map[*Value]*Value
 	named  map[string]*Value
+	// firstNode is the index of the first backward node in the graph's
+	// nodes, and masks the groups of views that maskOperands made (see
+	// settle).
+	firstNode int
+	masks     [][]*Node
 }
 
 // shapeOf returns the shape of v as a 1-D int64 value. A shape whose every
@@ -576,6 +582,91 @@ func (ad *autodiff) full(c, v *Value) *Value {
 		return Cast(Expand(Cast(c, tensor.Float32), ad.shapeOf(v)), tensor.BFloat16)
 	}
 	return Expand(c, ad.shapeOf(v))
+}
+
+// tie returns an int64 scalar 0 computed from c: added to a shape, it
+// changes nothing but makes whatever reads the shape wait for c. It is the
+// sum of an empty slice of c, cast to int64 first (every type has an int64
+// Cast and ReduceSum in ONNX Runtime). It reads c without a Reshape: where
+// c is itself made by a Reshape, ONNX Runtime 1.24 fuses the two when the
+// second's output shape is static, and fails to load the model when the
+// first's shape is computed.
+func (ad *autodiff) tie(c *Value) *Value {
+	g := ad.g
+	if c.Rank() == 0 {
+		c = Unsqueeze(c, 0)
+	}
+	empty := g.addNode("Slice", []*Value{c, Ints(g, 0), Ints(g, 0), Ints(g, 0)}, nil, outSpec{c.dtype, append(Shape{Fixed(0)}, c.shape[1:]...)}).outputs[0]
+	return ReduceSum(Cast(empty, tensor.Int64), false)
+}
+
+// tiedShape returns the shape of v (see shapeOf) made to wait for c (see
+// tie).
+func (ad *autodiff) tiedShape(v, c *Value) *Value {
+	return Add(ad.shapeOf(v), ad.tie(c))
+}
+
+// after returns v, a forward value, as a Reshape to its own shape that
+// waits for c, the cotangent that reaches the node whose rule reads v. A
+// backward-only tensor computed from forward values alone (the winners of
+// a MaxPool, the masks of Relu, Max and Min) has no edge from the backward
+// pass, and ONNX Runtime runs it in the forward pass, where it stays in
+// memory until the backward pass reaches its reader; computed from after(v,
+// c), it is made when it is read. The Reshape is a view of v and costs
+// nothing.
+func (ad *autodiff) after(v, c *Value) *Value {
+	return ad.g.addNode("Reshape", []*Value{v, ad.tiedShape(v, c)}, nil, outSpec{v.dtype, v.shape.Clone()}).outputs[0]
+}
+
+// maskOperands returns the forward values vs, from which a rule computes
+// a mask (a comparison, smaller than they are), as views that wait for c
+// (see after), and leaves the choice of when the mask is made to settle.
+func (ad *autodiff) maskOperands(c *Value, vs ...*Value) []*Value {
+	out := make([]*Value, len(vs))
+	group := make([]*Node, len(vs))
+	for i, v := range vs {
+		out[i] = ad.after(v, c)
+		group[i] = out[i].node
+	}
+	ad.masks = append(ad.masks, group)
+	return out
+}
+
+// settle decides, once the backward pass is built, when each mask of
+// maskOperands is made. Where one of its operands is read by no other
+// backward node, the mask is made from the operands themselves, in the
+// forward pass: the operand is then freed after its forward readers and
+// the mask (a bool, a quarter of a float32) is kept instead. Otherwise
+// every operand stays in memory for the backward pass anyway, and the mask
+// waits for the cotangent, so that it is not kept too.
+func (ad *autodiff) settle() {
+	readers := map[*Value]int{}
+	for _, n := range ad.g.nodes[ad.firstNode:] {
+		if n.op == "Shape" {
+			continue // reads no data (and serves the views themselves)
+		}
+		for _, in := range n.inputs {
+			if in != nil {
+				readers[in]++
+			}
+		}
+	}
+	for _, group := range ad.masks {
+		own := map[*Value]int{}
+		for _, view := range group {
+			own[view.inputs[0]]++
+		}
+		early := false
+		for v, k := range own {
+			early = early || readers[v] == k
+		}
+		if !early {
+			continue
+		}
+		for _, view := range group {
+			view.op, view.inputs = "Identity", view.inputs[:1]
+		}
+	}
 }
 
 // zerosLike returns zeros with the shape and type of v.

@@ -247,3 +247,154 @@ func TestGradientCotangentSumsInOrder(t *testing.T) {
 		t.Errorf("a sum of contributions (node %d) comes before the last contribution (node %d)", firstSum, lastContrib)
 	}
 }
+
+// dependsOn reports whether value v of gp is computed from value target.
+func dependsOn(gp *onnxpb.GraphProto, v, target string) bool {
+	producer := map[string]*onnxpb.NodeProto{}
+	for _, n := range gp.GetNode() {
+		for _, o := range n.GetOutput() {
+			producer[o] = n
+		}
+	}
+	seen := map[string]bool{}
+	var walk func(v string) bool
+	walk = func(v string) bool {
+		if v == target {
+			return true
+		}
+		if seen[v] {
+			return false
+		}
+		seen[v] = true
+		if p := producer[v]; p != nil {
+			for _, in := range p.GetInput() {
+				if walk(in) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	return walk(v)
+}
+
+// lossValue returns the name of the value behind gp's output "loss" (the
+// input of the Identity that names it, where one does).
+func lossValue(gp *onnxpb.GraphProto) string {
+	for _, n := range gp.GetNode() {
+		for _, o := range n.GetOutput() {
+			if o == "loss" && n.GetOpType() == "Identity" {
+				return n.GetInput()[0]
+			}
+		}
+	}
+	return "loss"
+}
+
+// nodesOf returns the nodes of gp with the given op type whose name lies
+// under the grad scope (backward) or not (forward).
+func nodesOf(gp *onnxpb.GraphProto, op string, backward bool) []*onnxpb.NodeProto {
+	var out []*onnxpb.NodeProto
+	for _, n := range gp.GetNode() {
+		if n.GetOpType() == op && strings.Contains(n.GetName(), "grad/") == backward {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// TestGradientMaxPoolWinnersAfterCotangent checks that the MaxPool that
+// recomputes the winners reads a value computed from the loss: ONNX
+// Runtime would otherwise run it in the forward pass and keep its int64
+// indices until the backward pass reached them. Both of MaxPool's rules
+// are covered: shifted copies (3×3) and scattering (5×5).
+func TestGradientMaxPoolWinnersAfterCotangent(t *testing.T) {
+	for _, k := range []int64{3, 5} {
+		gp, _ := gradProto(t, Shape{Sym("N"), Fixed(2), Sym("H"), Sym("W")}, func(x *Value) *Value {
+			p := k / 2
+			return ReduceSum(Square(MaxPool(Exp(x), Window{Kernel: []int64{k, k}, Pads: []int64{p, p, p, p}})), false)
+		})
+		loss := lossValue(gp)
+		pools := nodesOf(gp, "MaxPool", true)
+		if len(pools) != 1 {
+			t.Fatalf("%d×%d: %d backward MaxPool nodes, want 1", k, k, len(pools))
+		}
+		if !dependsOn(gp, pools[0].GetInput()[0], loss) {
+			t.Errorf("%d×%d: the backward MaxPool %s reads %s, which does not depend on the loss", k, k, pools[0].GetName(), pools[0].GetInput()[0])
+		}
+		if k == 5 {
+			for _, n := range nodesOf(gp, "ConstantOfShape", true) {
+				if !dependsOn(gp, n.GetInput()[0], loss) {
+					t.Errorf("%d×%d: the zeros %s do not depend on the loss", k, k, n.GetName())
+				}
+			}
+		}
+	}
+}
+
+// TestGradientMaxPoolOfNegation checks that the rule of a MaxPool of a
+// negation (an erosion, -maxpool(-w)) recomputes the winners from w: no
+// backward node reads the negation, which is then freed after the forward
+// MaxPool.
+func TestGradientMaxPoolOfNegation(t *testing.T) {
+	gp, _ := gradProto(t, Shape{Sym("N"), Fixed(2), Sym("H"), Sym("W")}, func(x *Value) *Value {
+		w := Exp(x)
+		e := Neg(MaxPool(Neg(w), Window{Kernel: []int64{3, 1}, Pads: []int64{1, 0, 1, 0}}))
+		return ReduceSum(Mul(e, w), false)
+	})
+	negs := nodesOf(gp, "Neg", false)
+	if len(negs) != 2 {
+		t.Fatalf("%d forward Neg nodes, want 2", len(negs))
+	}
+	neg := negs[0].GetOutput()[0]
+	for _, r := range readers(gp)[neg] {
+		if r.GetOpType() != "MaxPool" || strings.Contains(r.GetName(), "grad/") {
+			t.Errorf("the negation %s is read by %s %s, want the forward MaxPool only", neg, r.GetOpType(), r.GetName())
+		}
+	}
+}
+
+// TestGradientMasksWhenNeeded checks when the masks of Relu and Min are
+// made. Where the operand is read by another backward rule (here Mul's),
+// it stays in memory anyway, and the mask must wait for the cotangent (not
+// be kept too). Where only the mask reads it, the mask (a bool) is made
+// from the forward value, so that the operand can be freed in the forward
+// pass.
+func TestGradientMasksWhenNeeded(t *testing.T) {
+	cases := []struct {
+		name  string
+		op    string
+		build func(x *Value) *Value
+		late  bool
+	}{
+		{"Relu kept by Mul", "Greater", func(x *Value) *Value {
+			r := Relu(x)
+			return ReduceSum(Mul(r, Exp(x)), false)
+		}, true},
+		{"Relu read by the mask only", "Greater", func(x *Value) *Value {
+			return ReduceSum(Exp(Relu(x)), false)
+		}, false},
+		{"Min kept by Mul", "LessOrEqual", func(x *Value) *Value {
+			a, b := Exp(x), Neg(x)
+			return ReduceSum(Mul(Min(a, b), Mul(a, b)), false)
+		}, true},
+		{"Min read by the masks only", "LessOrEqual", func(x *Value) *Value {
+			return ReduceSum(Exp(Min(Exp(x), Neg(x))), false)
+		}, false},
+	}
+	for _, c := range cases {
+		gp, _ := gradProto(t, Shape{Sym("N"), Fixed(4)}, c.build)
+		loss := lossValue(gp)
+		masks := nodesOf(gp, c.op, true)
+		if len(masks) == 0 {
+			t.Fatalf("%s: no backward %s node", c.name, c.op)
+		}
+		for _, m := range masks {
+			for _, in := range m.GetInput() {
+				if dependsOn(gp, in, "x") && dependsOn(gp, in, loss) != c.late {
+					t.Errorf("%s: mask %s reads %s, which depends on the loss: %v, want %v", c.name, m.GetName(), in, !c.late, c.late)
+				}
+			}
+		}
+	}
+}

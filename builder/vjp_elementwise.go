@@ -33,10 +33,11 @@ func vjpSqrt(_ *autodiff, n *Node, ct *Value, _ []bool) []*Value {
 }
 
 // Relu: the gradient passes where x > 0 (0 at 0, as in PyTorch).
-func vjpRelu(_ *autodiff, n *Node, ct *Value, _ []bool) []*Value {
+func vjpRelu(ad *autodiff, n *Node, ct *Value, _ []bool) []*Value {
 	y := n.outputs[0]
 	zero := ConstAs(ct, 0)
-	return []*Value{Where(Greater(y, ConstAs(y, 0)), ct, zero)}
+	ya := ad.maskOperands(ct, y)[0]
+	return []*Value{Where(Greater(ya, ConstAs(y, 0)), ct, zero)}
 }
 
 func vjpSigmoid(_ *autodiff, n *Node, ct *Value, _ []bool) []*Value {
@@ -177,14 +178,16 @@ func vjpMaxMin(ad *autodiff, n *Node, ct *Value, need []bool) []*Value {
 	x, z, y := n.inputs[0], n.inputs[1], n.outputs[0]
 	zero := ConstAs(ct, 0)
 	half := MulScalar(ct, 0.5)
+	ops := ad.maskOperands(ct, x, z)
+	xa, za := ops[0], ops[1]
 	var ex, ez *Value
 	switch {
 	case x.dtype != tensor.Float32 && x.dtype != tensor.Float64:
-		ex, ez = Equal(x, y), Equal(z, y)
+		ex, ez = Equal(xa, y), Equal(za, y)
 	case n.op == "Max":
-		ex, ez = GreaterOrEqual(x, z), GreaterOrEqual(z, x)
+		ex, ez = GreaterOrEqual(xa, za), GreaterOrEqual(za, xa)
 	default:
-		ex, ez = LessOrEqual(x, z), LessOrEqual(z, x)
+		ex, ez = LessOrEqual(xa, za), LessOrEqual(za, xa)
 	}
 	out := make([]*Value, 2)
 	if need[0] {

@@ -301,8 +301,18 @@ func vjpMaxPool(ad *autodiff, n *Node, ct *Value, _ []bool) []*Value {
 	overlapping := !unit && !disjoint && g.opset < 16
 	attrs := copyAttrs(n.attrs)
 	attrs["storage_order"] = int64(0)
-	idx := g.addNode("MaxPool", []*Value{x}, attrs, outSpec{y.dtype, y.shape.Clone()}, outSpec{tensor.Int64, y.shape.Clone()}).outputs[1]
 	c := ad.full(ct, y)
+	// The winners are recomputed from x when the cotangent has come (see
+	// after): made in the forward pass, int64 indices of y's size would
+	// stay in memory until the backward pass reached this node.
+	// Where x is the negation of a forward value w (an erosion written as
+	// -maxpool(-w)), the winners are recomputed from w, which the backward
+	// pass often keeps for other rules, so that x need not be kept too.
+	src := ad.after(x, c)
+	if p := x.node; p != nil && !p.external && p.op == "Neg" {
+		src = Neg(ad.after(p.inputs[0], c))
+	}
+	idx := g.addNode("MaxPool", []*Value{src}, attrs, outSpec{y.dtype, y.shape.Clone()}, outSpec{tensor.Int64, y.shape.Clone()}).outputs[1]
 	if unit {
 		pads, _ := n.attrs["pads"].([]int64)
 		if len(pads) == 0 {
@@ -314,7 +324,8 @@ func vjpMaxPool(ad *autodiff, n *Node, ct *Value, _ []bool) []*Value {
 		return []*Value{ad.maxPoolSpread(n, x, y, idx, c)}
 	}
 	sx := ad.shapeOf(x)
-	size := Unsqueeze(ReduceProd(sx, false), 0)
+	// The zeros are made when the cotangent has come, like the winners.
+	size := Add(Unsqueeze(ReduceProd(sx, false), 0), ad.tie(c))
 	zeros := ConstantOfShape(size, c.dtype, 0)
 	sattrs := map[string]any{"axis": int64(0), "reduction": "add"}
 	if disjoint {
