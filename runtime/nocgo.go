@@ -36,6 +36,11 @@ func (s *Session) Run(inputs map[string]*tensor.Tensor) (map[string]*tensor.Tens
 	return nil, ErrNoCgo
 }
 
+// RunInto returns ErrNoCgo: this binary cannot run ONNX Runtime.
+func (s *Session) RunInto(inputs, into map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
+	return nil, ErrNoCgo
+}
+
 // Check returns ErrNoCgo: without cgo no Session holds a model.
 func (s *Session) Check(inputs map[string]*tensor.Tensor) error { return ErrNoCgo }
 

@@ -14,8 +14,9 @@ func TestNoCgo(t *testing.T) {
 	_, err3 := NewSession([]byte{1}, Options{})
 	_, err4 := NewSessionFromFile("x.onnx", Options{})
 	_, err5 := (&Session{}).Run(nil)
+	_, err7 := (&Session{}).RunInto(nil, nil)
 	err6 := (&Session{}).Check(nil)
-	for i, err := range []error{err1, Init(), err2, ProviderAvailable("cpu"), err3, err4, err5, err6} {
+	for i, err := range []error{err1, Init(), err2, ProviderAvailable("cpu"), err3, err4, err5, err6, err7} {
 		if !errors.Is(err, ErrNoCgo) {
 			t.Errorf("call %d: %v, want ErrNoCgo", i, err)
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -519,5 +520,74 @@ func TestFromFileDeclarations(t *testing.T) {
 	// 1+1 = 2 (0x4000), 2+2 = 4 (0x4400), -1-1 = -2 (0xc000).
 	if got := y.Data.([]uint16); got[0] != 0x4000 || got[1] != 0x4400 || got[2] != 0xc000 {
 		t.Errorf("y = %#04x, want [0x4000 0x4400 0xc000]", got)
+	}
+}
+
+// TestRunInto checks that RunInto writes an output into the tensor given
+// for it when its type and shape fit, returning that tensor, and makes the
+// others anew: a shape that changed, a type that differs, a scalar output.
+func TestRunInto(t *testing.T) {
+	s := openModel(t, "two_outputs.onnx", Options{})
+	in := func(n int, scale float32) map[string]*tensor.Tensor {
+		x := ramp(3 * n)
+		for i := range x {
+			x[i] *= scale
+		}
+		w := make([]int64, n)
+		for i := range w {
+			w[i] = int64(i%3) + 1
+		}
+		return map[string]*tensor.Tensor{"x": tensor.FromFloat32([]int{n, 3}, x), "weight": tensor.FromInt64([]int{n}, w)}
+	}
+	check := func(out map[string]*tensor.Tensor, n int, scale float32) {
+		t.Helper()
+		want := mustRun(t, s, in(n, scale))
+		for _, name := range []string{"rows", "total", "scaled"} {
+			if !slices.Equal(out[name].Shape, want[name].Shape) || !reflect.DeepEqual(out[name].Data, want[name].Data) {
+				t.Fatalf("n=%d scale=%v: %s = %v %v, Run gives %v %v", n, scale, name, out[name].Shape, out[name].Data, want[name].Shape, want[name].Data)
+			}
+		}
+	}
+	first, err := s.RunInto(in(4, 1), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(first, 4, 1)
+	scaled, rows := first["scaled"], first["rows"]
+	buf := &scaled.Data.([]float32)[0]
+
+	// Same shapes: written in place, the same tensors returned.
+	second, err := s.RunInto(in(4, 2), first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(second, 4, 2)
+	if second["scaled"] != scaled || second["rows"] != rows || &second["scaled"].Data.([]float32)[0] != buf {
+		t.Errorf("outputs of a fitting shape were not written into the given tensors")
+	}
+	if first["scaled"].Data.([]float32)[3] != 2*ramp(12)[3]*float32(2) {
+		t.Errorf("the given tensor does not hold the new output: %v", first["scaled"].Data)
+	}
+
+	// Another batch size: new memory, and the old tensors left as they were.
+	old := slices.Clone(scaled.Data.([]float32))
+	third, err := s.RunInto(in(2, 3), second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(third, 2, 3)
+	if third["scaled"] == scaled || !slices.Equal(scaled.Data.([]float32), old) {
+		t.Errorf("an output of another shape reused or changed the given tensor")
+	}
+
+	// A tensor of another element type is not written into.
+	wrong := map[string]*tensor.Tensor{"scaled": tensor.FromFloat64([]int{2, 3}, make([]float64, 6))}
+	fourth, err := s.RunInto(in(2, 1), wrong)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(fourth, 2, 1)
+	if fourth["scaled"] == wrong["scaled"] || !slices.Equal(wrong["scaled"].Data.([]float64), make([]float64, 6)) {
+		t.Errorf("a float64 tensor was used for a float32 output")
 	}
 }

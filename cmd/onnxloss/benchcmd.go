@@ -23,7 +23,10 @@ floor: a graph with the same inputs that only sums each of them once. Prints
 the size of the inputs (IN MB), the median time per call, the ratio to the
 floor, the input bytes read per second, the time of the session's first call
 over its steady time (FIRST/STEADY), and the session's own peak resident
-memory over the size of its inputs (PEAK/IN).
+memory over the size of its inputs (PEAK/IN). Each call writes its outputs
+into the previous call's (runtime's Session.RunInto), as a loop that calls
+a loss again and again can: the time is the graph's, not that of the Go
+heap handing out fresh memory for a new gradient on every call.
 
 --shape is given in N,C,*spatial order whatever the layout. Without --mode,
 C = 1 selects binary mode and C > 1 multiclass (or multilabel where the loss
