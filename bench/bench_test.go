@@ -12,6 +12,8 @@ import (
 	"github.com/onnxloss/onnxloss/internal/testutil"
 	"github.com/onnxloss/onnxloss/losses"
 	ortruntime "github.com/onnxloss/onnxloss/runtime"
+	"github.com/onnxloss/onnxloss/runtime/losssession"
+	"github.com/onnxloss/onnxloss/tensor"
 )
 
 // runtimeOne runs on one thread: the tests share the machine.
@@ -276,5 +278,45 @@ func TestMeasureProfile(t *testing.T) {
 	}
 	if files, _ := filepath.Glob(prefix + "*.json"); len(files) != 1 {
 		t.Errorf("profile files %v", files)
+	}
+}
+
+// BenchmarkRunInto times one loss-and-gradient call of binary dice at
+// 8×1×512×512 through Session.Run, which takes new Go memory for the
+// 8 MB gradient on every call, and through Session.RunInto, which writes
+// it into the previous call's tensor, in the same run:
+//
+//	go test ./bench -run '^$' -bench RunInto -benchtime 50x
+func BenchmarkRunInto(b *testing.B) {
+	testutil.RequireRuntime(b)
+	s, err := losses.Lookup("dice")
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg, err := losses.Resolve(s, losses.Options{"mode": string(losses.Binary), "grad": "true"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ls, err := losssession.OpenConfig(s, cfg, runtimeOne)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ls.Close()
+	in := map[string]*tensor.Tensor(Inputs(s, cfg, []int{8, 1, 512, 512}, 1))
+	rt := ls.Runtime()
+	for _, mode := range []string{"Run", "RunInto"} {
+		b.Run(mode, func(b *testing.B) {
+			var out map[string]*tensor.Tensor
+			for range b.N {
+				if mode == "Run" {
+					out, err = rt.Run(in)
+				} else {
+					out, err = rt.RunInto(in, out)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
