@@ -411,8 +411,19 @@ func ClampedLog(p *Value) *Value {
 // softplusNegAbs is log(1 + exp(-|x|)), the shared term of the stable
 // logistic formulas; it never overflows.
 func (c *Ctx) softplusNegAbs() *Value {
-	return c.cached("softplus_neg_abs", func() *Value {
-		return Log(AddScalar(Exp(Neg(c.absX())), 1))
+	return c.cached("softplus_neg_abs", func() *Value { return Log(c.onePlusExpNegAbs()) })
+}
+
+// logisticSigmoid returns σ(x) from logits for the gradients of the
+// logistic formulas, from e = e^-|x| and w = 1 + e, which those formulas
+// compute anyway: 1/w where x >= 0 and e/w below, accurate relative to
+// its value where it is tiny, as PyTorch's sigmoid is. (ONNX Runtime's
+// Sigmoid kernel is accurate to about 6e-8 in absolute terms only: at
+// x = -17 it is off by a factor of two, below -18 it returns 0.)
+func (c *Ctx) logisticSigmoid() *Value {
+	return c.cached("logistic_sigmoid", func() *Value {
+		x, e := c.X, c.expNegAbs()
+		return Div(Where(GreaterOrEqual(x, ConstAs(x, 0)), ConstAs(e, 1), e), c.onePlusExpNegAbs())
 	})
 }
 
@@ -449,7 +460,7 @@ func (c *Ctx) LogSigmoids() (logP, log1mP *Value) {
 		}
 		x := c.X
 		return Name(withGradX(Neg(Add(reluNeg(x, c.absX()), c.softplusNegAbs())), x, func(ct *Value) *Value {
-			return Mul(ct, OneMinus(c.Probs())) // d log σ(x) / dx = 1 - σ(x)
+			return Mul(ct, OneMinus(c.logisticSigmoid())) // d log σ(x) / dx = 1 - σ(x)
 		}), "log_probs")
 	})
 	log1mP = c.cached("log_one_minus_sigmoid", func() *Value {
@@ -458,7 +469,7 @@ func (c *Ctx) LogSigmoids() (logP, log1mP *Value) {
 		}
 		x := c.X
 		return Name(withGradX(Neg(Add(reluPos(x, c.absX()), c.softplusNegAbs())), x, func(ct *Value) *Value {
-			return Neg(Mul(ct, c.Probs())) // d log(1 - σ(x)) / dx = -σ(x)
+			return Neg(Mul(ct, c.logisticSigmoid())) // d log(1 - σ(x)) / dx = -σ(x)
 		}), "log_complement_probs")
 	})
 	return logP, log1mP
@@ -469,12 +480,13 @@ func (c *Ctx) LogSigmoids() (logP, log1mP *Value) {
 // relu(x) - x*t + log(1 + exp(-|x|)), which never overflows; from
 // probabilities it is -(t log p + (1-t) log(1-p)) with ClampedLog.
 //
-// From logits its gradient is given directly (WithGradient): sigmoid(x) - t
-// in x and -x in t, the derivative of the formula in three passes where
-// differentiating its nodes takes ten.
+// From logits its gradient is given directly (WithGradient): σ(x) - t in x
+// (σ from logisticSigmoid, accurate where it is tiny) and -x in t, the
+// derivative of the formula in five passes where differentiating its nodes
+// takes ten.
 func (c *Ctx) BCE(t *Value) *Value {
 	if c.FromLogits {
-		return Name(withBCEGradient(Add(Sub(reluPos(c.X, c.absX()), Mul(c.X, t)), c.softplusNegAbs()), c.X, t), "bce")
+		return Name(withBCEGradient(Add(Sub(reluPos(c.X, c.absX()), Mul(c.X, t)), c.softplusNegAbs()), c.X, t, c.logisticSigmoid), "bce")
 	}
 	logP, log1mP := c.LogSigmoids()
 	return Name(Neg(Add(Mul(t, logP), Mul(OneMinus(t), log1mP))), "bce")
@@ -486,8 +498,8 @@ func (c *Ctx) BCE(t *Value) *Value {
 // give bce). softplus(±x) is relu(±x) + log(1 + e^-|x|), which never
 // overflows, with relu(-x) taken as relu(x) - x (exact in floating point).
 // at and bt must have the logits' shape. The gradient is given directly:
-// σ(x)·(at + bt) - at in x (five passes where differentiating the formula's
-// nodes takes twelve), softplus(-x) in at and softplus(x) in bt, so weights
+// σ(x)·(at + bt) - at in x (seven passes, with σ(x) accurate where it is
+// tiny, where differentiating the formula's nodes takes twelve), softplus(-x) in at and softplus(x) in bt, so weights
 // computed from the target (balanced-bce's β) are differentiated as usual.
 func (c *Ctx) weightedLogistic(at, bt *Value) *Value {
 	x := c.X
@@ -499,7 +511,7 @@ func (c *Ctx) weightedLogistic(at, bt *Value) *Value {
 	return WithGradient(l, []*Value{x, at, bt}, func(ct *Value, need []bool) []*Value {
 		out := make([]*Value, 3)
 		if need[0] {
-			out[0] = Mul(ct, Sub(Mul(Sigmoid(x), Add(at, bt)), at))
+			out[0] = Mul(ct, Sub(Mul(c.logisticSigmoid(), Add(at, bt)), at))
 		}
 		if need[1] {
 			out[1] = Mul(ct, negLogP)
@@ -521,12 +533,12 @@ func logSigmoid(z *Value) *Value {
 
 // withBCEGradient returns bce, the binary cross-entropy of logits x and
 // target t in any stable form, with its gradient given directly: σ(x) - t in
-// x and -x in t.
-func withBCEGradient(bce, x, t *Value) *Value {
+// x and -x in t, σ(x) made by sigmoid when the gradient is built.
+func withBCEGradient(bce, x, t *Value, sigmoid func() *Value) *Value {
 	return WithGradient(bce, []*Value{x, t}, func(ct *Value, need []bool) []*Value {
 		out := make([]*Value, 2)
 		if need[0] {
-			out[0] = Mul(ct, Sub(Sigmoid(x), t))
+			out[0] = Mul(ct, Sub(sigmoid(), t))
 		}
 		if need[1] {
 			out[1] = Mul(ct, Neg(x))
