@@ -333,7 +333,9 @@ func (s *Session) Run(inputs map[string]*tensor.Tensor) (map[string]*tensor.Tens
 // memory from the Go heap on every call: zeroed by Go, or faulted in from
 // the system, which for the 8 MB gradient of an 8×1×512×512 batch costs
 // about a quarter of a cheap loss's call. The tensors of into must not be
-// read or written by anything else during the call. float16 and bfloat16
+// read or written by anything else during the call: two calls running at
+// the same time (on this session or another) must not be given the same
+// tensors, or each may return the other's results. float16 and bfloat16
 // outputs are always new memory (they are converted from ONNX Runtime's
 // encoding).
 func (s *Session) RunInto(inputs, into map[string]*tensor.Tensor) (result map[string]*tensor.Tensor, err error) {

@@ -175,8 +175,11 @@ func runBench(e *env, a *args) error {
 			}
 			opts["mode"] = string(mode)
 		}
-		if _, ok := opts["spatial_dims"]; !ok {
+		if sd, ok := opts["spatial_dims"]; !ok {
 			opts["spatial_dims"] = strconv.Itoa(len(shape) - 2)
+		} else if sd != strconv.Itoa(len(shape)-2) {
+			return usagef("--shape %s has %d spatial dimensions and --spatial-dims is %s: give a shape N,C and %s spatial sizes, or leave --spatial-dims out (the shape sets it)",
+				shapeString(shape), len(shape)-2, sd, sd)
 		}
 		if _, ok := opts["classes"]; !ok && opts["mode"] != string(losses.Binary) {
 			opts["classes"] = strconv.Itoa(shape[1])

@@ -70,6 +70,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"bench", "cross-entropy", "--shape", "99999,99999,99999,99999"}, "overflows a 64-bit count of bytes"},
 		{[]string{"bench", "cross-entropy", "--shape", "1000,1000,1000,1000"}, "the inputs alone take 4008000000000 bytes"},
 		{[]string{"bench", "--all", "--shape", "1000x1x1000x1000x1000"}, "GB) of memory available"},
+		{[]string{"bench", "dice", "--shape", "2,1,8,8", "--spatial-dims", "3"}, "has 2 spatial dimensions and --spatial-dims is 3"},
 	}
 	for _, tc := range tests {
 		code, _, errOut := cli(tc.args...)

@@ -80,7 +80,11 @@ func describeLoss(s *losses.Spec) (*lossDoc, error) {
 		md := modeDoc{Mode: string(m)}
 		md.Inputs = append(md.Inputs, ioDoc{"input", cfg.DType.String() + " (--dtype)", cfg.InputShape().String() + " (nchw)", inputDoc(cfg)})
 		tdt, tshape := cfg.TargetSpec()
-		md.Inputs = append(md.Inputs, ioDoc{"target", tdt.String(), tshape.String(), targetDoc(cfg)})
+		tdtDoc := tdt.String()
+		if tdt == tensor.Float32 {
+			tdtDoc += " (float64 with --dtype float64)"
+		}
+		md.Inputs = append(md.Inputs, ioDoc{"target", tdtDoc, tshape.String(), targetDoc(cfg)})
 		for _, e := range s.ExtraInputs(cfg) {
 			dt, shape := cfg.ExtraSpec(e)
 			md.Inputs = append(md.Inputs, ioDoc{e.Name, dt.String(), shape.String(), e.Doc})
