@@ -414,16 +414,26 @@ func (c *Ctx) softplusNegAbs() *Value {
 	return c.cached("softplus_neg_abs", func() *Value { return Log(c.onePlusExpNegAbs()) })
 }
 
-// logisticSigmoid returns σ(x) from logits for the gradients of the
-// logistic formulas, from e = e^-|x| and w = 1 + e, which those formulas
-// compute anyway: 1/w where x >= 0 and e/w below, accurate relative to
-// its value where it is tiny, as PyTorch's sigmoid is. (ONNX Runtime's
-// Sigmoid kernel is accurate to about 6e-8 in absolute terms only: at
-// x = -17 it is off by a factor of two, below -18 it returns 0.)
-func (c *Ctx) logisticSigmoid() *Value {
-	return c.cached("logistic_sigmoid", func() *Value {
+// logisticSigmoid returns σ(x) (σ(-x) with neg) from logits for the
+// gradients of the logistic formulas, from e = e^-|x| and w = 1 + e, which
+// those formulas compute anyway: 1/w on the side where it is near 1 and
+// e/w on the other, accurate relative to its value where it is tiny, as
+// PyTorch's sigmoid is. (ONNX Runtime's Sigmoid kernel is accurate to
+// about 6e-8 in absolute terms only: at x = -17 it is off by a factor of
+// two, below -18 it returns 0.)
+func (c *Ctx) logisticSigmoid(neg bool) *Value {
+	key := "logistic_sigmoid"
+	if neg {
+		key += "_neg"
+	}
+	return c.cached(key, func() *Value {
 		x, e := c.X, c.expNegAbs()
-		return Div(Where(GreaterOrEqual(x, ConstAs(x, 0)), ConstAs(e, 1), e), c.onePlusExpNegAbs())
+		pos := c.cached("logits_nonnegative", func() *Value { return GreaterOrEqual(x, ConstAs(x, 0)) })
+		num := Where(pos, ConstAs(e, 1), e)
+		if neg {
+			num = Where(pos, e, ConstAs(e, 1))
+		}
+		return Div(num, c.onePlusExpNegAbs())
 	})
 }
 
@@ -460,7 +470,7 @@ func (c *Ctx) LogSigmoids() (logP, log1mP *Value) {
 		}
 		x := c.X
 		return Name(withGradX(Neg(Add(reluNeg(x, c.absX()), c.softplusNegAbs())), x, func(ct *Value) *Value {
-			return Mul(ct, OneMinus(c.logisticSigmoid())) // d log σ(x) / dx = 1 - σ(x)
+			return Mul(ct, OneMinus(c.logisticSigmoid(false))) // d log σ(x) / dx = 1 - σ(x)
 		}), "log_probs")
 	})
 	log1mP = c.cached("log_one_minus_sigmoid", func() *Value {
@@ -469,7 +479,7 @@ func (c *Ctx) LogSigmoids() (logP, log1mP *Value) {
 		}
 		x := c.X
 		return Name(withGradX(Neg(Add(reluPos(x, c.absX()), c.softplusNegAbs())), x, func(ct *Value) *Value {
-			return Neg(Mul(ct, c.logisticSigmoid())) // d log(1 - σ(x)) / dx = -σ(x)
+			return Neg(Mul(ct, c.logisticSigmoid(false))) // d log(1 - σ(x)) / dx = -σ(x)
 		}), "log_complement_probs")
 	})
 	return logP, log1mP
@@ -486,7 +496,7 @@ func (c *Ctx) LogSigmoids() (logP, log1mP *Value) {
 // takes ten.
 func (c *Ctx) BCE(t *Value) *Value {
 	if c.FromLogits {
-		return Name(withBCEGradient(Add(Sub(reluPos(c.X, c.absX()), Mul(c.X, t)), c.softplusNegAbs()), c.X, t, c.logisticSigmoid), "bce")
+		return Name(withBCEGradient(Add(Sub(reluPos(c.X, c.absX()), Mul(c.X, t)), c.softplusNegAbs()), c.X, t, func() *Value { return c.logisticSigmoid(false) }), "bce")
 	}
 	logP, log1mP := c.LogSigmoids()
 	return Name(Neg(Add(Mul(t, logP), Mul(OneMinus(t), log1mP))), "bce")
@@ -498,9 +508,10 @@ func (c *Ctx) BCE(t *Value) *Value {
 // give bce). softplus(±x) is relu(±x) + log(1 + e^-|x|), which never
 // overflows, with relu(-x) taken as relu(x) - x (exact in floating point).
 // at and bt must have the logits' shape. The gradient is given directly:
-// σ(x)·(at + bt) - at in x (seven passes, with σ(x) accurate where it is
-// tiny, where differentiating the formula's nodes takes twelve), softplus(-x) in at and softplus(x) in bt, so weights
-// computed from the target (balanced-bce's β) are differentiated as usual.
+// σ(x)·(at + bt) - at in x (seven passes, σ(x) accurate where it is tiny,
+// where differentiating the formula's nodes takes twelve), softplus(-x) in
+// at and softplus(x) in bt, so weights computed from the target
+// (balanced-bce's β) are differentiated as usual.
 func (c *Ctx) weightedLogistic(at, bt *Value) *Value {
 	x := c.X
 	sp := c.softplusNegAbs()
@@ -511,7 +522,7 @@ func (c *Ctx) weightedLogistic(at, bt *Value) *Value {
 	return WithGradient(l, []*Value{x, at, bt}, func(ct *Value, need []bool) []*Value {
 		out := make([]*Value, 3)
 		if need[0] {
-			out[0] = Mul(ct, Sub(Mul(c.logisticSigmoid(), Add(at, bt)), at))
+			out[0] = Mul(ct, Sub(Mul(c.logisticSigmoid(false), Add(at, bt)), at))
 		}
 		if need[1] {
 			out[1] = Mul(ct, negLogP)

@@ -116,7 +116,7 @@ func (c *Ctx) accurateNLL() *Value {
 // log(1 + e^-|x|) (from logits) or log(1 - p) (from probabilities).
 //
 // From logits its gradient is given directly, (1-t)·σ(x) - t·σ(-x) in x
-// and -x in t, with σ(±x) taken from e^-|x| and 1 + e^-|x|: accurate
+// and -x in t, with σ(±x) from logisticSigmoid: accurate
 // relative to the value where it is tiny (a saturated right answer), as
 // the power of the exponential logarithmic loss needs. σ(x) - t, as bce
 // writes it, rounds to 0 there.
@@ -127,10 +127,7 @@ func (c *Ctx) accurateBCE(t *Value) *Value {
 		return WithGradient(l, []*Value{x, t}, func(ct *Value, need []bool) []*Value {
 			out := make([]*Value, 2)
 			if need[0] {
-				big := Reciprocal(w) // σ(|x|)
-				small := Mul(e, big) // σ(-|x|)
-				pos := GreaterOrEqual(x, ConstAs(x, 0))
-				out[0] = Mul(ct, Sub(Mul(OneMinus(t), Where(pos, big, small)), Mul(t, Where(pos, small, big))))
+				out[0] = Mul(ct, Sub(Mul(OneMinus(t), c.logisticSigmoid(false)), Mul(t, c.logisticSigmoid(true))))
 			}
 			if need[1] {
 				out[1] = Mul(ct, Neg(x))
