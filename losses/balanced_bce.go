@@ -36,7 +36,7 @@ var balancedBCE = Define(Spec{
 				axes = append([]int{1}, c.SpatialAxes()...)
 			}
 			count := countValid(c, axes)
-			positives := ReduceSum(t, true, axes...)
+			positives := c.targetReduceSum(t, true, axes...)
 			beta = SafeDiv(Sub(count, positives), count)
 		}
 		at, bt := Mul(beta, t), Mul(OneMinus(beta), OneMinus(t))

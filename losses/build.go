@@ -141,6 +141,9 @@ func Build(s *Spec, cfg *Config) (g *Graph, err error) {
 	if safe.labels != nil {
 		c.cache["labels"] = safe.labels
 	}
+	if safe.targetSums != nil {
+		c.cache["checked_target_sums"] = safe.targetSums
+	}
 	pop := g.Scope(s.Name)
 	x := Cast(safe.input, cfg.ComputeType())
 	clamped := x

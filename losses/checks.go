@@ -51,6 +51,10 @@ type guarded struct {
 	// labels is the label map with ignored pixels set to 0 (multiclass
 	// label mode only), as the label check read it.
 	labels *Value
+	// targetSums is Σ of a float target over its spatial axes, [N,C], as
+	// the finite check read it: a loss that needs exactly these sums takes
+	// them from here instead of reading the target once more.
+	targetSums *Value
 }
 
 // addChecks writes the checks on the raw graph inputs and returns the
@@ -136,13 +140,25 @@ func (c *Ctx) addChecks(target *Value, extras []ExtraInput) guarded {
 		check(And(GreaterOrEqual(lo, Int(g, 0)), Less(hi, classes)), CheckLabels)
 		out.labels = After(y, tok)
 	} else {
-		s := ReduceSum(t, false)
+		// Σ over the spatial axes first, [N,C], then over the rest: the
+		// per-sample, per-class sums are the region losses' Σt.
+		sums := ReduceSum(t, false, intAxes(spatial)...)
+		s := ReduceSum(sums, false)
 		check(Equal(Sub(s, s), ConstAs(s, 0)), CheckTargetFinite)
+		out.targetSums = After(sums, tok)
 	}
 	out.input = After(c.Input, tok)
 	out.target = After(t, tok)
 	for _, e := range extras {
 		out.extra[e.Name] = After(c.Extra[e.Name], tok)
+	}
+	return out
+}
+
+func intAxes(axes []int64) []int {
+	out := make([]int, len(axes))
+	for i, a := range axes {
+		out[i] = int(a)
 	}
 	return out
 }

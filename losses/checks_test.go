@@ -70,3 +70,57 @@ func TestChecksGuardEveryInput(t *testing.T) {
 		}
 	}
 }
+
+// TestTargetSummedOnce checks that losses which sum a float target over its
+// spatial axes take those sums from the target-finite check instead of
+// reading the target once more: one ReduceSum reads the checked target.
+func TestTargetSummedOnce(t *testing.T) {
+	for _, c := range []struct {
+		loss string
+		opts Options
+	}{
+		{"dice", Options{"mode": "binary"}},
+		{"dice", Options{"mode": "multilabel", "layout": "nhwc"}},
+		{"tversky", Options{"mode": "binary", "grad": "true"}},
+		{"jaccard", Options{"mode": "binary", "spatial_dims": "3"}},
+		{"balanced-bce", Options{"mode": "binary"}},
+		{"balanced-bce", Options{"mode": "binary", "beta_from": "image", "grad": "true"}},
+	} {
+		s, err := Lookup(c.loss)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := Resolve(s, c.opts)
+		if err != nil {
+			t.Fatalf("%s %v: %v", c.loss, c.opts, err)
+		}
+		g, err := Build(s, cfg)
+		if err != nil {
+			t.Fatalf("%s %v: %v", c.loss, c.opts, err)
+		}
+		gp, err := g.Proto()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The target's values as they pass through the checks' Reshapes
+		// and a change of layout (nodes come in topological order).
+		target := map[string]bool{"target": true}
+		for _, n := range gp.GetNode() {
+			switch n.GetOpType() {
+			case "Reshape", "Transpose", "Identity":
+				if target[n.GetInput()[0]] {
+					target[n.GetOutput()[0]] = true
+				}
+			}
+		}
+		sums := 0
+		for _, n := range gp.GetNode() {
+			if n.GetOpType() == "ReduceSum" && target[n.GetInput()[0]] {
+				sums++
+			}
+		}
+		if sums != 1 {
+			t.Errorf("%s %v: %d ReduceSums read the target, want 1", c.loss, c.opts, sums)
+		}
+	}
+}

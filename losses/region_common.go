@@ -191,6 +191,65 @@ func log1p(u, w *Value, floor float64) *Value {
 // spatialSum sums a canonical [N,C,*] (or [N,1,*]) value over space.
 func (c *Ctx) spatialSum(v *Value) *Value { return ReduceSum(v, false, c.SpatialAxes()...) }
 
+// targetSum is spatialSum(t) for a target value t. Where t is the float
+// target exactly as fed (no cast, no ignored entries, no floor), the sums
+// are the ones the target-finite check computed, so that the target is
+// read once for both.
+func (c *Ctx) targetSum(t *Value) *Value {
+	if s := c.checkedTargetSums(t); s != nil {
+		return s
+	}
+	return c.spatialSum(t)
+}
+
+// checkedTargetSums returns the target-finite check's sums of the target
+// over its spatial axes, [N,C], when t is the float target exactly as fed
+// (no cast, no ignored entries, no floor); nil otherwise.
+func (c *Ctx) checkedTargetSums(t *Value) *Value {
+	if s := c.cache["checked_target_sums"]; s != nil && t == c.Target() && c.Valid() == nil &&
+		c.RawTarget.DType() == c.ComputeType() {
+		return s
+	}
+	return nil
+}
+
+// targetReduceSum is ReduceSum(t, keepDims, axes...) for a target value t
+// and axes that hold every spatial axis (none: every axis), taken from the
+// target-finite check's sums where checkedTargetSums gives them.
+func (c *Ctx) targetReduceSum(t *Value, keepDims bool, axes ...int) *Value {
+	s := c.checkedTargetSums(t)
+	if s == nil {
+		return ReduceSum(t, keepDims, axes...)
+	}
+	var rest []int // the axes among batch and channels
+	if len(axes) == 0 {
+		rest = []int{0, 1}
+	} else {
+		spatial := 0
+		for _, a := range axes {
+			if a < 2 {
+				rest = append(rest, a)
+			} else {
+				spatial++
+			}
+		}
+		if spatial != c.SpatialDims {
+			return ReduceSum(t, keepDims, axes...)
+		}
+	}
+	if len(rest) == 0 {
+		if !keepDims {
+			return s
+		}
+	} else {
+		s = ReduceSum(s, keepDims, rest...)
+	}
+	if keepDims {
+		s = Unsqueeze(s, c.SpatialAxes()...)
+	}
+	return s
+}
+
 // regionRows sums [N,K] values over the batch when statistics are per batch.
 func regionRows(o *param.Overlap, v *Value) *Value {
 	if o.PerImage || v == nil {
@@ -258,12 +317,12 @@ func (c *Ctx) overlapStats(o *param.Overlap) overlapStats {
 		// the intersection's cotangent, up to 1/smooth_nr under
 		// log_loss, to the sums' own and takes it off again through
 		// |p - t|, which in float32 lost per cents of the gradient.
-		st = Name(c.spatialSum(t), "target_sum")
+		st = Name(c.targetSum(t), "target_sum")
 		s = Name(Add(Name(c.spatialSum(p), "probs_sum"), st), "cardinality")
 		in = Name(c.spatialSum(Min(p, t)), "intersection")
 	default:
 		in = Name(c.spatialSum(Mul(p, t)), "intersection")
-		st = Name(c.spatialSum(t), "target_sum")
+		st = Name(c.targetSum(t), "target_sum")
 		s = Name(Add(Name(c.spatialSum(p), "probs_sum"), st), "cardinality")
 	}
 	return overlapStats{I: c.columns(o, in), S: c.columns(o, s), St: c.columns(o, st)}
