@@ -300,8 +300,11 @@ type GradResult struct {
 	// MaxErr is the largest error as a fraction of its budget: at most 1
 	// passes.
 	MaxErr float64
-	// MaxRel is the largest |graph - fd| / scale, for reports.
+	// MaxRel is the largest |graph - fd| / Scale, for reports.
 	MaxRel float64
+	// Scale is the gradient scale the budget used: the geometry's or the
+	// case's own, whichever is larger.
+	Scale float64
 	// Worst describes the worst entry, for reports.
 	Worst string
 	Err   error
@@ -338,6 +341,7 @@ func CompareGrad(got *tensor.Tensor, fd *FDGradient, tol GradTolerance, scale fl
 			scale = math.Max(scale, math.Abs(fd.Grad[k]))
 		}
 	}
+	res.Scale = scale
 	tiny := 1e-30
 	if fd.Entries > 0 {
 		tiny += tol.Unit * math.Abs(fd.Loss) / float64(fd.Entries)
@@ -490,14 +494,48 @@ func (r *GradRunner) Run(c Config) []GradResult {
 // is checked by its one-sided derivatives, not refused. The result's FD
 // holds the differences before Project.
 func (r *GradRunner) CheckAt(s *losses.Spec, cfg *losses.Config, in reference.Inputs, grad *tensor.Tensor) (GradResult, error) {
-	fd, err := FiniteDifferences(s, cfg, in, r.Entries(Case{Label: "eval", Inputs: in}, cfg))
+	entries := r.Entries(Case{Label: "eval", Inputs: in}, cfg)
+	fd, err := FiniteDifferences(s, cfg, in, entries)
 	if err != nil {
 		return GradResult{}, err
 	}
+	// The geometry's scale, as Run takes it from the cases at logits of
+	// moderate size: here the same target and extra inputs with random
+	// logits. Without it, saturated logits, whose gradient entries are all
+	// tiny, would be held to the rounding of those entries rather than of
+	// the O(1) terms that cancel to give them.
+	mfd, err := FiniteDifferences(s, cfg, moderate(cfg, in, r.Seed), entries)
+	if err != nil {
+		return GradResult{}, err
+	}
+	_, pm := Project(cfg, grad, mfd)
 	pg, pfd := Project(cfg, grad, fd)
-	res := CompareGrad(pg, pfd, GradToleranceFor(cfg.DType), 0, true)
+	res := CompareGrad(pg, pfd, GradToleranceFor(cfg.DType), pm.Scale, true)
 	res.Graph, res.FD = grad, fd
 	return res, nil
+}
+
+// moderate returns in with its input replaced by random logits of the same
+// shape (N(0, 4), as the verification's random cases), or their
+// probabilities when the configuration takes probabilities.
+func moderate(cfg *losses.Config, in reference.Inputs, seed uint64) reference.Inputs {
+	x := in["input"]
+	n, c, spatial := splitShape(x.Shape, cfg.Layout)
+	S := tensor.NumElements(spatial)
+	rng := rand.New(rand.NewPCG(seed, 0x6d6f646572617465))
+	v := make([]float64, n*c*S)
+	for i := range v {
+		v[i] = rng.NormFloat64() * 2
+	}
+	if !cfg.FromLogits {
+		v = toProbabilities(v, n, c, S, cfg.Mode == losses.Multiclass)
+	}
+	out := reference.Inputs{}
+	for k, t := range in {
+		out[k] = t
+	}
+	out["input"] = layout(v, n, c, spatial, cfg.Layout, x.DType)
+	return out
 }
 
 // selectsAmongEntries reports whether a selection among entries (MaxPool,

@@ -241,3 +241,54 @@ func TestStructuralORTTrainable(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckAtSaturated checks eval's comparison at saturated logits, where
+// every gradient entry of bce is of order e^-20/n: the exact gradient
+// rounded to float32 as a graph computes it ((σ(x) - t) in float32 is 0
+// there) passes, because the budget takes the scale of the same target at
+// moderate logits; an entry off by 1e-3 of that scale still fails.
+func TestCheckAtSaturated(t *testing.T) {
+	s, err := losses.Lookup("bce")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := losses.Resolve(s, losses.Options{"mode": "binary", "grad": "true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 64
+	x, tt := make([]float64, n), make([]float64, n)
+	for i := range x {
+		x[i] = -20 - float64(i%5)
+		if i%3 == 0 {
+			tt[i], x[i] = 1, -x[i]
+		}
+	}
+	in := map[string]*tensor.Tensor{
+		"input":  tensor.FromFloat64([]int{1, 1, 8, 8}, x).Convert(tensor.Float32),
+		"target": tensor.FromFloat64([]int{1, 1, 8, 8}, tt).Convert(tensor.Float32),
+	}
+	g := make([]float64, n)
+	for i := range g {
+		g[i] = float64(float32(1/(1+math.Exp(-float64(float32(x[i])))))-float32(tt[i])) / n
+	}
+	r := &GradRunner{Seed: 1, Sampled: n}
+	res, err := r.CheckAt(s, cfg, in, tensor.FromFloat64([]int{1, 1, 8, 8}, g).Convert(tensor.Float32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.OK() || res.Checked != n {
+		t.Fatalf("the float32 gradient at saturated logits fails: %v, %d checked, %.3g of the budget (%s)", res.Err, res.Checked, res.MaxErr, res.Worst)
+	}
+	if res.Scale < 1e-3 {
+		t.Errorf("the budget's scale is %.3g, the saturated case's own rather than the geometry's", res.Scale)
+	}
+	g[7] += 1e-3 * res.Scale
+	res, err = r.CheckAt(s, cfg, in, tensor.FromFloat64([]int{1, 1, 8, 8}, g).Convert(tensor.Float32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.OK() {
+		t.Errorf("an entry off by 1e-3 of the scale passes (%.3g of the budget)", res.MaxErr)
+	}
+}

@@ -30,7 +30,11 @@ compared with central finite differences of the reference (float64, step
 1e-4 in logit units; at most 2000 entries, chosen at random, for larger
 inputs; multiclass probabilities along the simplex Σ_c p_c = 1 only):
 the largest difference relative to the gradient's scale is
-printed, with the share of the verification budget it uses. Entries where
+printed, with the share of the verification budget it uses. The scale is
+the largest gradient entry at these inputs or at the same target with
+random logits, whichever is larger: where confident logits make every
+entry tiny, the float32 rounding of the terms that cancel to give them
+is judged at the size of those terms. Entries where
 the reference has a kink within the step (a tie in a selection) are
 judged by their one-sided derivatives and counted.
 
@@ -165,7 +169,7 @@ func evalGrad(e *env, s *losses.Spec, cfg *losses.Config, in map[string]*tensor.
 		what = fmt.Sprintf("%d of %d entries", res.Checked, res.FD.Entries)
 	}
 	fmt.Fprintf(e.stdout, "input_grad vs finite differences of the Go reference (%s): max difference %.3g of the gradient's scale %.3g (%.3g of the verification budget)\n",
-		what, res.MaxRel, res.FD.Scale, res.MaxErr)
+		what, res.MaxRel, res.Scale, res.MaxErr)
 	if cfg.Mode == losses.Multiclass && !cfg.FromLogits {
 		fmt.Fprintln(e.stdout, "(probabilities are compared along the simplex Σ_c p_c = 1: each pixel's mean over classes is subtracted from both)")
 	}

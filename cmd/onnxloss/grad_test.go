@@ -129,3 +129,30 @@ func TestEvalGradOutNothingCompared(t *testing.T) {
 		t.Errorf("eval --grad-out does not count the probabilities at the edge:\n%s", out)
 	}
 }
+
+// TestEvalGradOutSaturated runs eval --grad-out at confident, correct
+// logits (about ±20), where every gradient entry is some 1e-11: the
+// comparison is judged at the scale of the same target at moderate logits,
+// so float32 rounding of the O(1) terms that cancel there is not reported
+// as a disagreement.
+func TestEvalGradOutSaturated(t *testing.T) {
+	testutil.RequireRuntime(t)
+	dir := t.TempDir()
+	const n = 2 * 8 * 8
+	x, y := make([]float32, n), make([]float32, n)
+	for i := range x {
+		x[i] = -20 - float32(i%7)/3
+		if i%3 == 0 {
+			y[i], x[i] = 1, -x[i]
+		}
+	}
+	tensor.SaveNPY(filepath.Join(dir, "x.npy"), tensor.FromFloat32([]int{2, 1, 8, 8}, x))
+	tensor.SaveNPY(filepath.Join(dir, "y.npy"), tensor.FromFloat32([]int{2, 1, 8, 8}, y))
+	for _, loss := range []string{"bce", "dice", "tversky", "focal"} {
+		code, out, errOut := cli("eval", loss, "--input", filepath.Join(dir, "x.npy"), "--target", filepath.Join(dir, "y.npy"),
+			"--grad-out", filepath.Join(dir, loss+"_grad.npy"))
+		if code != 0 || !strings.Contains(out, "input_grad vs finite differences") {
+			t.Errorf("%s: eval --grad-out at saturated logits: exit %d\n%s%s", loss, code, out, errOut)
+		}
+	}
+}
