@@ -31,6 +31,8 @@ type emitter struct {
 	names map[*Value]string
 	used  map[string]bool
 	gp    *onnxpb.GraphProto
+	// parent is the emitter of the enclosing graph, for a subgraph.
+	parent *emitter
 }
 
 func (e *emitter) claim(name string) error {
@@ -156,6 +158,9 @@ func liveNodes(g *Graph) map[*Node]bool {
 				needed[in] = true
 			}
 		}
+		for _, in := range n.implicit {
+			needed[in] = true
+		}
 	}
 	return live
 }
@@ -229,7 +234,7 @@ func (e *emitter) node(n *Node) error {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		if sub, ok := attrs[k].(*Graph); ok { // a Loop body (loop.go)
+		if sub, ok := attrs[k].(*Graph); ok { // a Loop, Scan or If body
 			a, err := e.subgraphAttr(k, sub)
 			if err != nil {
 				return err

@@ -110,6 +110,9 @@ type Node struct {
 	passGrad   bool        // the gradient of input 0 is the cotangent itself (After, ClipStraightThrough)
 	external   bool        // a node of the model the graph joins (external.go): not emitted
 	custom     *customGrad // WithGradient: the rule that replaces differentiating the formula
+	// implicit lists the outer values that a node's subgraphs read by
+	// name (If's branches): not inputs of the node, but needed before it.
+	implicit []*Value
 }
 
 // NewGraph starts an empty graph for the given opset of the default domain.

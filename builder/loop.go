@@ -21,6 +21,15 @@ type subgraph struct {
 	// that the body reads nothing of the enclosing scope implicitly.
 	captured map[*Value]*Value
 	order    []*Value
+	// implicit says the body reads captured values by their outer names,
+	// as If's branches do (they have no inputs): a captured value is a
+	// stand-in without a node that the emitter names after the outer value.
+	implicit bool
+	// ownStates says the body returns its captured values itself (a Scan
+	// body, through Identity: ONNX Runtime's Scan loses a state variable
+	// whose output names its input); a Loop body returns each under its
+	// input's name, added when the body is emitted.
+	ownStates bool
 }
 
 // LoopBody is the body of a Loop while Loop builds it. Operations on the body's
@@ -70,6 +79,13 @@ func (g *Graph) capture(v *Value) *Value {
 		}
 	}
 	if in, ok := g.sub.captured[outer]; ok {
+		return in
+	}
+	if g.sub.implicit {
+		in := g.newValue(outer.dtype, outer.shape.Clone())
+		in.konst, in.sym = outer.konst, outer.sym
+		g.sub.captured[outer] = in
+		g.sub.order = append(g.sub.order, outer)
 		return in
 	}
 	in := g.Input(fmt.Sprintf("%s_captured_in_%d", g.sub.loop, len(g.sub.order)), outer.dtype, outer.shape)
@@ -253,16 +269,35 @@ func (e *emitter) subgraphAttr(name string, sub *Graph) (*onnxpb.AttributeProto,
 	if sub.err != nil {
 		return nil, sub.err
 	}
-	ce := &emitter{g: sub, names: map[*Value]string{}, used: e.used}
+	ce := &emitter{g: sub, names: map[*Value]string{}, used: e.used, parent: e}
+	if sub.sub != nil && sub.sub.implicit {
+		for _, outer := range sub.sub.order {
+			name, ok := e.lookup(outer)
+			if !ok {
+				return nil, fmt.Errorf("graph %q: a branch reads a value of %q that no node produces", sub.name, e.g.name)
+			}
+			ce.names[sub.sub.captured[outer]] = name
+		}
+	}
 	gp, err := ce.emit()
 	if err != nil {
 		return nil, err
 	}
-	if sub.sub != nil {
+	if sub.sub != nil && !sub.sub.ownStates && !sub.sub.implicit {
 		for _, outer := range sub.sub.order {
 			in := sub.sub.captured[outer]
 			gp.Output = append(gp.Output, ValueInfo(in.inputName, in.dtype, in.shape))
 		}
 	}
 	return &onnxpb.AttributeProto{Name: proto.String(name), Type: onnxpb.AttributeProto_GRAPH.Enum(), G: gp}, nil
+}
+
+// lookup finds the name an enclosing graph's emitter gave to v.
+func (e *emitter) lookup(v *Value) (string, bool) {
+	for ; e != nil; e = e.parent {
+		if name, ok := e.names[v]; ok {
+			return name, true
+		}
+	}
+	return "", false
 }
