@@ -320,3 +320,72 @@ func BenchmarkRunInto(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPerSample times losses with their gradient in the two forms the
+// gradient graph of a loss that decomposes over the batch holds (see
+// Spec.PerSample): PerSample is the graph as exported, which at these
+// shapes runs the Scan over the samples where the samples are small
+// enough; WholeBatch is the same loss built without the per-sample form.
+// Each call writes into the previous call's outputs (RunInto).
+//
+//	go test ./bench -run '^$' -bench PerSample -benchtime 20x -count 3
+func BenchmarkPerSample(b *testing.B) {
+	testutil.RequireRuntime(b)
+	for _, c := range []struct {
+		loss, mode string
+		shape      []int
+	}{
+		{"dice", "binary", []int{8, 1, 512, 512}},
+		{"bce", "binary", []int{8, 1, 512, 512}},
+		{"dice", "multilabel", []int{8, 21, 256, 256}},
+		{"bce", "multilabel", []int{8, 21, 256, 256}},
+		{"dice", "multilabel", []int{2, 4, 128, 128, 128}},
+	} {
+		s, err := losses.Lookup(c.loss)
+		if err != nil {
+			b.Fatal(err)
+		}
+		opts := losses.Options{"mode": c.mode, "grad": "true", "spatial_dims": fmt.Sprint(len(c.shape) - 2)}
+		if c.mode != "binary" {
+			opts["classes"] = fmt.Sprint(c.shape[1])
+		}
+		cfg, err := losses.Resolve(s, opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		whole := *s
+		whole.PerSample = nil
+		in := map[string]*tensor.Tensor(Inputs(s, cfg, c.shape, 1))
+		for _, form := range []struct {
+			name string
+			spec *losses.Spec
+		}{{"PerSample", s}, {"WholeBatch", &whole}} {
+			b.Run(fmt.Sprintf("%s/%s/%s/%s", c.loss, c.mode, shapeName(c.shape), form.name), func(b *testing.B) {
+				ls, err := losssession.OpenConfig(form.spec, cfg, runtimeOne)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer ls.Close()
+				rt := ls.Runtime()
+				out, err := rt.RunInto(in, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.ResetTimer()
+				for range b.N {
+					if out, err = rt.RunInto(in, out); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
+func shapeName(shape []int) string {
+	parts := make([]string, len(shape))
+	for i, d := range shape {
+		parts[i] = fmt.Sprint(d)
+	}
+	return strings.Join(parts, "x")
+}

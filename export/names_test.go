@@ -9,9 +9,10 @@ import (
 	"github.com/onnxloss/onnxloss/onnxpb"
 )
 
-// graphNames returns the graph's node names and the node that writes each
+// graphNames returns the node names of the graph and of the graphs nested
+// in its nodes (Loop, Scan and If bodies) and the node that writes each
 // value, failing on a node name or a value name defined twice (inputs and
-// initializers included).
+// initializers included) anywhere in the model.
 func graphNames(t *testing.T, g *onnxpb.GraphProto) (nodes map[string]*onnxpb.NodeProto, writer map[string]string) {
 	t.Helper()
 	nodes, writer = map[string]*onnxpb.NodeProto{}, map[string]string{}
@@ -22,24 +23,33 @@ func graphNames(t *testing.T, g *onnxpb.GraphProto) (nodes map[string]*onnxpb.No
 		}
 		defined[name] = true
 	}
-	for _, in := range g.GetInput() {
-		if _, isInit := initializerNames(g)[in.GetName()]; !isInit {
-			define(in.GetName(), "an input")
+	var walk func(g *onnxpb.GraphProto)
+	walk = func(g *onnxpb.GraphProto) {
+		for _, in := range g.GetInput() {
+			if _, isInit := initializerNames(g)[in.GetName()]; !isInit {
+				define(in.GetName(), "an input")
+			}
+		}
+		for _, init := range g.GetInitializer() {
+			define(init.GetName(), "an initializer")
+		}
+		for _, n := range g.GetNode() {
+			if _, dup := nodes[n.GetName()]; dup && n.GetName() != "" {
+				t.Errorf("node name %q used twice", n.GetName())
+			}
+			nodes[n.GetName()] = n
+			for _, o := range n.GetOutput() {
+				define(o, "node "+n.GetName())
+				writer[o] = n.GetName()
+			}
+			for _, a := range n.GetAttribute() {
+				if a.GetG() != nil {
+					walk(a.GetG())
+				}
+			}
 		}
 	}
-	for _, init := range g.GetInitializer() {
-		define(init.GetName(), "an initializer")
-	}
-	for _, n := range g.GetNode() {
-		if _, dup := nodes[n.GetName()]; dup && n.GetName() != "" {
-			t.Errorf("node name %q used twice", n.GetName())
-		}
-		nodes[n.GetName()] = n
-		for _, o := range n.GetOutput() {
-			define(o, "node "+n.GetName())
-			writer[o] = n.GetName()
-		}
-	}
+	walk(g)
 	return nodes, writer
 }
 

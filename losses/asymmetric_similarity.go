@@ -39,4 +39,5 @@ var asymmetricSimilarity = Define(Spec{
 	},
 	Reference: reference.AsymmetricSimilarity,
 	Validate:  func(c *Config, p *AsymmetricSimilarity) error { return validateOverlap(c, &p.Overlap) },
+	PerSample: func(c *Config, p *AsymmetricSimilarity) bool { return overlapPerSample(c, &p.Overlap) },
 })

@@ -50,4 +50,8 @@ var balancedBCE = Define(Spec{
 		return reduceElementwise(c, MulMaybe(l, c.ClassWeightVec()), p.MeanOver)
 	},
 	Reference: reference.BalancedBCE,
+	// β from the whole batch ties the samples together.
+	PerSample: func(c *Config, p *BalancedBCE) bool {
+		return p.BetaFrom != param.BetaFromBatch && elementwisePerSample(c)
+	},
 })

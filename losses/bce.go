@@ -41,6 +41,7 @@ var bce = Define(Spec{
 	Build:     func(c *Ctx, p *BCE) *Value { return buildBCE(c, &p.BCETerm) },
 	Reference: reference.BCE,
 	Validate:  func(c *Config, p *BCE) error { return validatePosWeight(c, p.PosWeight) },
+	PerSample: func(c *Config, p *BCE) bool { return elementwisePerSample(c) },
 })
 
 // buildBCE writes binary cross-entropy per entry with the term's options.

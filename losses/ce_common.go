@@ -86,6 +86,15 @@ func reduceElementwise(c *Ctx, l *Value, meanOver param.MeanOver) *Value {
 	return c.ReduceLoss(l, den, true)
 }
 
+// elementwisePerSample reports whether a per-entry loss reduced by
+// reduceElementwise is computed one sample at a time with its gradient
+// (Spec.PerSample): without ignored entries its mean is over every entry,
+// the same number in each sample. Multiclass mode keeps the whole-batch
+// graph (see overlapPerSample).
+func elementwisePerSample(c *Config) bool {
+	return c.Mode != Multiclass && c.IgnoreIndex == nil
+}
+
 // ReduceProdDims returns the number of elements of v as a 1-element int64
 // value, computed from its shape at run time.
 func ReduceProdDims(c *Ctx, v *Value) *Value {

@@ -22,6 +22,9 @@ type Funcs[P any] struct {
 	// Validate checks combinations of options that ranges and conditions
 	// cannot (nil: none).
 	Validate func(c *Config, p *P) error
+	// PerSample reports whether the loss decomposes over the batch (see
+	// Spec.PerSample; nil: never).
+	PerSample func(c *Config, p *P) bool
 }
 
 // specsByType finds the Spec of a parameter struct type.
@@ -49,6 +52,9 @@ func Define[P any, PP interface {
 	}
 	if f.Validate != nil {
 		spec.Validate = func(c *Config) error { return f.Validate(c, typed[P](c.P)) }
+	}
+	if f.PerSample != nil {
+		spec.PerSample = func(c *Config) bool { return f.PerSample(c, typed[P](c.P)) }
 	}
 	specsByType[reflect.TypeFor[P]()] = spec
 	return spec

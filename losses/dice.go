@@ -68,4 +68,5 @@ var dice = Define(Spec{
 	Build:     func(c *Ctx, p *Dice) *Value { return c.overlapLoss(&p.Overlap, diceIndex, nil) },
 	Reference: reference.Dice,
 	Validate:  func(c *Config, p *Dice) error { return validateOverlap(c, &p.Overlap) },
+	PerSample: func(c *Config, p *Dice) bool { return overlapPerSample(c, &p.Overlap) },
 })

@@ -71,6 +71,8 @@ var focal = Define(Spec{
 		})
 	},
 	Reference: reference.Focal,
+	// Normalised by the batch's Σ modulation, the mean ties the samples together.
+	PerSample: func(c *Config, p *Focal) bool { return !p.Normalized && elementwisePerSample(c) },
 	Validate: func(c *Config, p *Focal) error {
 		softTargets := c.Mode == Multiclass && (c.TargetForm == TargetOneHot || p.TargetEps > 0)
 		if softTargets && p.Normalized {

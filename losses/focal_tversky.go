@@ -40,7 +40,11 @@ var focalTversky = Define(Spec{
 		{"gamma": "0.3", "log_loss": "true", "mode": "binary", "reduction": "none"},
 	},
 }, Funcs[FocalTversky]{
-	Build:     buildFocalTversky,
+	Build: buildFocalTversky,
+	// γ on the mean raises the batch's mean: no per-sample form.
+	PerSample: func(c *Config, p *FocalTversky) bool {
+		return p.GammaOn != param.GammaOnMean && overlapPerSample(c, &p.Overlap)
+	},
 	Reference: reference.FocalTversky,
 	Validate: func(c *Config, p *FocalTversky) error {
 		if p.GammaOn == param.GammaOnMean && c.Reduction != Mean {

@@ -50,6 +50,7 @@ var jaccard = Define(Spec{
 	},
 }, Funcs[Jaccard]{
 	Build:     func(c *Ctx, p *Jaccard) *Value { return c.overlapLoss(&p.Overlap, jaccardIndex, nil) },
+	PerSample: func(c *Config, p *Jaccard) bool { return overlapPerSample(c, &p.Overlap) },
 	Reference: reference.Jaccard,
 	Validate:  func(c *Config, p *Jaccard) error { return validateOverlap(c, &p.Overlap) },
 })

@@ -37,6 +37,7 @@ var logCoshDice = Define(Spec{
 	},
 }, Funcs[LogCoshDice]{
 	Build:     func(c *Ctx, p *LogCoshDice) *Value { return c.overlapLoss(&p.Overlap, diceIndex, logCosh) },
+	PerSample: func(c *Config, p *LogCoshDice) bool { return overlapPerSample(c, &p.Overlap) },
 	Reference: reference.LogCoshDice,
 	Validate:  func(c *Config, p *LogCoshDice) error { return validateOverlap(c, &p.Overlap) },
 })

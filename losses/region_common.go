@@ -432,6 +432,19 @@ func (c *Ctx) rowMeans(o *param.Overlap, weighted, counted, w *Value) *Value {
 	return ReduceMean(row, false)
 }
 
+// overlapPerSample reports whether overlapLoss under o is computed one
+// sample at a time with its gradient (Spec.PerSample): it decomposes over the
+// batch with statistics per sample and every sample holding the same number
+// of entries of the mean (no ignored pixels, no absent classes left out of
+// it, no class weights normalising across rows). Multiclass mode keeps the
+// whole-batch graph: ONNX Runtime's reductions over the channel axis of one
+// sample ([1,C,*], the softmax and the one-hot) run several times slower
+// than over the batch, which outweighs what the cache saves.
+func overlapPerSample(c *Config, o *param.Overlap) bool {
+	return c.Mode != Multiclass && o.PerImage && c.IgnoreIndex == nil && c.ClassWeights == nil &&
+		(o.AbsentClasses == param.AbsentKeep || o.AbsentClasses == param.AbsentZero)
+}
+
 // overlapLoss is the whole pipeline of an index-based loss under the
 // conventions o; transform, when not nil, maps each entry's loss before the
 // absent policy (focal exponent, log-cosh).

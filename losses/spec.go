@@ -139,6 +139,11 @@ type Spec struct {
 	Build func(c *Ctx) *builder.Value
 	// Reference computes the same loss in float64 from the formula.
 	Reference func(in reference.Inputs, c *reference.Config) (*tensor.Tensor, error)
+	// PerSample reports whether, under a configuration, the loss is the
+	// mean (with reduction sum, the sum) over the batch of the same loss
+	// computed on each sample alone. With the gradient output, Build then
+	// computes both one sample at a time (see Build). nil: never.
+	PerSample func(c *Config) bool
 	// Tolerance overrides the relative error budget of verification (0: default).
 	Tolerance float64
 	// Variants are extra option sets that verification covers besides the defaults.

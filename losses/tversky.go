@@ -64,6 +64,7 @@ var tversky = Define(Spec{
 	},
 	Reference: reference.Tversky,
 	Validate:  func(c *Config, p *Tversky) error { return validateTversky(c, &p.Overlap, &p.TverskyWeights) },
+	PerSample: func(c *Config, p *Tversky) bool { return overlapPerSample(c, &p.Overlap) },
 })
 
 // validateTversky refuses weights that make the score constant, and checks

@@ -39,4 +39,5 @@ var weightedBCE = Define(Spec{
 		return reduceElementwise(c, MulMaybe(l, c.ClassWeightVec()), p.MeanOver)
 	},
 	Reference: reference.WeightedBCE,
+	PerSample: func(c *Config, p *WeightedBCE) bool { return elementwisePerSample(c) },
 })

@@ -48,4 +48,8 @@ var weightedCE = Define(Spec{
 		return c.ReduceLoss(l, den, true)
 	},
 	Reference: reference.WeightedCE,
+	// Normalised by Σw, the mean ties the samples together.
+	PerSample: func(c *Config, p *WeightedCE) bool {
+		return p.Normalize != param.NormalizeWeights && elementwisePerSample(c)
+	},
 })
