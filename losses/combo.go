@@ -43,6 +43,7 @@ var combo = Define(Spec{
 	},
 	Reference: reference.Combo,
 	Validate:  func(c *Config, p *Combo) error { return validateOverlap(c, &p.Overlap) },
+	PerSample: func(c *Config, p *Combo) bool { return overlapPerSample(c, &p.Overlap) },
 })
 
 // comboCE is Taghanaki et al.'s β-weighted binary cross-entropy per entry,

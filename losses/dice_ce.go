@@ -60,6 +60,7 @@ var diceCE = Define(Spec{
 	},
 	Reference: reference.DiceCE,
 	Validate:  validateDiceCE,
+	PerSample: func(c *Config, p *DiceCE) bool { return overlapPerSample(c, &p.Overlap) },
 })
 
 // asProbabilities returns a context on the same graph and input that reads

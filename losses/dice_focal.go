@@ -45,4 +45,8 @@ var diceFocal = Define(Spec{
 		}
 		return validateOverlap(c, &p.Overlap)
 	},
+	// Normalised by the batch's Σ modulation, the focal term ties the samples together.
+	PerSample: func(c *Config, p *DiceFocal) bool {
+		return !p.FocalTerm.Normalized && overlapPerSample(c, &p.Overlap)
+	},
 })

@@ -41,6 +41,7 @@ var expLog = Define(Spec{
 	Build:     buildExpLog,
 	Reference: reference.ExpLog,
 	Validate:  func(c *Config, p *ExpLog) error { return validateOverlap(c, &p.Overlap) },
+	PerSample: func(c *Config, p *ExpLog) bool { return overlapPerSample(c, &p.Overlap) },
 })
 
 // buildExpLog writes w_dice times the exponential log Dice term plus w_ce
