@@ -138,7 +138,7 @@ func Build(s *Spec, cfg *Config) (g *Graph, err error) {
 	}
 	// Everything the loss computes comes from inputs that passed the checks.
 	safe := c.addChecks(target, extras)
-	if cfg.Grad && cfg.Reduction != None && s.PerSample != nil && s.PerSample(cfg) {
+	if cfg.Grad && cfg.Reduction != None && s.PerSample != nil && s.PerSample(cfg) && perSampleFits(cfg) {
 		return c.buildPerSample(safe, extras)
 	}
 	c.RawTarget = safe.target
@@ -202,38 +202,59 @@ func (c *Ctx) lossOn(input *Value, extra map[string]*Value, extras []ExtraInput)
 	return c.Spec.Build(c)
 }
 
-// perSampleMaxElements is the largest sample, in entries of the input, that
-// a decomposable loss's gradient graph computes one sample at a time. At
-// 1×512×512 (262144 entries) the sample's intermediate tensors stay in the
-// processor's cache and binary Dice with its gradient takes about 0.7 of
-// the whole-batch graph's time, bce about 0.75 (`onnxloss bench dice --shape
-// 8,1,512,512 --grad`); at 4×128×128×128 (8388608) the Scan's per-sample
-// work no longer fits and costs 1.1 to 1.25 times the whole-batch graph.
-const perSampleMaxElements = 1 << 21
+// perSampleMinElements and perSampleMaxElements bound the size of a
+// sample, in entries of the input, that a decomposable loss's gradient graph
+// computes one sample at a time. At 1×512×512 (262144 entries) the sample's
+// intermediate tensors stay in the processor's cache and binary Dice with
+// its gradient takes about 0.8 of the whole-batch graph's time, bce about
+// 0.65 (`go test ./bench -bench PerSample`); at 4×128×128×128 (8388608) the
+// Scan's per-sample work no longer fits and costs 1.1 to 1.25 times the
+// whole-batch graph. Below 65536 entries (1×256×256, where the Scan takes
+// 0.8 of the time for Dice and 0.65 for bce) its cost per iteration, tens of
+// microseconds, outweighs what the cache saves: 32 samples of 128×128 took
+// 1.3 times as long for Dice, 512 samples of 16×16 about 25 times.
+const (
+	perSampleMinElements = 1 << 16
+	perSampleMaxElements = 1 << 21
+)
+
+// perSampleFits reports whether the configuration can hold the per-sample
+// form: the Scan and If of opsets 13 to 15 take no bfloat16 tensors.
+func perSampleFits(cfg *Config) bool {
+	return cfg.DType != tensor.BFloat16 || cfg.Opset >= 16
+}
 
 // buildPerSample writes the loss and its gradient for a loss that
 // decomposes over the batch (Spec.PerSample). An If picks the form at run
-// time: with more than one sample of at most perSampleMaxElements entries,
-// a Scan over the samples whose body builds the loss of one sample, as a
-// batch of one, and its gradient, scaled by 1/N under reduction mean, the
-// loss output being the mean (or sum) of the samples' losses; otherwise the
-// whole-batch graph. The two give the same loss and gradient to rounding;
-// the per-sample one keeps every intermediate tensor one sample's size.
+// time: with more than one sample of perSampleMinElements to
+// perSampleMaxElements entries, a Scan over the samples whose body builds
+// the loss of one sample, as a batch of one, and its gradient, scaled by 1/N
+// under reduction mean, the loss output being the mean (or sum) of the
+// samples' losses; otherwise the whole-batch graph. The two give the same
+// loss and gradient to rounding; the per-sample one keeps every
+// intermediate tensor one sample's size. The Scan reads nothing but its
+// scanned inputs (1/N comes as one more, an entry per sample): no state
+// variables, which some runtimes handle poorly.
 func (c *Ctx) buildPerSample(safe guarded, extras []ExtraInput) (*Graph, error) {
 	g, s, cfg := c.G, c.Spec, c.Config
 	pop := g.Scope(s.Name)
 	shape := ShapeOf(safe.input)
 	n := Name(Gather(shape, Int(g, 0), 0), "batch")
 	sample := ReduceProd(Slice(shape, []int64{1}, []int64{math.MaxInt64}, []int64{0}, nil), false)
-	small := And(Greater(n, Int(g, 1)), LessOrEqual(sample, Int(g, perSampleMaxElements)))
-	var scale *Value
+	small := And(Greater(n, Int(g, 1)), And(GreaterOrEqual(sample, Int(g, perSampleMinElements)),
+		LessOrEqual(sample, Int(g, perSampleMaxElements))))
+	var scales *Value
 	if cfg.Reduction == Mean {
-		scale = Name(Reciprocal(Cast(n, cfg.ComputeType())), "one_over_batch")
+		scale := Reciprocal(Cast(n, cfg.ComputeType()))
+		scales = Name(Expand(scale, Unsqueeze(n, 0)), "one_over_batch")
 	}
 	perSample := func(b *Graph) []*Value {
 		scanned := []*Value{b.Capture(safe.input), b.Capture(safe.target)}
 		for _, e := range extras {
 			scanned = append(scanned, b.Capture(safe.extra[e.Name]))
+		}
+		if scales != nil {
+			scanned = append(scanned, b.Capture(scales))
 		}
 		outs := Scan(b, scanned, func(sb *ScanBody) []*Value {
 			bc := &Ctx{G: sb.G, Config: cfg, Spec: s, Extra: map[string]*Value{}, cache: map[string]*Value{}}
@@ -245,8 +266,8 @@ func (c *Ctx) buildPerSample(safe guarded, extras []ExtraInput) (*Graph, error) 
 			}
 			l := Name(bc.lossOn(bc.Input, extra, extras), "sample_loss")
 			seeded := l
-			if scale != nil {
-				seeded = Mul(l, sb.Capture(scale))
+			if scales != nil {
+				seeded = Mul(l, sb.Slices[len(sb.Slices)-1])
 			}
 			return []*Value{l, Squeeze(Gradient(seeded, bc.Input)[0], 0)}
 		})
