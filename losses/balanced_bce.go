@@ -26,9 +26,10 @@ var balancedBCE = Define(Spec{
 }, Funcs[BalancedBCE]{
 	Build: func(c *Ctx, p *BalancedBCE) *Value {
 		t := c.Target()
-		var beta *Value
-		switch p.BetaFrom {
-		case param.BetaFromFixed:
+		beta := c.BatchValue("beta") // one sample of the per-sample form: the batch's β
+		switch {
+		case beta != nil:
+		case p.BetaFrom == param.BetaFromFixed:
 			beta = ConstAs(c.X, p.Beta)
 		default:
 			var axes []int
@@ -50,8 +51,15 @@ var balancedBCE = Define(Spec{
 		return reduceElementwise(c, MulMaybe(l, c.ClassWeightVec()), p.MeanOver)
 	},
 	Reference: reference.BalancedBCE,
-	// β from the whole batch ties the samples together.
-	PerSample: func(c *Config, p *BalancedBCE) bool {
-		return p.BetaFrom != param.BetaFromBatch && elementwisePerSample(c)
+	// With β from the whole batch, each sample's loss takes that β
+	// (BatchValues) and the loss is again a mean over samples.
+	PerSample: func(c *Config, p *BalancedBCE) bool { return elementwisePerSample(c) },
+	BatchValues: func(c *Ctx, p *BalancedBCE) map[string]*Value {
+		if p.BetaFrom != param.BetaFromBatch {
+			return nil
+		}
+		count := Cast(ReduceProd(ShapeOf(c.RawTarget), false), c.ComputeType())
+		positives := c.targetReduceSum(c.Target(), true)
+		return map[string]*Value{"beta": SafeDiv(Sub(count, positives), count)}
 	},
 })

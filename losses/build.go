@@ -35,6 +35,9 @@ type Ctx struct {
 	// CheckPrefix): a loss never reads Input's values directly.
 
 	cache map[string]*Value
+	// batch holds, in the per-sample form's body, the values the loss
+	// takes from the whole batch (Spec.BatchValues).
+	batch map[string]*Value
 	// unclamped is X before the clamp of huge logits, where X is nothing
 	// more than that clamp (channels-first input); nil otherwise.
 	unclamped *Value
@@ -177,6 +180,11 @@ func Build(s *Spec, cfg *Config) (g *Graph, err error) {
 	return g, nil
 }
 
+// BatchValue returns the value of the whole batch called name when the
+// loss is being built for one sample of the per-sample form (see
+// Spec.BatchValues), nil otherwise: the loss then computes it itself.
+func (c *Ctx) BatchValue(name string) *Value { return c.batch[name] }
+
 // lossOn brings the checked input and extra inputs to their canonical form
 // (X, Extra) and builds the loss on them.
 func (c *Ctx) lossOn(input *Value, extra map[string]*Value, extras []ExtraInput) *Value {
@@ -243,6 +251,26 @@ func (c *Ctx) buildPerSample(safe guarded, extras []ExtraInput) (*Graph, error) 
 	sample := ReduceProd(Slice(shape, []int64{1}, []int64{math.MaxInt64}, []int64{0}, nil), false)
 	small := And(Greater(n, Int(g, 1)), And(GreaterOrEqual(sample, Int(g, perSampleMinElements)),
 		LessOrEqual(sample, Int(g, perSampleMaxElements))))
+	// Values of the whole batch that each sample's loss reads, each
+	// repeated once per sample for the Scan.
+	var batchNames []string
+	var batchValues []*Value
+	if s.BatchValues != nil {
+		oc := &Ctx{G: g, Config: cfg, Spec: s, Extra: map[string]*Value{}, cache: map[string]*Value{}}
+		oc.Input, oc.RawTarget = safe.input, safe.target
+		if safe.targetSums != nil {
+			oc.cache["checked_target_sums"] = safe.targetSums
+		}
+		m := s.BatchValues(oc)
+		for name := range m {
+			batchNames = append(batchNames, name)
+		}
+		sort.Strings(batchNames)
+		for _, name := range batchNames {
+			v := m[name]
+			batchValues = append(batchValues, Name(Expand(Unsqueeze(v, 0), Concat(0, Unsqueeze(n, 0), ShapeOf(v))), "batch_"+name))
+		}
+	}
 	var scales *Value
 	if cfg.Reduction == Mean {
 		scale := Reciprocal(Cast(n, cfg.ComputeType()))
@@ -253,11 +281,18 @@ func (c *Ctx) buildPerSample(safe guarded, extras []ExtraInput) (*Graph, error) 
 		for _, e := range extras {
 			scanned = append(scanned, b.Capture(safe.extra[e.Name]))
 		}
+		for _, v := range batchValues {
+			scanned = append(scanned, b.Capture(v))
+		}
 		if scales != nil {
 			scanned = append(scanned, b.Capture(scales))
 		}
 		outs := Scan(b, scanned, func(sb *ScanBody) []*Value {
-			bc := &Ctx{G: sb.G, Config: cfg, Spec: s, Extra: map[string]*Value{}, cache: map[string]*Value{}}
+			bc := &Ctx{G: sb.G, Config: cfg, Spec: s, Extra: map[string]*Value{}, cache: map[string]*Value{},
+				batch: map[string]*Value{}}
+			for i, name := range batchNames {
+				bc.batch[name] = sb.Slices[2+len(extras)+i]
+			}
 			bc.Input = Unsqueeze(sb.Slices[0], 0)
 			bc.RawTarget = Unsqueeze(sb.Slices[1], 0)
 			extra := map[string]*Value{}

@@ -25,6 +25,9 @@ type Funcs[P any] struct {
 	// PerSample reports whether the loss decomposes over the batch (see
 	// Spec.PerSample; nil: never).
 	PerSample func(c *Config, p *P) bool
+	// BatchValues gives the per-sample form values of the whole batch
+	// (see Spec.BatchValues; nil: none).
+	BatchValues func(c *Ctx, p *P) map[string]*builder.Value
 }
 
 // specsByType finds the Spec of a parameter struct type.
@@ -55,6 +58,9 @@ func Define[P any, PP interface {
 	}
 	if f.PerSample != nil {
 		spec.PerSample = func(c *Config) bool { return f.PerSample(c, typed[P](c.P)) }
+	}
+	if f.BatchValues != nil {
+		spec.BatchValues = func(c *Ctx) map[string]*builder.Value { return f.BatchValues(c, typed[P](c.Config.P)) }
 	}
 	specsByType[reflect.TypeFor[P]()] = spec
 	return spec

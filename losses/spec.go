@@ -144,6 +144,12 @@ type Spec struct {
 	// computed on each sample alone. With the gradient output, Build then
 	// computes both one sample at a time (see Build). nil: never.
 	PerSample func(c *Config) bool
+	// BatchValues computes, on the whole batch, the values of the
+	// target alone (no gradient flows through them) that the per-sample
+	// form's body must take from the batch rather than from its sample
+	// (balanced-bce's β of the batch); the body's Build finds them with
+	// Ctx.BatchValue. nil: none.
+	BatchValues func(c *Ctx) map[string]*builder.Value
 	// Tolerance overrides the relative error budget of verification (0: default).
 	Tolerance float64
 	// Variants are extra option sets that verification covers besides the defaults.
