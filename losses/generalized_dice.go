@@ -47,6 +47,10 @@ var generalizedDice = Define(Spec{
 	Build:     buildGeneralizedDice,
 	Reference: reference.GeneralizedDice,
 	Validate:  func(c *Config, p *GeneralizedDice) error { return validateOverlap(c, &p.Overlap) },
+	// Per image, each row's weights and ratio are its sample's alone.
+	PerSample: func(c *Config, p *GeneralizedDice) bool {
+		return c.Mode != Multiclass && p.PerImage && c.IgnoreIndex == nil && c.ClassWeights == nil
+	},
 })
 
 // buildGeneralizedDice sums the weighted intersections and sizes of every

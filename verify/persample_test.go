@@ -82,7 +82,7 @@ func TestPerSampleLoss(t *testing.T) {
 	}
 	for _, want := range []string{"dice binary", "dice multilabel", "tversky binary", "jaccard multilabel", "log-cosh-dice binary",
 		"bce binary", "weighted-bce binary", "focal binary", "weighted-ce binary",
-		"exp-log binary", "dice-ce binary", "combo multilabel", "dice-focal binary"} {
+		"exp-log binary", "dice-ce binary", "combo multilabel", "dice-focal binary", "generalized-dice multilabel"} {
 		if !scanned[want] {
 			t.Errorf("%s: default configuration not built one sample at a time (built: %v)", want, scanned)
 		}
