@@ -256,3 +256,46 @@ func TestPerSampleBFloat16(t *testing.T) {
 		}
 	}
 }
+
+// TestPerSampleScanVariants is TestPerSampleScanRuns for other options of
+// a few losses, at a size where the Scan runs: channels-last layout,
+// reduction sum, probabilities, float16 and float64 input, volumes.
+func TestPerSampleScanVariants(t *testing.T) {
+	testutil.RequireRuntime(t)
+	for _, loss := range []string{"dice", "bce", "balanced-bce", "exp-log"} {
+		s, err := losses.Lookup(loss)
+		if err != nil {
+			t.Fatal(err)
+		}
+		whole := *s
+		whole.PerSample = nil
+		for _, v := range []struct {
+			opts  losses.Options
+			shape []int
+		}{
+			{losses.Options{"layout": "nhwc", "mode": "multilabel", "classes": "2"}, []int{2, 2, 256, 128}}, // N,C,*spatial
+			{losses.Options{"reduction": "sum"}, []int{3, 1, 256, 256}},
+			{losses.Options{"from_logits": "false"}, []int{2, 1, 256, 256}},
+			{losses.Options{"dtype": "float16"}, []int{2, 1, 256, 256}},
+			{losses.Options{"dtype": "float64"}, []int{2, 1, 256, 256}},
+			{losses.Options{"spatial_dims": "3"}, []int{2, 1, 64, 64, 32}},
+		} {
+			opts := losses.Options{"mode": "binary", "grad": "true"}
+			for k, val := range v.opts {
+				opts[k] = val
+			}
+			cfg, err := losses.Resolve(s, opts)
+			if err != nil {
+				t.Fatalf("%s %v: %v", loss, opts, err)
+			}
+			label := fmt.Sprintf("%s %v %v", loss, v.opts, v.shape)
+			in := map[string]*tensor.Tensor(bench.Inputs(s, cfg, v.shape, 5))
+			got, ops := runProfiled(t, s, cfg, in, filepath.Join(t.TempDir(), "trace"))
+			if !ops["Scan"] {
+				t.Errorf("%s: the Scan did not run", label)
+			}
+			want, _ := runProfiled(t, &whole, cfg, in, "")
+			comparePerSample(t, label, got, want)
+		}
+	}
+}
