@@ -130,7 +130,7 @@ func Build(s *Spec, cfg *Config) (g *Graph, err error) {
 			g, err = nil, fmt.Errorf("building %s: %v", s.Name, r)
 		}
 	}()
-	c := &Ctx{G: g, Config: cfg, Spec: s, Extra: map[string]*Value{}, cache: map[string]*Value{}}
+	c := newCtx(g, cfg, s)
 	c.Input = g.Input("input", cfg.DType, cfg.InputShape())
 	tdt, tshape := cfg.TargetSpec()
 	target := g.Input("target", tdt, tshape)
@@ -144,13 +144,7 @@ func Build(s *Spec, cfg *Config) (g *Graph, err error) {
 	if cfg.Grad && cfg.Reduction != None && s.PerSample != nil && s.PerSample(cfg) && perSampleFits(cfg) {
 		return c.buildPerSample(safe, extras)
 	}
-	c.RawTarget = safe.target
-	if safe.labels != nil {
-		c.cache["labels"] = safe.labels
-	}
-	if safe.targetSums != nil {
-		c.cache["checked_target_sums"] = safe.targetSums
-	}
+	c.useChecks(safe, nil)
 	pop := g.Scope(s.Name)
 	loss := Name(c.lossOn(safe.input, safe.extra, extras), "loss")
 	out := Name(Cast(loss, tensor.Float32), "loss_float32") // no node when the loss is float32
@@ -178,6 +172,28 @@ func Build(s *Spec, cfg *Config) (g *Graph, err error) {
 		return nil, fmt.Errorf("building %s: %w", s.Name, err)
 	}
 	return g, nil
+}
+
+// newCtx starts a context for building the loss s on the graph g.
+func newCtx(g *Graph, cfg *Config, s *Spec) *Ctx {
+	return &Ctx{G: g, Config: cfg, Spec: s, Extra: map[string]*Value{}, cache: map[string]*Value{}}
+}
+
+// useChecks hands the context the target and what the checks computed from
+// it (the label map, the target's sums), through read when the context is
+// on a branch of the graph the checks are on (its Capture; nil: the same
+// graph).
+func (c *Ctx) useChecks(safe guarded, read func(*Value) *Value) {
+	if read == nil {
+		read = func(v *Value) *Value { return v }
+	}
+	c.RawTarget = read(safe.target)
+	if safe.labels != nil {
+		c.cache["labels"] = read(safe.labels)
+	}
+	if safe.targetSums != nil {
+		c.cache["checked_target_sums"] = read(safe.targetSums)
+	}
 }
 
 // BatchValue returns the value of the whole batch called name when the
@@ -256,11 +272,9 @@ func (c *Ctx) buildPerSample(safe guarded, extras []ExtraInput) (*Graph, error) 
 	var batchNames []string
 	var batchValues []*Value
 	if s.BatchValues != nil {
-		oc := &Ctx{G: g, Config: cfg, Spec: s, Extra: map[string]*Value{}, cache: map[string]*Value{}}
-		oc.Input, oc.RawTarget = safe.input, safe.target
-		if safe.targetSums != nil {
-			oc.cache["checked_target_sums"] = safe.targetSums
-		}
+		oc := newCtx(g, cfg, s)
+		oc.Input = safe.input
+		oc.useChecks(safe, nil)
 		m := s.BatchValues(oc)
 		for name := range m {
 			batchNames = append(batchNames, name)
@@ -288,8 +302,8 @@ func (c *Ctx) buildPerSample(safe guarded, extras []ExtraInput) (*Graph, error) 
 			scanned = append(scanned, b.Capture(scales))
 		}
 		outs := Scan(b, scanned, func(sb *ScanBody) []*Value {
-			bc := &Ctx{G: sb.G, Config: cfg, Spec: s, Extra: map[string]*Value{}, cache: map[string]*Value{},
-				batch: map[string]*Value{}}
+			bc := newCtx(sb.G, cfg, s)
+			bc.batch = map[string]*Value{}
 			for i, name := range batchNames {
 				bc.batch[name] = sb.Slices[2+len(extras)+i]
 			}
@@ -315,15 +329,9 @@ func (c *Ctx) buildPerSample(safe guarded, extras []ExtraInput) (*Graph, error) 
 		return []*Value{ReduceSum(outs[0], false), outs[1]}
 	}
 	wholeBatch := func(b *Graph) []*Value {
-		bc := &Ctx{G: b, Config: cfg, Spec: s, Extra: map[string]*Value{}, cache: map[string]*Value{}}
+		bc := newCtx(b, cfg, s)
 		bc.Input = b.Capture(safe.input)
-		bc.RawTarget = b.Capture(safe.target)
-		if safe.labels != nil {
-			bc.cache["labels"] = b.Capture(safe.labels)
-		}
-		if safe.targetSums != nil {
-			bc.cache["checked_target_sums"] = b.Capture(safe.targetSums)
-		}
+		bc.useChecks(safe, b.Capture)
 		extra := map[string]*Value{}
 		for _, e := range extras {
 			extra[e.Name] = b.Capture(safe.extra[e.Name])
